@@ -1,0 +1,52 @@
+//===- Packing.h - Sub-byte code packing (plain C++, no MLIR) -------------===//
+//
+// The canonical packed layout of Nibble ("dense LSB-first"): codes of `bits`
+// bits (1..8) are concatenated, in row-major element order, into one bit
+// stream; element i occupies stream bits [i*bits, (i+1)*bits), its least
+// significant bit first, and stream bit j is bit (j % 8) of byte j / 8. The
+// last byte is zero-padded. For 4 bits this is the usual "low nibble first"
+// layout; for 8 bits it is one code per byte. Every width uses the same rule,
+// so 3-, 5-, 6- and 7-bit codes may straddle a byte boundary.
+//
+// Target-specific interleaved layouts are described by the scheme's layout
+// attribute and produced by the backends; this is the layout of
+// nibble.constant payloads and of bundle weights before repacking.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NIBBLE_FORMATS_PACKING_H
+#define NIBBLE_FORMATS_PACKING_H
+
+#include <cstddef>
+#include <cstdint>
+
+namespace nibble::formats {
+
+/// Bytes needed for `count` codes of `bits` bits.
+constexpr size_t packedByteCount(size_t count, unsigned bits) {
+  return (count * bits + 7) / 8;
+}
+
+/// Pack `count` codes (each must be < 2^bits) into `out`, which must hold
+/// packedByteCount(count, bits) bytes. Bits of a code above `bits` are ignored.
+void packCodes(const uint8_t *codes, size_t count, unsigned bits, uint8_t *out);
+
+/// Inverse of packCodes.
+void unpackCodes(const uint8_t *packed, size_t count, unsigned bits,
+                 uint8_t *codes);
+
+/// Code of element `index` read directly from a packed stream.
+inline uint8_t readPackedCode(const uint8_t *packed, size_t index,
+                              unsigned bits) {
+  size_t bit = index * bits;
+  size_t byte = bit / 8;
+  unsigned shift = bit % 8;
+  unsigned v = packed[byte] >> shift;
+  if (shift + bits > 8)
+    v |= unsigned(packed[byte + 1]) << (8 - shift);
+  return uint8_t(v & ((1u << bits) - 1u));
+}
+
+} // namespace nibble::formats
+
+#endif // NIBBLE_FORMATS_PACKING_H

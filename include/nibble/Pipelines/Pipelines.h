@@ -1,0 +1,40 @@
+//===- Pipelines.h - Named nibble pass pipelines --------------------------===//
+//
+// The only place passes are ordered. quant-opt, lit tests and (later)
+// quant-compile run exactly these pipelines.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NIBBLE_PIPELINES_PIPELINES_H
+#define NIBBLE_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir::nibble {
+
+struct ReferencePipelineOptions
+    : public PassPipelineOptions<ReferencePipelineOptions> {
+  PassOptions::Option<bool> barePtrCallConv{
+      *this, "bare-ptr-calling-convention",
+      llvm::cl::desc("Pass memrefs as bare pointers at function boundaries "
+                     "(for callers that pass raw buffers)"),
+      llvm::cl::init(false)};
+  PassOptions::Option<std::string> weightsDir{
+      *this, "weights-dir",
+      llvm::cl::desc("Directory for relative #nibble.external paths"),
+      llvm::cl::init("")};
+};
+
+/// nibble IR -> LLVM dialect through the reference (linalg) lowering: the
+/// oracle every backend is compared with, runnable with the ExecutionEngine
+/// or mlir-runner.
+LogicalResult buildReferenceToLLVMPipeline(OpPassManager &pm,
+                                           const ReferencePipelineOptions &o);
+
+/// Registers `nibble-reference-to-llvm`.
+void registerNibblePipelines();
+
+} // namespace mlir::nibble
+
+#endif // NIBBLE_PIPELINES_PIPELINES_H

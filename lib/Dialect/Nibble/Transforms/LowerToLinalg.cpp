@@ -1,0 +1,680 @@
+//===- LowerToLinalg.cpp - Reference lowering of nibble ops ---------------===//
+//
+// The numerical oracle of Nibble: quantize / dequantize / matmul / constant
+// become linalg.generic ops on tensors that follow the dialect's semantics
+// literally. Formats are only seen through NumberFormatAttrInterface: decode
+// is a lookup in the table of all codes, encode a branchless binary search
+// over the format's rounding thresholds, both derived from the format library.
+//
+//===----------------------------------------------------------------------===//
+
+#include "nibble/Dialect/Nibble/Transforms/Passes.h"
+#include "nibble/Formats/Format.h"
+
+#include "mlir/Dialect/Func/Transforms/FuncConversions.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+
+namespace mlir::nibble {
+#define GEN_PASS_DEF_NIBBLELOWERTOLINALG
+#include "nibble/Dialect/Nibble/Transforms/Passes.h.inc"
+} // namespace mlir::nibble
+
+using namespace mlir;
+using namespace mlir::nibble;
+namespace fmt = ::nibble::formats;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Tables derived from the format library
+//===----------------------------------------------------------------------===//
+
+struct FormatTables {
+  /// decode[c] = value of code c, for every code of `bits` bits.
+  SmallVector<float> decode;
+  /// Distinct finite values ascending; codes[i] is the code of values[i].
+  SmallVector<float> values;
+  SmallVector<int8_t> codes;
+  /// thresholds[j] = smallest float that encodes to values[j + 1] or above,
+  /// so index(x) = #{ j : x >= thresholds[j] }.
+  SmallVector<float> thresholds;
+  uint32_t nanCode = 0;
+  std::optional<uint32_t> negZeroCode;
+  int64_t zeroIndex = -1;
+};
+
+static int64_t valueIndex(const FormatTables &t, float v) {
+  // Values are distinct and ascending; -0 == +0 maps to the zero entry.
+  auto it = std::lower_bound(t.values.begin(), t.values.end(), v);
+  assert(it != t.values.end() && *it == v && "encode produced an unknown value");
+  return it - t.values.begin();
+}
+
+static FormatTables buildTables(const fmt::Format &f) {
+  FormatTables t;
+  uint32_t numCodes = 1u << f.bits();
+  for (uint32_t c = 0; c < numCodes; ++c)
+    t.decode.push_back(c < f.numCodes() ? f.decode(c) : NAN);
+  for (float v : f.representableValues()) {
+    t.values.push_back(v);
+    t.codes.push_back(static_cast<int8_t>(f.encode(v)));
+    if (v == 0.0f)
+      t.zeroIndex = t.values.size() - 1;
+  }
+  auto indexOf = [&](float x) {
+    return valueIndex(t, f.decode(f.encode(x)));
+  };
+  for (size_t j = 0; j + 1 < t.values.size(); ++j) {
+    // Bisect on floats: indexOf(lo) <= j < indexOf(hi).
+    float lo = t.values[j], hi = t.values[j + 1];
+    for (int iter = 0; iter < 400; ++iter) {
+      float next = std::nextafter(lo, hi);
+      if (next == hi)
+        break;
+      float mid = static_cast<float>(0.5 * (double(lo) + double(hi)));
+      if (mid <= lo || mid >= hi)
+        mid = next;
+      if (indexOf(mid) > static_cast<int64_t>(j))
+        hi = mid;
+      else
+        lo = mid;
+    }
+    t.thresholds.push_back(hi);
+  }
+  t.nanCode = f.nanInputCode();
+  t.negZeroCode = f.negativeZeroCode();
+  return t;
+}
+
+//===----------------------------------------------------------------------===//
+// Scalar emitters (used inside linalg.generic bodies)
+//===----------------------------------------------------------------------===//
+
+static Value cIndex(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+template <typename T>
+static Value constTensor(OpBuilder &b, Location loc, Type elemType,
+                         ArrayRef<T> data) {
+  auto type = RankedTensorType::get({static_cast<int64_t>(data.size())},
+                                    elemType);
+  return arith::ConstantOp::create(b, loc,
+                                   DenseElementsAttr::get(type, data));
+}
+
+/// Constant tensors of one format's tables, created once per lowered op.
+struct FormatTableValues {
+  FormatTables tables;
+  Value decode, thresholds, codes;
+};
+
+static FormatTableValues materializeTables(OpBuilder &b, Location loc,
+                                           const fmt::Format &f) {
+  FormatTableValues v;
+  v.tables = buildTables(f);
+  v.decode = constTensor<float>(b, loc, b.getF32Type(), v.tables.decode);
+  if (!v.tables.thresholds.empty())
+    v.thresholds =
+        constTensor<float>(b, loc, b.getF32Type(), v.tables.thresholds);
+  v.codes = constTensor<int8_t>(b, loc, b.getI8Type(), v.tables.codes);
+  return v;
+}
+
+/// i8 code -> f32 value.
+static Value emitDecode(OpBuilder &b, Location loc, Value code,
+                        const FormatTableValues &tv) {
+  Value idx = arith::IndexCastUIOp::create(b, loc, b.getIndexType(), code);
+  return tensor::ExtractOp::create(b, loc, tv.decode, ValueRange{idx});
+}
+
+/// f32 -> i8 code: nearest representable value (ties and saturation exactly
+/// as the format library decides, via its thresholds), then -0 and NaN.
+static Value emitEncode(OpBuilder &b, Location loc, Value y,
+                        const FormatTableValues &tv) {
+  const FormatTables &t = tv.tables;
+  int64_t n = t.values.size();
+  Value idx = cIndex(b, loc, 0);
+  int64_t step = 1;
+  while (step * 2 <= n - 1)
+    step *= 2;
+  Value last = cIndex(b, loc, n - 1);
+  for (; step >= 1 && n > 1; step /= 2) {
+    Value cand = arith::AddIOp::create(b, loc, idx, cIndex(b, loc, step));
+    Value valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule,
+                                        cand, last);
+    Value clamped = arith::MinUIOp::create(b, loc, cand, last);
+    Value tIdx = arith::SubIOp::create(b, loc, clamped, cIndex(b, loc, 1));
+    Value thr = tensor::ExtractOp::create(b, loc, tv.thresholds,
+                                          ValueRange{tIdx});
+    Value ge = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE, y, thr);
+    Value take = arith::AndIOp::create(b, loc, valid, ge);
+    idx = arith::SelectOp::create(b, loc, take, cand, idx);
+  }
+  Value code = tensor::ExtractOp::create(b, loc, tv.codes, ValueRange{idx});
+  auto i8c = [&](uint32_t v) -> Value {
+    return arith::ConstantIntOp::create(b, loc, b.getI8Type(),
+                                        static_cast<int8_t>(v));
+  };
+  if (t.negZeroCode && t.zeroIndex >= 0) {
+    Value bits = arith::BitcastOp::create(b, loc, b.getI32Type(), y);
+    Value zero32 = arith::ConstantIntOp::create(b, loc, b.getI32Type(), 0);
+    Value neg = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, bits,
+                                      zero32);
+    Value isZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, idx,
+                                         cIndex(b, loc, t.zeroIndex));
+    Value useNegZero = arith::AndIOp::create(b, loc, neg, isZero);
+    code = arith::SelectOp::create(b, loc, useNegZero, i8c(*t.negZeroCode),
+                                   code);
+  }
+  Value isNan =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, y, y);
+  return arith::SelectOp::create(b, loc, isNan, i8c(t.nanCode), code);
+}
+
+/// Any scalar scale / zero point / activation -> f32.
+static Value emitToF32(OpBuilder &b, Location loc, Value v,
+                       llvm::DenseMap<Type, FormatTableValues> &smallFloats) {
+  Type t = v.getType();
+  Type f32 = b.getF32Type();
+  if (t == f32)
+    return v;
+  if (auto it = llvm::dyn_cast<IntegerType>(t))
+    return arith::SIToFPOp::create(b, loc, f32, v);
+  auto ft = llvm::cast<FloatType>(t);
+  if (auto small = getSmallFloatTypeFormat(ft)) {
+    auto found = smallFloats.find(t);
+    assert(found != smallFloats.end() && "small-float table not prepared");
+    Value bits = arith::BitcastOp::create(
+        b, loc, b.getIntegerType(ft.getWidth()), v);
+    Value idx = arith::IndexCastUIOp::create(b, loc, b.getIndexType(), bits);
+    return tensor::ExtractOp::create(b, loc, found->second.decode,
+                                     ValueRange{idx});
+  }
+  if (ft.getWidth() < 32)
+    return arith::ExtFOp::create(b, loc, f32, v);
+  return arith::TruncFOp::create(b, loc, f32, v);
+}
+
+static Value emitFromF32(OpBuilder &b, Location loc, Value v, Type to) {
+  if (to == v.getType())
+    return v;
+  return arith::TruncFOp::create(b, loc, to, v);
+}
+
+//===----------------------------------------------------------------------===//
+// Tensor-level builders
+//===----------------------------------------------------------------------===//
+
+/// What one (de)quantization needs besides the data: the block sizes, the
+/// float (already dequantized for two-level schemes) scales and zero points.
+struct ScaleInfo {
+  SmallVector<int64_t> block;
+  Value scales;     // tensor<scale shape x T>
+  Value zeroPoints; // may be null
+};
+
+class Lowering {
+public:
+  Lowering(OpBuilder &b, Location loc) : b(b), loc(loc) {}
+
+  /// Prepare decode tables for a small builtin float scale type.
+  void prepareScaleType(Type t) {
+    if (smallFloats.count(t))
+      return;
+    if (auto f = getSmallFloatTypeFormat(t))
+      smallFloats[t] = materializeTables(b, loc, *f);
+  }
+
+  ScaleInfo scaleInfo(SchemeAttr scheme, ArrayRef<int64_t> shape,
+                      Value scales, Value zeroPoints, Value scaleScales) {
+    ScaleInfo info;
+    info.block = scheme.getBlockSizes(shape);
+    info.zeroPoints = zeroPoints;
+    if (zeroPoints)
+      prepareScaleType(
+          llvm::cast<RankedTensorType>(zeroPoints.getType()).getElementType());
+    if (SchemeAttr inner = scheme.getScaleSchemeAttr()) {
+      SmallVector<int64_t> scaleShape = scheme.getScaleShape(shape);
+      ScaleInfo innerInfo =
+          scaleInfo(inner, scaleShape, scaleScales, Value(), Value());
+      info.scales = dequantize(scales, inner, scaleShape, innerInfo,
+                               b.getF32Type());
+    } else {
+      info.scales = scales;
+      prepareScaleType(
+          llvm::cast<RankedTensorType>(scales.getType()).getElementType());
+    }
+    return info;
+  }
+
+  /// codes (tensor<S x i8>) -> tensor<S x outType>.
+  Value dequantize(Value codes, SchemeAttr scheme, ArrayRef<int64_t> shape,
+                   const ScaleInfo &info, Type outType) {
+    FormatTableValues tv =
+        materializeTables(b, loc, scheme.getFormatAttr().getFormat());
+    return elementwise(codes, shape, outType,
+                       [&](OpBuilder &nb, Location l, Value code,
+                           ValueRange ivs) {
+                         Value v = emitDecode(nb, l, code, tv);
+                         auto [s, zp] = loadScale(nb, l, info, ivs);
+                         if (zp)
+                           v = arith::SubFOp::create(nb, l, v, zp);
+                         v = arith::MulFOp::create(nb, l, v, s);
+                         return emitFromF32(nb, l, v, outType);
+                       });
+  }
+
+  /// floats (tensor<S x f*>) -> codes tensor<S x i8>.
+  Value quantize(Value input, SchemeAttr scheme, ArrayRef<int64_t> shape,
+                 const ScaleInfo &info) {
+    FormatTableValues tv =
+        materializeTables(b, loc, scheme.getFormatAttr().getFormat());
+    return elementwise(input, shape, b.getI8Type(),
+                       [&](OpBuilder &nb, Location l, Value x,
+                           ValueRange ivs) {
+                         Value y = emitToF32(nb, l, x, smallFloats);
+                         auto [s, zp] = loadScale(nb, l, info, ivs);
+                         y = arith::DivFOp::create(nb, l, y, s);
+                         if (zp)
+                           y = arith::AddFOp::create(nb, l, y, zp);
+                         return emitEncode(nb, l, y, tv);
+                       });
+  }
+
+  /// Packed bytes (tensor<N x i8>) in the canonical dense LSB-first layout ->
+  /// one code per element.
+  Value unpack(Value bytes, int64_t numBytes, ArrayRef<int64_t> shape,
+               unsigned bits) {
+    SmallVector<int64_t> strides(shape.size(), 1);
+    for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i)
+      strides[i] = strides[i + 1] * shape[i + 1];
+    return elementwise(
+        Value(), shape, b.getI8Type(),
+        [&](OpBuilder &nb, Location l, Value, ValueRange ivs) {
+          auto ci = [&](int64_t v) { return cIndex(nb, l, v); };
+          Value flat = ci(0);
+          for (auto [iv, stride] : llvm::zip_equal(ivs, strides))
+            flat = arith::AddIOp::create(
+                nb, l, flat, arith::MulIOp::create(nb, l, iv, ci(stride)));
+          Value bit = arith::MulIOp::create(nb, l, flat, ci(bits));
+          Value byte = arith::DivUIOp::create(nb, l, bit, ci(8));
+          Value shift = arith::RemUIOp::create(nb, l, bit, ci(8));
+          Value byte1 = arith::MinUIOp::create(
+              nb, l, arith::AddIOp::create(nb, l, byte, ci(1)),
+              ci(numBytes - 1));
+          Type i32 = nb.getI32Type();
+          auto load = [&](Value at) -> Value {
+            Value v = tensor::ExtractOp::create(nb, l, bytes, ValueRange{at});
+            return arith::ExtUIOp::create(nb, l, i32, v);
+          };
+          Value shift32 = arith::IndexCastUIOp::create(nb, l, i32, shift);
+          Value lo = arith::ShRUIOp::create(nb, l, load(byte), shift32);
+          Value hiShift = arith::SubIOp::create(
+              nb, l, arith::ConstantIntOp::create(nb, l, i32, 8), shift32);
+          Value hi = arith::ShLIOp::create(nb, l, load(byte1), hiShift);
+          Value straddles = arith::CmpIOp::create(
+              nb, l, arith::CmpIPredicate::ugt,
+              arith::AddIOp::create(nb, l, shift, ci(bits)), ci(8));
+          Value both = arith::OrIOp::create(nb, l, lo, hi);
+          Value v = arith::SelectOp::create(nb, l, straddles, both, lo);
+          v = arith::AndIOp::create(
+              nb, l, v,
+              arith::ConstantIntOp::create(nb, l, i32, (1u << bits) - 1));
+          return arith::TruncIOp::create(nb, l, nb.getI8Type(), v);
+        });
+  }
+
+  /// Per-row symmetric dynamic fake quantization of activations (M x K, f32)
+  /// in `format`: scale = max|x[m,:]| / max(format), 1 when the row is zero.
+  Value fakeQuantizeRows(Value x, ArrayRef<int64_t> shape,
+                         const fmt::Format &format) {
+    Type f32 = b.getF32Type();
+    MLIRContext *ctx = b.getContext();
+    Value init = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{shape[0]},
+                                         f32);
+    Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+    Value acc = linalg::FillOp::create(b, loc, zero, init).getResult(0);
+    AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
+    AffineMap row = AffineMap::get(2, 0, {getAffineDimExpr(0, ctx)}, ctx);
+    Value absmax =
+        linalg::GenericOp::create(
+            b, loc, TypeRange{acc.getType()}, ValueRange{x}, ValueRange{acc},
+            ArrayRef<AffineMap>{id, row},
+            ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                          utils::IteratorType::reduction},
+            [&](OpBuilder &nb, Location l, ValueRange args) {
+              Value a = math::AbsFOp::create(nb, l, args[0]);
+              linalg::YieldOp::create(
+                  nb, l, ValueRange{arith::MaximumFOp::create(nb, l, a, args[1])});
+            })
+            .getResult(0);
+    FormatTableValues tv = materializeTables(b, loc, format);
+    float maxVal = format.maxValue();
+    return elementwise(x, shape, f32,
+                       [&](OpBuilder &nb, Location l, Value v,
+                           ValueRange ivs) {
+                         Value am = tensor::ExtractOp::create(
+                             nb, l, absmax, ValueRange{ivs[0]});
+                         Value s = arith::DivFOp::create(
+                             nb, l, am,
+                             arith::ConstantOp::create(
+                                 nb, l, nb.getF32FloatAttr(maxVal)));
+                         Value z = arith::ConstantOp::create(
+                             nb, l, nb.getF32FloatAttr(0.0f));
+                         Value one = arith::ConstantOp::create(
+                             nb, l, nb.getF32FloatAttr(1.0f));
+                         Value isZero = arith::CmpFOp::create(
+                             nb, l, arith::CmpFPredicate::OEQ, s, z);
+                         s = arith::SelectOp::create(nb, l, isZero, one, s);
+                         Value q = emitEncode(
+                             nb, l, arith::DivFOp::create(nb, l, v, s), tv);
+                         return arith::MulFOp::create(
+                             nb, l, emitDecode(nb, l, q, tv), s);
+                       });
+  }
+
+  /// y[m, n] = sum_k x[m, k] * w[n, k] in f32, ascending k.
+  Value matmulTransposedB(Value x, Value w, int64_t m, int64_t n) {
+    MLIRContext *ctx = b.getContext();
+    Type f32 = b.getF32Type();
+    Value init = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{m, n}, f32);
+    Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+    Value acc = linalg::FillOp::create(b, loc, zero, init).getResult(0);
+    auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+    SmallVector<AffineMap> maps = {AffineMap::get(3, 0, {d(0), d(2)}, ctx),
+                                   AffineMap::get(3, 0, {d(1), d(2)}, ctx),
+                                   AffineMap::get(3, 0, {d(0), d(1)}, ctx)};
+    return linalg::GenericOp::create(
+               b, loc, TypeRange{acc.getType()}, ValueRange{x, w},
+               ValueRange{acc}, maps,
+               ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                             utils::IteratorType::parallel,
+                                             utils::IteratorType::reduction},
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 Value p = arith::MulFOp::create(nb, l, args[0], args[1]);
+                 linalg::YieldOp::create(
+                     nb, l, ValueRange{arith::AddFOp::create(nb, l, args[2], p)});
+               })
+        .getResult(0);
+  }
+
+  /// Element-wise linalg.generic over `shape` producing `outType`; `input`
+  /// may be null (then the body gets a null value and only the indices).
+  Value elementwise(
+      Value input, ArrayRef<int64_t> shape, Type outType,
+      function_ref<Value(OpBuilder &, Location, Value, ValueRange)> body) {
+    MLIRContext *ctx = b.getContext();
+    int64_t rank = shape.size();
+    Value init = tensor::EmptyOp::create(b, loc, shape, outType);
+    AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    SmallVector<AffineMap> maps;
+    SmallVector<Value> inputs;
+    if (input) {
+      inputs.push_back(input);
+      maps.push_back(id);
+    }
+    maps.push_back(id);
+    SmallVector<utils::IteratorType> iters(rank,
+                                           utils::IteratorType::parallel);
+    return linalg::GenericOp::create(
+               b, loc, TypeRange{init.getType()}, inputs, ValueRange{init},
+               maps, iters,
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 SmallVector<Value> ivs;
+                 for (int64_t i = 0; i < rank; ++i)
+                   ivs.push_back(linalg::IndexOp::create(nb, l, i));
+                 Value r = body(nb, l, input ? args[0] : Value(), ivs);
+                 linalg::YieldOp::create(nb, l, ValueRange{r});
+               })
+        .getResult(0);
+  }
+
+private:
+  /// Scale (and zero point) of the element at `ivs`, as f32.
+  std::pair<Value, Value> loadScale(OpBuilder &nb, Location l,
+                                    const ScaleInfo &info, ValueRange ivs) {
+    SmallVector<Value> sIdx;
+    for (auto [iv, blk] : llvm::zip_equal(ivs, info.block))
+      sIdx.push_back(blk == 1 ? iv
+                              : arith::DivUIOp::create(nb, l, iv,
+                                                       cIndex(nb, l, blk))
+                                    .getResult());
+    Value s = emitToF32(
+        nb, l, tensor::ExtractOp::create(nb, l, info.scales, sIdx),
+        smallFloats);
+    Value zp;
+    if (info.zeroPoints)
+      zp = emitToF32(
+          nb, l, tensor::ExtractOp::create(nb, l, info.zeroPoints, sIdx),
+          smallFloats);
+    return {s, zp};
+  }
+
+  OpBuilder &b;
+  Location loc;
+  llvm::DenseMap<Type, FormatTableValues> smallFloats;
+};
+
+//===----------------------------------------------------------------------===//
+// Patterns
+//===----------------------------------------------------------------------===//
+
+struct QuantizeLowering : OpConversionPattern<QuantizeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(QuantizeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    QTensorType type = op.getResult().getType();
+    Lowering low(rewriter, op.getLoc());
+    ScaleInfo info =
+        low.scaleInfo(type.getScheme(), type.getShape(), adaptor.getScales(),
+                      adaptor.getZeroPoints(), adaptor.getScaleScales());
+    rewriter.replaceOp(op, low.quantize(adaptor.getInput(), type.getScheme(),
+                                        type.getShape(), info));
+    return success();
+  }
+};
+
+struct DequantizeLowering : OpConversionPattern<DequantizeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(DequantizeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    QTensorType type = op.getInput().getType();
+    Lowering low(rewriter, op.getLoc());
+    ScaleInfo info =
+        low.scaleInfo(type.getScheme(), type.getShape(), adaptor.getScales(),
+                      adaptor.getZeroPoints(), adaptor.getScaleScales());
+    rewriter.replaceOp(
+        op, low.dequantize(adaptor.getInput(), type.getScheme(),
+                           type.getShape(), info,
+                           op.getResult().getType().getElementType()));
+    return success();
+  }
+};
+
+struct MatmulLowering : OpConversionPattern<MatmulOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MatmulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    QTensorType wType = op.getWeight().getType();
+    auto xType = op.getInput().getType();
+    auto yType = op.getResult().getType();
+    Lowering low(rewriter, op.getLoc());
+    Type f32 = rewriter.getF32Type();
+    ScaleInfo info =
+        low.scaleInfo(wType.getScheme(), wType.getShape(), adaptor.getScales(),
+                      adaptor.getZeroPoints(), adaptor.getScaleScales());
+    Value w = low.dequantize(adaptor.getWeight(), wType.getScheme(),
+                             wType.getShape(), info, f32);
+    Value x = adaptor.getInput();
+    llvm::DenseMap<Type, FormatTableValues> none;
+    if (xType.getElementType() != f32)
+      x = low.elementwise(x, xType.getShape(), f32,
+                          [&](OpBuilder &nb, Location l, Value v, ValueRange) {
+                            return emitToF32(nb, l, v, none);
+                          });
+    if (auto act = op.getActFormatAttr())
+      x = low.fakeQuantizeRows(
+          x, xType.getShape(),
+          llvm::cast<NumberFormatAttrInterface>(act).getFormat());
+    Value y = low.matmulTransposedB(x, w, xType.getDimSize(0),
+                                    wType.getShape()[0]);
+    if (yType.getElementType() != f32)
+      y = low.elementwise(y, yType.getShape(), yType.getElementType(),
+                          [&](OpBuilder &nb, Location l, Value v, ValueRange) {
+                            return emitFromF32(nb, l, v,
+                                               yType.getElementType());
+                          });
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+struct ConstantLowering : OpConversionPattern<ConstantOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(ConstantOp op, OpAdaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    QTensorType type = op.getResult().getType();
+    int64_t numBytes = type.getPackedByteCount();
+    auto bytesType = RankedTensorType::get({numBytes}, rewriter.getI8Type());
+    auto elements = llvm::dyn_cast<TypedAttr>(op.getValue());
+    if (!elements)
+      return rewriter.notifyMatchFailure(op, "external payload not loaded");
+    Location loc = op.getLoc();
+    Value bytes = arith::ConstantOp::create(rewriter, loc, elements);
+    Lowering low(rewriter, loc);
+    rewriter.replaceOp(
+        op, low.unpack(bytes, numBytes, type.getShape(),
+                       type.getScheme().getFormatAttr().getBitWidth()));
+    return success();
+  }
+};
+
+/// Replace a #nibble.external payload by the bytes it refers to, or report
+/// which file, offset and size could not be read.
+static LogicalResult loadExternalPayload(ConstantOp op, StringRef weightsDir) {
+  auto ext = llvm::dyn_cast<ExternalWeightsAttr>(op.getValue());
+  if (!ext)
+    return success();
+  QTensorType type = op.getResult().getType();
+  int64_t numBytes = type.getPackedByteCount();
+  SmallString<256> path(ext.getPath().getValue());
+  if (!weightsDir.empty() && llvm::sys::path::is_relative(path)) {
+    SmallString<256> full(weightsDir);
+    llvm::sys::path::append(full, path);
+    path = full;
+  }
+  auto buf = llvm::MemoryBuffer::getFileSlice(path, numBytes, ext.getOffset(),
+                                              /*IsVolatile=*/false);
+  if (!buf)
+    return op.emitOpError() << "cannot read " << numBytes
+                            << " bytes at offset " << ext.getOffset() << " of '"
+                            << path << "': " << buf.getError().message();
+  if (static_cast<int64_t>((*buf)->getBufferSize()) != numBytes)
+    return op.emitOpError() << "'" << path << "' ends before offset "
+                            << ext.getOffset() + numBytes << " (expected "
+                            << numBytes << " bytes at offset "
+                            << ext.getOffset() << ")";
+  ArrayRef<int8_t> data(
+      reinterpret_cast<const int8_t *>((*buf)->getBufferStart()), numBytes);
+  auto bytesType =
+      RankedTensorType::get({numBytes}, IntegerType::get(op.getContext(), 8));
+  op.setValueAttr(DenseElementsAttr::get(bytesType, data));
+  return success();
+}
+
+struct ObserveLowering : OpConversionPattern<ObserveOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(ObserveOp op, OpAdaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+struct NibbleLowerToLinalgPass
+    : mlir::nibble::impl::NibbleLowerToLinalgBase<NibbleLowerToLinalgPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    TypeConverter converter;
+    converter.addConversion([](Type t) { return t; });
+    converter.addConversion([](QTensorType t) -> Type {
+      return RankedTensorType::get(t.getShape(),
+                                   IntegerType::get(t.getContext(), 8));
+    });
+    auto materialize = [](OpBuilder &b, Type type, ValueRange inputs,
+                          Location loc) -> Value {
+      return UnrealizedConversionCastOp::create(b, loc, type, inputs)
+          .getResult(0);
+    };
+    converter.addSourceMaterialization(materialize);
+    converter.addTargetMaterialization(materialize);
+
+    // Reject layouts the reference cannot interpret with a clear message.
+    WalkResult walk = getOperation()->walk([&](Operation *op) {
+      for (Type t : llvm::concat<Type>(op->getOperandTypes(),
+                                       op->getResultTypes()))
+        if (auto q = llvm::dyn_cast<QTensorType>(t))
+          if (q.getScheme().getLayout()) {
+            op->emitOpError() << "uses layout " << q.getScheme().getLayout()
+                              << ", which the reference lowering does not "
+                                 "understand (it reads the canonical dense "
+                                 "LSB-first layout only)";
+            return WalkResult::interrupt();
+          }
+      return WalkResult::advance();
+    });
+    if (walk.wasInterrupted())
+      return signalPassFailure();
+    WalkResult loaded = getOperation()->walk([&](ConstantOp op) {
+      return failed(loadExternalPayload(op, weightsDir))
+                 ? WalkResult::interrupt()
+                 : WalkResult::advance();
+    });
+    if (loaded.wasInterrupted())
+      return signalPassFailure();
+
+    RewritePatternSet patterns(ctx);
+    patterns.add<QuantizeLowering, DequantizeLowering, MatmulLowering,
+                 ObserveLowering, ConstantLowering>(converter, ctx);
+    populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
+                                                                   converter);
+    populateReturnOpTypeConversionPattern(patterns, converter);
+    populateCallOpTypeConversionPattern(patterns, converter);
+
+    ConversionTarget target(*ctx);
+    target.addIllegalDialect<NibbleDialect>();
+    target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
+                           math::MathDialect, tensor::TensorDialect>();
+    target.addLegalOp<UnrealizedConversionCastOp>();
+    target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
+      return converter.isSignatureLegal(op.getFunctionType()) &&
+             converter.isLegal(&op.getBody());
+    });
+    target.addDynamicallyLegalOp<func::ReturnOp, func::CallOp>(
+        [&](Operation *op) { return converter.isLegal(op); });
+    target.markUnknownOpDynamicallyLegal(
+        [&](Operation *op) { return converter.isLegal(op); });
+
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace

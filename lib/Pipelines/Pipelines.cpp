@@ -1,0 +1,47 @@
+//===- Pipelines.cpp - Named nibble pass pipelines ------------------------===//
+
+#include "nibble/Pipelines/Pipelines.h"
+#include "nibble/Dialect/Nibble/Transforms/Passes.h"
+
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+
+LogicalResult
+mlir::nibble::buildReferenceToLLVMPipeline(OpPassManager &pm,
+                                           const ReferencePipelineOptions &o) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  // 1. nibble -> linalg on tensors: the literal semantics, formats seen only
+  //    through NumberFormatAttrInterface.
+  os << "nibble-lower-to-linalg{weights-dir=" << o.weightsDir << "},";
+  // tensor.empty -> alloc_tensor first: CSE would otherwise merge the
+  // destinations of unrelated ops and force copies (or fail on casts).
+  os << "empty-tensor-to-alloc-tensor,canonicalize,cse,";
+  // 2. Tensors -> buffers; identity layouts so raw buffers can be passed.
+  os << "one-shot-bufferize{bufferize-function-boundaries "
+        "function-boundary-type-conversion=identity-layout-map},";
+  // 3. linalg -> loops -> cf. This is the oracle, not the fast path: no
+  //    tiling or vectorization on purpose.
+  os << "func.func(convert-linalg-to-loops),";
+  os << "lower-affine,convert-scf-to-cf,expand-strided-metadata,lower-affine,";
+  // 4. Everything to the LLVM dialect.
+  os << "convert-math-to-llvm,finalize-memref-to-llvm,convert-arith-to-llvm,"
+        "convert-index-to-llvm,";
+  os << "convert-func-to-llvm{use-bare-ptr-memref-call-conv="
+     << (o.barePtrCallConv ? "true" : "false") << "},";
+  os << "convert-cf-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts";
+  return parsePassPipeline(os.str(), pm);
+}
+
+void mlir::nibble::registerNibblePipelines() {
+  PassPipelineRegistration<ReferencePipelineOptions>(
+      "nibble-reference-to-llvm",
+      "Lower nibble IR to the LLVM dialect through the reference linalg "
+      "lowering (the numerical oracle; run with mlir-runner or the JIT)",
+      [](OpPassManager &pm, const ReferencePipelineOptions &o) {
+        if (failed(buildReferenceToLLVMPipeline(pm, o)))
+          llvm::report_fatal_error("nibble-reference-to-llvm: bad pipeline");
+      });
+}

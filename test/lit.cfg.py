@@ -1,0 +1,31 @@
+# -*- Python -*-
+# lit configuration for Nibble's FileCheck tests.
+
+import os
+import shutil
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "NIBBLE"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.nibble_obj_root, "test")
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit",
+                   "Inputs", "docs"]
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+tool_dirs = [config.nibble_tools_dir, config.llvm_tools_dir]
+llvm_config.add_tool_substitutions(["quant-opt", "mlir-runner"], tool_dirs)
+
+runner_libs = ",".join(os.path.join(config.llvm_lib_dir, lib) for lib in
+                       ["libmlir_runner_utils.so", "libmlir_c_runner_utils.so"])
+config.substitutions.append(("%runner_libs", runner_libs))
+config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
+
+if shutil.which("ptxas"):
+    config.available_features.add("ptxas")
