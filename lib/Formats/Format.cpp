@@ -1,22 +1,154 @@
 //===- Format.cpp - Element number formats ---------------------------------===//
+//
+// Plain C++ (no exceptions, no LLVM). The semantics, including every special
+// input, are documented in docs/formats.md and checked against LLVM's APFloat
+// by test/unit/Formats/FormatTest.cpp.
+//
+//===----------------------------------------------------------------------===//
+
 #include "nibble/Formats/Format.h"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 namespace nibble::formats {
 
-static void setErr(std::string *e, std::string msg) {
+namespace {
+
+void setErr(std::string *e, std::string msg) {
   if (e)
     *e = std::move(msg);
 }
 
+const char *nonFiniteName(NonFinite nf) {
+  switch (nf) {
+  case NonFinite::IEEE:
+    return "ieee";
+  case NonFinite::NanOnly:
+    return "nan_only";
+  case NonFinite::FiniteOnly:
+    return "finite_only";
+  }
+  return "?";
+}
+
+const char *nanEncodingName(NanEncoding ne) {
+  switch (ne) {
+  case NanEncoding::IEEE:
+    return "ieee";
+  case NanEncoding::AllOnes:
+    return "all_ones";
+  case NanEncoding::NegativeZero:
+    return "negative_zero";
+  }
+  return "?";
+}
+
+// --- float helpers -----------------------------------------------------------
+
+uint32_t expMask(const FloatSpec &s) { return (1u << s.expBits) - 1; }
+uint32_t manMask(const FloatSpec &s) { return (1u << s.manBits) - 1; }
+uint32_t signBit(const FloatSpec &s) { return 1u << (s.expBits + s.manBits); }
+
+/// Unbiased exponent of the lowest binade that has the implicit leading 1
+/// (e == 1 with a zero/subnormal binade, e == 0 without zero).
+int minNormalExp(const FloatSpec &s) { return (s.hasZero ? 1 : 0) - s.bias; }
+
+bool floatIsNaN(const FloatSpec &s, uint32_t code) {
+  uint32_t e = (code >> s.manBits) & expMask(s);
+  uint32_t m = code & manMask(s);
+  switch (s.nonFinite) {
+  case NonFinite::IEEE:
+    return e == expMask(s) && m != 0;
+  case NonFinite::NanOnly:
+    if (s.nanEncoding == NanEncoding::AllOnes)
+      return e == expMask(s) && m == manMask(s);
+    // NegativeZero: the code with sign 1, exponent 0, mantissa 0.
+    return s.isSigned && (code & (signBit(s) | (expMask(s) << s.manBits) |
+                                  manMask(s))) == signBit(s);
+  case NonFinite::FiniteOnly:
+    return false;
+  }
+  return false;
+}
+
+/// Magnitude of the (finite, non-NaN) fields e, m.
+double floatMagnitude(const FloatSpec &s, uint32_t e, uint32_t m) {
+  if (e == 0 && s.hasZero)
+    return std::ldexp(double(m), 1 - s.bias - s.manBits);
+  return std::ldexp(double((1u << s.manBits) | m),
+                    int(e) - s.bias - s.manBits);
+}
+
+/// Exponent and mantissa fields of the largest finite magnitude.
+void floatMaxFields(const FloatSpec &s, uint32_t &e, uint32_t &m) {
+  e = expMask(s);
+  m = manMask(s);
+  if (s.nonFinite == NonFinite::IEEE) {
+    e -= 1;
+  } else if (s.nonFinite == NonFinite::NanOnly &&
+             s.nanEncoding == NanEncoding::AllOnes) {
+    if (m == 0)
+      e -= 1;
+    else
+      m -= 1;
+  }
+}
+
+double floatMax(const FloatSpec &s) {
+  uint32_t e, m;
+  floatMaxFields(s, e, m);
+  return floatMagnitude(s, e, m);
+}
+
+/// Smallest positive value (the smallest subnormal with zero, else the
+/// smallest normal).
+double floatMinPositive(const FloatSpec &s) {
+  if (s.hasZero)
+    return std::ldexp(1.0, minNormalExp(s) - s.manBits);
+  return std::ldexp(1.0, minNormalExp(s));
+}
+
+/// Code (without sign) of a magnitude v that is exactly representable.
+uint32_t floatMagnitudeCode(const FloatSpec &s, double v) {
+  if (v == 0)
+    return 0;
+  int e;
+  double f = std::frexp(v, &e); // v = f * 2^e, f in [0.5, 1)
+  int exp = e - 1;              // v in [2^exp, 2^(exp+1))
+  if (exp < minNormalExp(s))    // subnormal (only when hasZero)
+    return uint32_t(std::ldexp(v, s.bias - 1 + s.manBits));
+  uint32_t m = uint32_t(std::ldexp(2 * f - 1, s.manBits));
+  return (uint32_t(exp + s.bias) << s.manBits) | m;
+}
+
+/// Exact comparison of |x - lo| with |hi - x| for floats lo <= x <= hi:
+/// returns <0 when x is nearer lo, >0 when nearer hi, 0 on a tie. Works on
+/// 2x versus lo + hi with the exact error of the double sum (TwoSum), so it
+/// is exact for any three floats.
+int compareToMidpoint(float lo, float x, float hi) {
+  double a = lo, b = hi;
+  double s = a + b;
+  double bb = s - a;
+  double err = (a - (s - bb)) + (b - bb); // lo + hi == s + err exactly
+  double twoX = 2.0 * double(x);
+  if (twoX < s)
+    return -1;
+  if (twoX > s)
+    return 1;
+  return err > 0 ? -1 : (err < 0 ? 1 : 0);
+}
+
+} // namespace
+
+// --- constructors ------------------------------------------------------------
+
 std::optional<Format> Format::makeInt(int bits, bool isSigned,
                                       std::string *error) {
   if (bits < 2 || bits > 8) {
-    setErr(error, "integer width must be 2..8 bits, got " +
+    setErr(error, "an integer format has 2..8 bits, but bits is " +
                       std::to_string(bits));
     return std::nullopt;
   }
@@ -29,60 +161,91 @@ std::optional<Format> Format::makeInt(int bits, bool isSigned,
 
 std::optional<Format> Format::makeFloat(const FloatSpec &s,
                                         std::string *error) {
-  if (s.expBits < 1 || s.expBits > 11) {
-    setErr(error, "exponent bits must be 1..11, got " +
-                      std::to_string(s.expBits));
+  auto fail = [&](std::string msg) -> std::optional<Format> {
+    setErr(error, std::move(msg));
     return std::nullopt;
+  };
+  // Every value of a format must be a finite f32 (decode returns float), so
+  // at most 8 exponent and 23 mantissa bits; f32 itself is the widest.
+  if (s.expBits < 1 || s.expBits > 8)
+    return fail("expBits must be between 1 and 8 (values must fit in f32), "
+                "but is " +
+                std::to_string(s.expBits));
+  if (s.manBits < 0 || s.manBits > 23)
+    return fail("manBits must be between 0 and 23 (values must fit in f32), "
+                "but is " +
+                std::to_string(s.manBits));
+  switch (s.nonFinite) {
+  case NonFinite::IEEE:
+    if (s.nanEncoding != NanEncoding::IEEE)
+      return fail(std::string("nonfinite = ieee requires nan = ieee, but nan "
+                              "is ") +
+                  nanEncodingName(s.nanEncoding));
+    if (s.expBits < 2)
+      return fail("nonfinite = ieee needs at least 2 exponent bits (one "
+                  "exponent is reserved for Inf and NaN), but expBits is " +
+                  std::to_string(s.expBits));
+    if (s.manBits < 1)
+      return fail("nonfinite = ieee needs at least 1 mantissa bit (to tell "
+                  "NaN from Inf), but manBits is 0");
+    break;
+  case NonFinite::NanOnly:
+    if (s.nanEncoding == NanEncoding::IEEE)
+      return fail("nonfinite = nan_only requires nan = all_ones or "
+                  "nan = negative_zero, but nan is ieee");
+    if (s.nanEncoding == NanEncoding::NegativeZero && !s.isSigned)
+      return fail("nan = negative_zero requires a signed format, but the "
+                  "format is unsigned");
+    if (s.nanEncoding == NanEncoding::NegativeZero && !s.hasZero)
+      return fail("nan = negative_zero requires a format with zero, but the "
+                  "format has no_zero");
+    break;
+  case NonFinite::FiniteOnly:
+    if (s.nanEncoding != NanEncoding::IEEE)
+      return fail(std::string("nonfinite = finite_only has no NaN, so nan "
+                              "must be left as ieee, but nan is ") +
+                  nanEncodingName(s.nanEncoding));
+    break;
   }
-  if (s.manBits < 0 || s.manBits > 23) {
-    setErr(error, "mantissa bits must be 0..23, got " +
-                      std::to_string(s.manBits));
-    return std::nullopt;
-  }
-  if (s.bits() > 32 || s.bits() < 2) {
-    setErr(error, "total width must be 2..32 bits, got " +
-                      std::to_string(s.bits()));
-    return std::nullopt;
-  }
-  if (s.nonFinite == NonFinite::IEEE && s.nanEncoding != NanEncoding::IEEE) {
-    setErr(error, "nonfinite = ieee requires nan = ieee");
-    return std::nullopt;
-  }
-  if (s.nonFinite == NonFinite::IEEE && s.expBits < 2) {
-    setErr(error, "nonfinite = ieee needs at least 2 exponent bits");
-    return std::nullopt;
-  }
-  if (s.nonFinite == NonFinite::NanOnly &&
-      s.nanEncoding == NanEncoding::IEEE) {
-    setErr(error, "nonfinite = nan_only requires nan = all_ones or "
-                  "negative_zero");
-    return std::nullopt;
-  }
-  if (s.nanEncoding == NanEncoding::NegativeZero && !s.isSigned) {
-    setErr(error, "nan = negative_zero requires a signed format");
-    return std::nullopt;
-  }
-  if (s.nonFinite == NonFinite::FiniteOnly &&
-      s.nanEncoding != NanEncoding::IEEE) {
-    setErr(error, "nonfinite = finite_only has no NaN encoding (use nan = "
-                  "ieee)");
-    return std::nullopt;
-  }
+  // Keep the exponent arithmetic below far from int overflow; the f32 range
+  // checks further down give the precise limits.
+  if (s.bias < -300)
+    return fail("bias " + std::to_string(s.bias) +
+                " is too small: the largest value exceeds the f32 range");
+  if (s.bias > 300)
+    return fail("bias " + std::to_string(s.bias) +
+                " is too large: the smallest value is below the f32 range");
+  // At least two distinct finite values.
+  uint32_t maxE, maxM;
+  floatMaxFields(s, maxE, maxM);
+  uint64_t positive = (uint64_t(maxE) << s.manBits) + maxM + 1; // codes 0..max
+  if (s.hasZero)
+    positive -= 1; // code 0 is zero
+  uint64_t distinct = positive * (s.isSigned ? 2 : 1) + (s.hasZero ? 1 : 0);
+  if (distinct < 2)
+    return fail("the format has fewer than two finite values (e" +
+                std::to_string(s.expBits) + "m" + std::to_string(s.manBits) +
+                ", nonfinite = " + nonFiniteName(s.nonFinite) + ")");
+  // Every value must be a finite f32: largest <= FLT_MAX, smallest quantum
+  // >= 2^-149 (then every value has <= 24 significant bits and is exact).
+  double maxV = floatMax(s);
+  if (!(maxV <= double(FLT_MAX)))
+    return fail("bias " + std::to_string(s.bias) +
+                " is too small: the largest value exceeds the f32 range");
+  if (minNormalExp(s) - s.manBits < -149)
+    return fail("bias " + std::to_string(s.bias) +
+                " is too large: the smallest value is below the f32 range");
   Format f;
   f.kind_ = Kind::Float;
   f.bits_ = s.bits();
   f.spec_ = s;
-  if (!(f.maxValue() > 0)) {
-    setErr(error, "the format has no positive finite value");
-    return std::nullopt;
-  }
   return f;
 }
 
 std::optional<Format> Format::makeLut(std::vector<float> values,
                                       std::string *error) {
   if (values.size() < 2 || values.size() > 256) {
-    setErr(error, "a lookup table needs 2..256 values, got " +
+    setErr(error, "a lookup table has 2..256 values, but this one has " +
                       std::to_string(values.size()));
     return std::nullopt;
   }
@@ -93,12 +256,16 @@ std::optional<Format> Format::makeLut(std::vector<float> values,
       return std::nullopt;
     }
     if (i > 0 && !(values[i] > values[i - 1])) {
-      setErr(error, "lookup table values must be strictly ascending; value " +
+      setErr(error, "lookup table values must be strictly ascending, but "
+                    "value " +
                         std::to_string(i) + " is not above value " +
                         std::to_string(i - 1));
       return std::nullopt;
     }
   }
+  for (float &v : values)
+    if (v == 0)
+      v = 0.0f; // store -0.0 as +0.0
   Format f;
   f.kind_ = Kind::Lut;
   int bits = 1;
@@ -111,29 +278,29 @@ std::optional<Format> Format::makeLut(std::vector<float> values,
 
 Format Format::intN(int bits, bool isSigned) { return *makeInt(bits, isSigned); }
 
-static FloatSpec spec(int e, int m, int bias, NonFinite nf, NanEncoding ne,
-                      bool sg = true, bool z = true) {
-  return FloatSpec{e, m, bias, nf, ne, sg, z};
-}
-
+namespace {
 struct NamedSpec {
   const char *name;
   FloatSpec spec;
 };
-static const NamedSpec kNamed[] = {
-    {"e4m3fn", spec(4, 3, 7, NonFinite::NanOnly, NanEncoding::AllOnes)},
-    {"e5m2", spec(5, 2, 15, NonFinite::IEEE, NanEncoding::IEEE)},
-    {"e4m3fnuz", spec(4, 3, 8, NonFinite::NanOnly, NanEncoding::NegativeZero)},
-    {"e5m2fnuz", spec(5, 2, 16, NonFinite::NanOnly, NanEncoding::NegativeZero)},
-    {"e2m3fn", spec(2, 3, 1, NonFinite::FiniteOnly, NanEncoding::IEEE)},
-    {"e3m2fn", spec(3, 2, 3, NonFinite::FiniteOnly, NanEncoding::IEEE)},
-    {"e2m1fn", spec(2, 1, 1, NonFinite::FiniteOnly, NanEncoding::IEEE)},
-    {"e8m0fnu", spec(8, 0, 127, NonFinite::NanOnly, NanEncoding::AllOnes,
-                     false, false)},
-    {"f16", spec(5, 10, 15, NonFinite::IEEE, NanEncoding::IEEE)},
-    {"bf16", spec(8, 7, 127, NonFinite::IEEE, NanEncoding::IEEE)},
-    {"f32", spec(8, 23, 127, NonFinite::IEEE, NanEncoding::IEEE)},
+constexpr NonFinite kIEEE = NonFinite::IEEE, kNanOnly = NonFinite::NanOnly,
+                    kFinite = NonFinite::FiniteOnly;
+constexpr NanEncoding nIEEE = NanEncoding::IEEE, nOnes = NanEncoding::AllOnes,
+                      nNegZero = NanEncoding::NegativeZero;
+const NamedSpec kNamed[] = {
+    {"e4m3fn", {4, 3, 7, kNanOnly, nOnes, true, true}},
+    {"e5m2", {5, 2, 15, kIEEE, nIEEE, true, true}},
+    {"e4m3fnuz", {4, 3, 8, kNanOnly, nNegZero, true, true}},
+    {"e5m2fnuz", {5, 2, 16, kNanOnly, nNegZero, true, true}},
+    {"e2m3fn", {2, 3, 1, kFinite, nIEEE, true, true}},
+    {"e3m2fn", {3, 2, 3, kFinite, nIEEE, true, true}},
+    {"e2m1fn", {2, 1, 1, kFinite, nIEEE, true, true}},
+    {"e8m0fnu", {8, 0, 127, kNanOnly, nOnes, false, false}},
+    {"f16", {5, 10, 15, kIEEE, nIEEE, true, true}},
+    {"bf16", {8, 7, 127, kIEEE, nIEEE, true, true}},
+    {"f32", {8, 23, 127, kIEEE, nIEEE, true, true}},
 };
+} // namespace
 
 std::optional<FloatSpec> Format::namedFloatSpec(std::string_view name) {
   for (const auto &n : kNamed)
@@ -187,14 +354,17 @@ std::optional<Format> Format::byName(std::string_view name) {
   } else {
     return std::nullopt;
   }
-  if (rest.size() != 1 || rest[0] < '0' || rest[0] > '9')
+  if (rest.size() != 1 || rest[0] < '2' || rest[0] > '8')
     return std::nullopt;
   return makeInt(rest[0] - '0', isSigned);
 }
 
+// --- queries -------------------------------------------------------------------
+
 uint32_t Format::numCodes() const {
   if (kind_ == Kind::Lut)
     return static_cast<uint32_t>(lut_.size());
+  // 2^32 does not fit: f32 reports 0xFFFFFFFF (documented as bits <= 16).
   return bits_ >= 32 ? 0xFFFFFFFFu : (1u << bits_);
 }
 
@@ -210,37 +380,6 @@ bool Format::isSigned() const {
   return false;
 }
 
-// --- float helpers -----------------------------------------------------------
-
-static uint32_t expMask(const FloatSpec &s) { return (1u << s.expBits) - 1; }
-static uint32_t manMask(const FloatSpec &s) {
-  return s.manBits == 0 ? 0 : ((1u << s.manBits) - 1);
-}
-
-static bool floatIsNaN(const FloatSpec &s, uint32_t code) {
-  uint32_t sign = s.isSigned ? (code >> (s.expBits + s.manBits)) & 1 : 0;
-  uint32_t e = (code >> s.manBits) & expMask(s);
-  uint32_t m = code & manMask(s);
-  switch (s.nonFinite) {
-  case NonFinite::IEEE:
-    return e == expMask(s) && m != 0;
-  case NonFinite::NanOnly:
-    if (s.nanEncoding == NanEncoding::AllOnes)
-      return e == expMask(s) && m == manMask(s);
-    return sign == 1 && e == 0 && m == 0;
-  case NonFinite::FiniteOnly:
-    return false;
-  }
-  return false;
-}
-
-static double floatDecodeMag(const FloatSpec &s, uint32_t e, uint32_t m) {
-  if (e == 0 && s.hasZero)
-    return std::ldexp(double(m), 1 - s.bias - s.manBits);
-  return std::ldexp(1.0 + std::ldexp(double(m), -s.manBits),
-                    int(e) - s.bias);
-}
-
 float Format::decode(uint32_t code) const {
   switch (kind_) {
   case Kind::Int: {
@@ -254,17 +393,17 @@ float Format::decode(uint32_t code) const {
                               : std::numeric_limits<float>::quiet_NaN();
   case Kind::Float: {
     const FloatSpec &s = spec_;
+    if (bits_ < 32)
+      code &= (1u << bits_) - 1;
     if (floatIsNaN(s, code))
       return std::numeric_limits<float>::quiet_NaN();
-    uint32_t sign = s.isSigned ? (code >> (s.expBits + s.manBits)) & 1 : 0;
+    bool neg = s.isSigned && (code & signBit(s));
     uint32_t e = (code >> s.manBits) & expMask(s);
     uint32_t m = code & manMask(s);
-    double v;
-    if (s.nonFinite == NonFinite::IEEE && e == expMask(s))
-      v = std::numeric_limits<double>::infinity();
-    else
-      v = floatDecodeMag(s, e, m);
-    return float(sign ? -v : v);
+    double v = (s.nonFinite == NonFinite::IEEE && e == expMask(s))
+                   ? std::numeric_limits<double>::infinity()
+                   : floatMagnitude(s, e, m);
+    return float(neg ? -v : v);
   }
   }
   return 0;
@@ -275,21 +414,9 @@ float Format::maxValue() const {
   case Kind::Int:
     return isSigned_ ? float((1 << (bits_ - 1)) - 1) : float((1 << bits_) - 1);
   case Kind::Lut:
-    return std::max(std::fabs(lut_.front()), std::fabs(lut_.back()));
-  case Kind::Float: {
-    const FloatSpec &s = spec_;
-    uint32_t e = expMask(s), m = manMask(s);
-    if (s.nonFinite == NonFinite::IEEE)
-      e -= 1;
-    else if (s.nonFinite == NonFinite::NanOnly &&
-             s.nanEncoding == NanEncoding::AllOnes) {
-      if (m == 0)
-        e -= 1;
-      else
-        m -= 1;
-    }
-    return float(floatDecodeMag(s, e, m));
-  }
+    return lut_.back();
+  case Kind::Float:
+    return float(floatMax(spec_));
   }
   return 0;
 }
@@ -303,16 +430,20 @@ float Format::lowestValue() const {
   case Kind::Float:
     if (spec_.isSigned)
       return -maxValue();
-    return spec_.hasZero ? 0.0f : float(floatDecodeMag(spec_, 0, 0));
+    return spec_.hasZero ? 0.0f : float(floatMinPositive(spec_));
   }
   return 0;
 }
 
 bool Format::isNaNCode(uint32_t code) const {
-  if (kind_ == Kind::Float)
-    return floatIsNaN(spec_, code);
-  if (kind_ == Kind::Lut)
+  switch (kind_) {
+  case Kind::Int:
+    return false;
+  case Kind::Lut:
     return code >= lut_.size();
+  case Kind::Float:
+    return floatIsNaN(spec_, bits_ < 32 ? code & ((1u << bits_) - 1) : code);
+  }
   return false;
 }
 
@@ -330,14 +461,17 @@ uint32_t Format::nanInputCode() const {
   case Kind::Float: {
     const FloatSpec &s = spec_;
     switch (s.nonFinite) {
-    case NonFinite::IEEE:
+    case NonFinite::IEEE: // canonical quiet NaN, positive sign
       return (expMask(s) << s.manBits) | (1u << (s.manBits - 1));
     case NonFinite::NanOnly:
       if (s.nanEncoding == NanEncoding::AllOnes)
         return (expMask(s) << s.manBits) | manMask(s);
-      return 1u << (s.expBits + s.manBits);
-    case NonFinite::FiniteOnly:
-      return encode(maxValue());
+      return signBit(s); // the -0 code
+    case NonFinite::FiniteOnly: { // +max, like PTX cvt .satfinite
+      uint32_t e, m;
+      floatMaxFields(s, e, m);
+      return (e << s.manBits) | m;
+    }
     }
   }
   }
@@ -348,8 +482,10 @@ std::optional<uint32_t> Format::negativeZeroCode() const {
   if (kind_ != Kind::Float || !spec_.isSigned || !spec_.hasZero ||
       spec_.nanEncoding == NanEncoding::NegativeZero)
     return std::nullopt;
-  return 1u << (spec_.expBits + spec_.manBits);
+  return signBit(spec_);
 }
+
+// --- encode --------------------------------------------------------------------
 
 uint32_t Format::encode(float xf) const {
   switch (kind_) {
@@ -359,7 +495,7 @@ uint32_t Format::encode(float xf) const {
     double lo = isSigned_ ? -double(1 << (bits_ - 1)) : 0.0;
     double hi = isSigned_ ? double((1 << (bits_ - 1)) - 1)
                           : double((1 << bits_) - 1);
-    double r = std::nearbyint(double(xf));
+    double r = std::nearbyint(double(xf)); // ties to even (default mode)
     r = std::min(std::max(r, lo), hi);
     return uint32_t(int(r)) & ((1u << bits_) - 1);
   }
@@ -371,13 +507,13 @@ uint32_t Format::encode(float xf) const {
       return 0;
     if (it == lut_.end())
       return uint32_t(lut_.size() - 1);
-    size_t hi = it - lut_.begin(), lo = hi - 1;
-    double dl = double(xf) - lut_[lo], dh = double(lut_[hi]) - xf;
-    if (dl < dh)
+    size_t hi = size_t(it - lut_.begin()), lo = hi - 1;
+    int c = compareToMidpoint(lut_[lo], xf, lut_[hi]);
+    if (c < 0)
       return uint32_t(lo);
-    if (dh < dl)
+    if (c > 0)
       return uint32_t(hi);
-    return uint32_t(lo % 2 == 0 ? lo : hi);
+    return uint32_t(lo % 2 == 0 ? lo : hi); // tie: even index
   }
   case Kind::Float: {
     const FloatSpec &s = spec_;
@@ -385,45 +521,33 @@ uint32_t Format::encode(float xf) const {
       return nanInputCode();
     bool neg = std::signbit(xf);
     double a = std::fabs(double(xf));
-    uint32_t signBit = 1u << (s.expBits + s.manBits);
-    if (!s.isSigned && neg) {
-      a = 0; // smallest value
+    if (neg && !s.isSigned) { // unsigned: negatives give the smallest value
+      a = 0;
       neg = false;
     }
-    double maxv = maxValue();
-    double minNormal = std::ldexp(1.0, (s.hasZero ? 1 : 0) - s.bias);
+    double maxV = floatMax(s);
     double v;
-    if (a >= maxv) {
-      v = maxv;
+    if (a >= maxV) { // also +-Inf: saturate
+      v = maxV;
     } else if (a == 0) {
       v = 0;
     } else {
       int e;
-      std::frexp(a, &e); // a = f * 2^e, f in [0.5, 1)
-      int ex = std::max(e - 1, (s.hasZero ? 1 : 0) - s.bias);
-      double q = std::ldexp(1.0, ex - s.manBits);
-      v = std::nearbyint(a / q) * q;
-      if (v > maxv)
-        v = maxv;
+      std::frexp(a, &e); // a in [2^(e-1), 2^e)
+      int exp = std::max(e - 1, minNormalExp(s));
+      double quantum = std::ldexp(1.0, exp - s.manBits);
+      v = std::nearbyint(a / quantum) * quantum; // ties to even
+      if (v > maxV)
+        v = maxV;
     }
-    if (!s.hasZero && v < minNormal)
-      v = minNormal;
-    uint32_t code;
-    if (v == 0) {
-      code = 0;
-    } else if (v < minNormal) {
-      code = uint32_t(std::ldexp(v, s.bias - 1 + s.manBits));
-    } else {
-      int e;
-      double f = std::frexp(v, &e);
-      int ex = e - 1;
-      uint32_t m = uint32_t((f * 2 - 1) * std::ldexp(1.0, s.manBits));
-      code = (uint32_t(ex + s.bias) << s.manBits) | m;
-    }
-    if (neg && s.isSigned) {
-      if (code != 0 || negativeZeroCode())
-        code |= signBit;
-    }
+    if (!s.hasZero && v < floatMinPositive(s))
+      v = floatMinPositive(s);
+    uint32_t code = floatMagnitudeCode(s, v);
+    // Negative inputs take the sign bit, except that a zero result is -0
+    // only where -0 exists (not FNUZ, whose -0 code is NaN). Without zero,
+    // code 0 is the smallest value and takes the sign like any other.
+    if (neg && (v != 0 || negativeZeroCode()))
+      code |= signBit(s);
     return code;
   }
   }
@@ -431,11 +555,13 @@ uint32_t Format::encode(float xf) const {
 }
 
 std::vector<float> Format::representableValues() const {
-  std::vector<float> out;
   if (kind_ == Kind::Lut)
     return lut_;
+  std::vector<float> out;
+  if (bits_ > 16)
+    return out;
   uint32_t n = numCodes();
-  for (uint32_t c = 0; c < n && bits_ <= 16; ++c) {
+  for (uint32_t c = 0; c < n; ++c) {
     float v = decode(c);
     if (std::isfinite(v))
       out.push_back(v == 0 ? 0.0f : v);
@@ -455,26 +581,43 @@ std::string Format::name() const {
     std::string n = floatSpecName(spec_);
     if (!n.empty())
       return n;
-    return "float<e" + std::to_string(spec_.expBits) + "m" +
-           std::to_string(spec_.manBits) +
-           ",bias=" + std::to_string(spec_.bias) + ">";
+    // float<eXmY,bias=B,ieee|finite_only|nan_only:all_ones|
+    //       nan_only:negative_zero[,unsigned][,no_zero]>
+    n = "float<e" + std::to_string(spec_.expBits) + "m" +
+        std::to_string(spec_.manBits) + ",bias=" + std::to_string(spec_.bias) +
+        "," + nonFiniteName(spec_.nonFinite);
+    if (spec_.nonFinite == NonFinite::NanOnly)
+      n += std::string(":") + nanEncodingName(spec_.nanEncoding);
+    if (!spec_.isSigned)
+      n += ",unsigned";
+    if (!spec_.hasZero)
+      n += ",no_zero";
+    return n + ">";
   }
   }
   return "";
 }
 
+// --- E8M0 scales -----------------------------------------------------------------
+
 std::optional<uint8_t> encodeE8M0(float x, ScaleRounding rounding,
                                   std::string *error) {
-  if (!(x > 0) || std::isinf(x)) {
-    setErr(error, "an E8M0 scale must be positive and finite");
+  if (std::isnan(x) || std::isinf(x) || !(x > 0)) {
+    const char *what = std::isnan(x)   ? "NaN"
+                       : std::isinf(x) ? (x > 0 ? "+Inf" : "-Inf")
+                       : x == 0        ? (std::signbit(x) ? "-0" : "0")
+                                       : nullptr;
+    setErr(error, std::string("an E8M0 scale must be positive and finite, "
+                              "but the input is ") +
+                      (what ? what : std::to_string(x)));
     return std::nullopt;
   }
   int e;
-  double f = std::frexp(double(x), &e); // x = f*2^e
-  int k = e - 1;
+  double f = std::frexp(double(x), &e); // x = f * 2^e, f in [0.5, 1)
+  int k = e - 1;                        // floor(log2 x)
   if (rounding == ScaleRounding::Ceil && f != 0.5)
     k += 1;
-  k = std::min(std::max(k, -127), 127);
+  k = std::min(std::max(k, -127), 127); // code 255 is NaN
   return uint8_t(k + 127);
 }
 

@@ -1,6 +1,6 @@
 // RUN: quant-opt %s -split-input-file -verify-diagnostics
 
-// expected-error@+1 {{invalid #nibble.int format: integer width must be 2..8 bits, got 9}}
+// expected-error@+1 {{invalid #nibble.int format: an integer format has 2..8 bits, but bits is 9}}
 func.func @bad_width() attributes {f = #nibble.int<9, signed>} { return }
 
 // -----
@@ -10,7 +10,7 @@ func.func @bad_signedness() attributes {f = #nibble.int<4, sined>} { return }
 
 // -----
 
-// expected-error@+1 {{invalid #nibble.float format: nonfinite = nan_only requires nan = all_ones or negative_zero}}
+// expected-error@+1 {{invalid #nibble.float format: nonfinite = nan_only requires nan = all_ones or nan = negative_zero, but nan is ieee}}
 func.func @bad_float() attributes {f = #nibble.float<e4m3, nonfinite = nan_only, nan = ieee>} { return }
 
 // -----
@@ -25,7 +25,7 @@ func.func @bad_float_field() attributes {f = #nibble.float<e3m2, bias_ = 1>} { r
 
 // -----
 
-// expected-error@+1 {{invalid #nibble.lut format: lookup table values must be strictly ascending; value 2 is not above value 1}}
+// expected-error@+1 {{invalid #nibble.lut format: lookup table values must be strictly ascending, but value 2 is not above value 1}}
 func.func @unsorted_lut() attributes {f = #nibble.lut<[0.0, 1.0, 0.5]>} { return }
 
 // -----

@@ -9,38 +9,104 @@
 
 using namespace nibble::formats;
 
+namespace {
+
+/// Reference packer written straight from the definition in Packing.h:
+/// stream bit j is bit (j % 8) of byte j / 8; element i holds stream bits
+/// [i*bits, (i+1)*bits), least significant bit first.
+std::vector<uint8_t> referencePack(const std::vector<uint8_t> &codes,
+                                   unsigned bits) {
+  std::vector<uint8_t> out(packedByteCount(codes.size(), bits), 0);
+  for (size_t i = 0; i < codes.size(); ++i)
+    for (unsigned b = 0; b < bits; ++b)
+      if ((codes[i] >> b) & 1) {
+        size_t j = i * bits + b;
+        out[j / 8] |= uint8_t(1u << (j % 8));
+      }
+  return out;
+}
+
 TEST(PackingTest, RoundTripEveryWidthAndLength) {
   std::mt19937 rng(42);
   for (unsigned bits = 1; bits <= 8; ++bits) {
     for (size_t n = 0; n <= 67; ++n) {
       std::vector<uint8_t> codes(n);
       for (auto &c : codes)
-        c = rng() & ((1u << bits) - 1);
+        c = uint8_t(rng() & ((1u << bits) - 1));
       std::vector<uint8_t> packed(packedByteCount(n, bits) + 1, 0xAB);
       packCodes(codes.data(), n, bits, packed.data());
       EXPECT_EQ(packed.back(), 0xAB) << "wrote past the end";
-      std::vector<uint8_t> back(n);
+      packed.pop_back();
+      ASSERT_EQ(packed, referencePack(codes, bits))
+          << bits << " bits, " << n << " codes";
+      std::vector<uint8_t> back(n + 1, 0xCD);
       unpackCodes(packed.data(), n, bits, back.data());
+      EXPECT_EQ(back.back(), 0xCD) << "unpack wrote past the end";
+      back.pop_back();
       ASSERT_EQ(back, codes) << bits << " bits, " << n << " codes";
       for (size_t i = 0; i < n; ++i)
-        ASSERT_EQ(readPackedCode(packed.data(), i, bits), codes[i]);
+        ASSERT_EQ(readPackedCode(packed.data(), i, bits), codes[i])
+            << bits << " bits, element " << i;
     }
   }
 }
 
+TEST(PackingTest, ByteCounts) {
+  EXPECT_EQ(packedByteCount(0, 4), 0u);
+  EXPECT_EQ(packedByteCount(1, 4), 1u);
+  EXPECT_EQ(packedByteCount(3, 4), 2u);
+  EXPECT_EQ(packedByteCount(3, 3), 2u);
+  EXPECT_EQ(packedByteCount(8, 3), 3u);
+  EXPECT_EQ(packedByteCount(9, 7), 8u);
+  EXPECT_EQ(packedByteCount(5, 8), 5u);
+  EXPECT_EQ(packedByteCount(9, 1), 2u);
+}
+
 TEST(PackingTest, DocumentedByteLayout) {
-  // 4 bits: low nibble first.
-  uint8_t c4[] = {1, 2, 3, 15};
-  uint8_t p4[2];
-  packCodes(c4, 4, 4, p4);
+  // docs/formats.md: 4 bits, low nibble first.
+  uint8_t c4[] = {0x1, 0x2, 0x3, 0xF, 0x9};
+  uint8_t p4[3] = {0xEE, 0xEE, 0xEE};
+  packCodes(c4, 5, 4, p4);
   EXPECT_EQ(p4[0], 0x21);
   EXPECT_EQ(p4[1], 0xF3);
-  // 3 bits: codes 5, 3, 7 -> stream bits 101 110 111 (LSB first):
-  // byte0 = 0b11_011_101 = 0xDD, byte1 = 0b0000000_1 = 0x01.
-  uint8_t c3[] = {5, 3, 7};
-  uint8_t p3[2];
-  packCodes(c3, 3, 3, p3);
+  EXPECT_EQ(p4[2], 0x09) << "last byte zero-padded";
+  // docs/formats.md: 3 bits, codes 5, 3, 7, 1: stream bits (LSB first)
+  // 101 110 111 100 -> byte0 = bits 0..7 = 1,0,1,1,1,0,1,1 = 0b11011101
+  // = 0xDD; byte1 = bits 8..11 = 1,1,0,0 then padding = 0b00000011 = 0x03.
+  // Code 7 straddles the boundary: its low 2 bits are byte0 bits 6..7.
+  uint8_t c3[] = {5, 3, 7, 1};
+  uint8_t p3[2] = {0xEE, 0xEE};
+  packCodes(c3, 4, 3, p3);
   EXPECT_EQ(p3[0], 0xDD);
-  EXPECT_EQ(p3[1], 0x01);
-  EXPECT_EQ(packedByteCount(3, 3), 2u);
+  EXPECT_EQ(p3[1], 0x03);
+  EXPECT_EQ(readPackedCode(p3, 2, 3), 7);
+  EXPECT_EQ(readPackedCode(p3, 3, 3), 1);
+  uint8_t u3[4];
+  unpackCodes(p3, 4, 3, u3);
+  EXPECT_EQ(std::vector<uint8_t>(u3, u3 + 4), std::vector<uint8_t>(c3, c3 + 4));
+  // 8 bits: one code per byte.
+  uint8_t c8[] = {0x00, 0x7F, 0xFF};
+  uint8_t p8[3];
+  packCodes(c8, 3, 8, p8);
+  EXPECT_EQ(std::vector<uint8_t>(p8, p8 + 3), std::vector<uint8_t>(c8, c8 + 3));
+  // 1 bit: element i is bit i.
+  uint8_t c1[] = {1, 0, 0, 1, 1, 0, 1, 0, 1};
+  uint8_t p1[2];
+  packCodes(c1, 9, 1, p1);
+  EXPECT_EQ(p1[0], 0x59);
+  EXPECT_EQ(p1[1], 0x01);
 }
+
+TEST(PackingTest, HighBitsOfCodesAreIgnored) {
+  uint8_t c[] = {0xF5, 0xAB, 0x13};
+  uint8_t p[2];
+  packCodes(c, 3, 4, p);
+  EXPECT_EQ(p[0], 0xB5);
+  EXPECT_EQ(p[1], 0x03);
+  uint8_t c3[] = {0xFD, 0x0B};
+  uint8_t p3[1];
+  packCodes(c3, 2, 3, p3);
+  EXPECT_EQ(p3[0], 0x1D); // 5 | 3 << 3
+}
+
+} // namespace
