@@ -22,30 +22,6 @@ void setErr(std::string *e, std::string msg) {
     *e = std::move(msg);
 }
 
-const char *nonFiniteName(NonFinite nf) {
-  switch (nf) {
-  case NonFinite::IEEE:
-    return "ieee";
-  case NonFinite::NanOnly:
-    return "nan_only";
-  case NonFinite::FiniteOnly:
-    return "finite_only";
-  }
-  return "?";
-}
-
-const char *nanEncodingName(NanEncoding ne) {
-  switch (ne) {
-  case NanEncoding::IEEE:
-    return "ieee";
-  case NanEncoding::AllOnes:
-    return "all_ones";
-  case NanEncoding::NegativeZero:
-    return "negative_zero";
-  }
-  return "?";
-}
-
 // --- float helpers -----------------------------------------------------------
 
 uint32_t expMask(const FloatSpec &s) { return (1u << s.expBits) - 1; }
@@ -142,6 +118,30 @@ int compareToMidpoint(float lo, float x, float hi) {
 }
 
 } // namespace
+
+const char *nonFiniteName(NonFinite nf) {
+  switch (nf) {
+  case NonFinite::IEEE:
+    return "ieee";
+  case NonFinite::NanOnly:
+    return "nan_only";
+  case NonFinite::FiniteOnly:
+    return "finite_only";
+  }
+  return "?";
+}
+
+const char *nanEncodingName(NanEncoding ne) {
+  switch (ne) {
+  case NanEncoding::IEEE:
+    return "ieee";
+  case NanEncoding::AllOnes:
+    return "all_ones";
+  case NanEncoding::NegativeZero:
+    return "negative_zero";
+  }
+  return "?";
+}
 
 // --- constructors ------------------------------------------------------------
 

@@ -69,6 +69,11 @@ struct FloatSpec {
   bool operator!=(const FloatSpec &o) const { return !(*this == o); }
 };
 
+/// Spellings used by the IR syntax and by Format::name() ("ieee",
+/// "nan_only", "finite_only"; "ieee", "all_ones", "negative_zero").
+const char *nonFiniteName(NonFinite nf);
+const char *nanEncodingName(NanEncoding ne);
+
 /// Rounding used when a float is turned into an E8M0 (power of two) scale.
 enum class ScaleRounding : uint8_t {
   Floor, ///< largest power of two <= x (OCP MX spec)

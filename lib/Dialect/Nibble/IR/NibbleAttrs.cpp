@@ -96,28 +96,13 @@ void IntFormatAttr::print(AsmPrinter &p) const {
 // #nibble.float
 //===----------------------------------------------------------------------===//
 
+// NonFiniteKind / NanEncodingKind mirror the library's enums value for value.
 static StringRef nonFiniteName(NonFiniteKind k) {
-  switch (k) {
-  case NonFiniteKind::IEEE:
-    return "ieee";
-  case NonFiniteKind::NanOnly:
-    return "nan_only";
-  case NonFiniteKind::FiniteOnly:
-    return "finite_only";
-  }
-  llvm_unreachable("bad NonFiniteKind");
+  return fmt::nonFiniteName(static_cast<fmt::NonFinite>(k));
 }
 
 static StringRef nanEncodingName(NanEncodingKind k) {
-  switch (k) {
-  case NanEncodingKind::IEEE:
-    return "ieee";
-  case NanEncodingKind::AllOnes:
-    return "all_ones";
-  case NanEncodingKind::NegativeZero:
-    return "negative_zero";
-  }
-  llvm_unreachable("bad NanEncodingKind");
+  return fmt::nanEncodingName(static_cast<fmt::NanEncoding>(k));
 }
 
 static NanEncodingKind defaultNanEncoding(NonFiniteKind k) {
