@@ -20,12 +20,24 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.nibble_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["quant-opt", "mlir-runner"], tool_dirs)
+llvm_config.add_tool_substitutions(["quant-opt", "quant-import", "mlir-runner"],
+                                   tool_dirs)
 
 runner_libs = ",".join(os.path.join(config.llvm_lib_dir, lib) for lib in
                        ["libmlir_runner_utils.so", "libmlir_c_runner_utils.so"])
 config.substitutions.append(("%runner_libs", runner_libs))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
+
+# The real models in ../shared (or $NIBBLE_SHARED_DIR): tests that read them
+# say `REQUIRES: shared-models` and are reported UNSUPPORTED without them.
+shared_dir = os.environ.get("NIBBLE_SHARED_DIR") or os.path.join(
+    config.nibble_src_root, "..", "shared")
+if os.path.isdir(os.path.join(shared_dir, "models")):
+    config.available_features.add("shared-models")
+    config.substitutions.append(("%shared", os.path.abspath(shared_dir)))
+else:
+    lit_config.note("shared models not found at %s: tests that need them "
+                    "are unsupported" % shared_dir)
 
 if shutil.which("ptxas"):
     config.available_features.add("ptxas")

@@ -68,4 +68,22 @@ def NibbleLowerToLinalg : Pass<"nibble-lower-to-linalg", "ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+
+def NibbleBindWeights : Pass<"nibble-bind-weights", "ModuleOp"> {
+  let summary = "Attach checkpoint tensors to the dense_resource weights of float IR";
+  let description = [{
+    Float IR made by `quant-import --emit-ir` names its weights
+    (`dense_resource<model.layers.0.self_attn.q_proj.weight>`) without their
+    bytes. This pass opens the checkpoint given by `model` (a Hugging Face
+    directory or a llama2.c file), checks that every referenced tensor exists
+    with the shape and element type the IR expects, and attaches its bytes,
+    so that the module can be lowered and run (for example with
+    `nibble-reference-to-llvm` and mlir-runner).
+  }];
+  let options = [
+    Option<"modelPath", "model", "std::string", /*default=*/"",
+           "Checkpoint to read the weights from">,
+  ];
+}
+
 #endif // NIBBLE_PASSES_TD

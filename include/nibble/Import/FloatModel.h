@@ -1,0 +1,67 @@
+//===- FloatModel.h - Float IR of a whole Llama decoder -------------------===//
+//
+// Emits the decoder of a model description as upstream MLIR
+// (func/linalg/tensor/arith/math) that computes exactly what the C++
+// reference (nibble/Reference/LlamaReference.h) computes, operation for
+// operation, so the two can be compared bit for bit after the reference
+// lowering:
+//
+//   func.func @forward(%tokens: tensor<Txi32>) -> tensor<TxVxf32>
+//
+// runs T tokens from position 0 with causal attention and returns the logits
+// of every position. Linear layers are `linalg.matmul` with transposed-B
+// indexing maps over weights [out, in], tagged `nibble.linear = "<name>"`
+// (the canonical weight name without ".weight") for calibration and
+// quantization passes to find them.
+//
+// Weights are never pasted into the IR: each is an
+//   arith.constant dense_resource<CANONICAL_TENSOR_NAME> : tensor<...xDTYPE>
+// of the checkpoint's own element type (f32, f16 or bf16; widened in the
+// computation). The printed module therefore holds only names; bindWeights
+// (or the nibble-bind-weights pass) attaches the checkpoint bytes before the
+// module is lowered or run.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NIBBLE_IMPORT_FLOATMODEL_H
+#define NIBBLE_IMPORT_FLOATMODEL_H
+
+#include "nibble/Model/Model.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include <string>
+
+namespace mlir {
+class DialectRegistry;
+class MLIRContext;
+} // namespace mlir
+
+namespace nibble::import {
+
+struct FloatModelOptions {
+  /// Static number of tokens the function processes.
+  int64_t seqLen = 64;
+  std::string funcName = "forward";
+};
+
+/// Dialects the float IR uses.
+void registerFloatModelDialects(mlir::DialectRegistry &registry);
+
+/// Builds the module (weights unbound). Null and `error` on failure.
+mlir::OwningOpRef<mlir::ModuleOp>
+buildFloatModel(mlir::MLIRContext &ctx, const model::Model &model,
+                const FloatModelOptions &options, std::string &error);
+
+/// Attaches the bytes of every weight the module references by canonical
+/// tensor name. With `copy` false, aligned tensors are referenced in place
+/// (the model must then outlive every use of the module and its context);
+/// with `copy` true the bytes are copied into the context. Fails, naming
+/// the resource, when a name is unknown or the tensor type disagrees.
+bool bindWeights(mlir::ModuleOp module, const model::Model &model, bool copy,
+                 std::string &error);
+
+} // namespace nibble::import
+
+#endif // NIBBLE_IMPORT_FLOATMODEL_H

@@ -1,0 +1,492 @@
+//===- FloatModel.cpp - Float IR of a whole Llama decoder -----------------===//
+//
+// Every op here mirrors one line of lib/Reference/LlamaReference.cpp, in the
+// same operation order, so that the lowered IR reproduces the oracle's
+// floats. Keep the two in step.
+//
+//===----------------------------------------------------------------------===//
+
+#include "nibble/Import/FloatModel.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/Verifier.h"
+
+#include <cmath>
+#include <map>
+
+using namespace mlir;
+using nibble::model::DType;
+using nibble::model::LlamaConfig;
+using nibble::model::RopePairing;
+
+namespace nibble::import {
+
+void registerFloatModelDialects(DialectRegistry &registry) {
+  registry.insert<arith::ArithDialect, func::FuncDialect,
+                  linalg::LinalgDialect, math::MathDialect,
+                  tensor::TensorDialect>();
+}
+
+namespace {
+
+using Body = function_ref<SmallVector<Value>(OpBuilder &, Location,
+                                             ValueRange)>;
+using IT = utils::IteratorType;
+
+std::optional<Type> elementTypeOf(MLIRContext *ctx, DType t) {
+  switch (t) {
+  case DType::F32:
+    return Float32Type::get(ctx);
+  case DType::F16:
+    return Float16Type::get(ctx);
+  case DType::BF16:
+    return BFloat16Type::get(ctx);
+  default:
+    return std::nullopt;
+  }
+}
+
+class DecoderBuilder {
+public:
+  DecoderBuilder(OpBuilder &b, Location loc, const model::Model &m,
+                 int64_t seqLen)
+      : b(b), loc(loc), m(m), c(m.config()), T(seqLen),
+        f32(b.getF32Type()) {}
+
+  Value build(Value tokens);
+
+private:
+  // --- small helpers --------------------------------------------------------
+  RankedTensorType tensorTy(ArrayRef<int64_t> shape) {
+    return RankedTensorType::get(shape, f32);
+  }
+  Value cst(OpBuilder &ob, Location l, float v) {
+    return arith::ConstantOp::create(ob, l, ob.getF32FloatAttr(v));
+  }
+  Value empty(ArrayRef<int64_t> shape) {
+    return tensor::EmptyOp::create(b, loc, shape, f32);
+  }
+  Value filled(ArrayRef<int64_t> shape, float v) {
+    return linalg::FillOp::create(b, loc, ValueRange{cst(b, loc, v)},
+                                  ValueRange{empty(shape)})
+        .getResult(0);
+  }
+  static Value widen(OpBuilder &ob, Location l, Value v) {
+    if (v.getType().isF32())
+      return v;
+    return arith::ExtFOp::create(ob, l, ob.getF32Type(), v);
+  }
+  AffineMap map(unsigned dims, ArrayRef<AffineExpr> results) {
+    return AffineMap::get(dims, 0, results, b.getContext());
+  }
+  AffineExpr d(unsigned i) { return b.getAffineDimExpr(i); }
+
+  /// One linalg.generic; `inits` are its outputs, maps cover ins then outs.
+  SmallVector<Value> generic(ValueRange ins, ValueRange inits,
+                             ArrayRef<AffineMap> maps, ArrayRef<IT> iters,
+                             Body body) {
+    SmallVector<Type> types;
+    for (Value v : inits)
+      types.push_back(v.getType());
+    auto op = linalg::GenericOp::create(
+        b, loc, types, ins, inits, maps, iters,
+        [&](OpBuilder &ob, Location l, ValueRange args) {
+          linalg::YieldOp::create(ob, l, body(ob, l, args));
+        });
+    return SmallVector<Value>(op.getResults());
+  }
+
+  /// The checkpoint tensor `name` as a dense_resource constant of its own
+  /// element type (one constant per tensor).
+  Value weight(const std::string &name) {
+    auto it = weights_.find(name);
+    if (it != weights_.end())
+      return it->second;
+    const model::TensorView &t = m.get(name);
+    auto type = RankedTensorType::get(
+        t.shape, *elementTypeOf(b.getContext(), t.dtype));
+    auto handle = DenseResourceElementsHandle::getManagerInterface(
+                      b.getContext())
+                      .insert(name);
+    Value v = arith::ConstantOp::create(
+        b, loc, DenseResourceElementsAttr::get(type, handle));
+    weights_[name] = v;
+    return v;
+  }
+  Value layerWeight(int64_t l, const char *suffix) {
+    return weight(model::layerTensorName(l, suffix));
+  }
+
+  // --- the decoder's pieces (see LlamaReference.cpp) --------------------
+  Value embed(Value tokens);
+  Value rmsNorm(Value x, Value w);
+  Value linear(Value x, Value w, int64_t out, const std::string &name);
+  std::pair<Value, Value> ropeTables();
+  Value rope(Value x, int64_t heads, Value cosT, Value sinT);
+  Value attention(Value q, Value k, Value v);
+  Value add(Value a, Value x);
+  Value swiglu(Value gate, Value up);
+
+  OpBuilder &b;
+  Location loc;
+  const model::Model &m;
+  const LlamaConfig &c;
+  const int64_t T;
+  Type f32;
+  std::map<std::string, Value> weights_;
+};
+
+Value DecoderBuilder::embed(Value tokens) {
+  Value table = weight("model.embed_tokens.weight");
+  const int64_t V = c.vocabSize;
+  return generic(
+      tokens, empty({T, c.dim}), {map(2, {d(0)}), map(2, {d(0), d(1)})},
+      {IT::parallel, IT::parallel},
+      [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
+        // Ids outside the vocabulary are clamped so the IR never reads out
+        // of bounds; callers validate ids first (the reference rejects them).
+        Value id = arith::IndexCastOp::create(ob, l, ob.getIndexType(), a[0]);
+        id = arith::MaxSIOp::create(
+            ob, l, id, arith::ConstantIndexOp::create(ob, l, 0));
+        id = arith::MinSIOp::create(
+            ob, l, id, arith::ConstantIndexOp::create(ob, l, V - 1));
+        Value col = linalg::IndexOp::create(ob, l, 1);
+        Value e = tensor::ExtractOp::create(ob, l, table, ValueRange{id, col});
+        return {widen(ob, l, e)};
+      })[0];
+}
+
+Value DecoderBuilder::rmsNorm(Value x, Value w) {
+  const int64_t D = c.dim;
+  Value ss = generic(x, filled({T}, 0.0f), {map(2, {d(0), d(1)}), map(2, {d(0)})},
+                     {IT::parallel, IT::reduction},
+                     [&](OpBuilder &ob, Location l, ValueRange a)
+                         -> SmallVector<Value> {
+                       Value sq = arith::MulFOp::create(ob, l, a[0], a[0]);
+                       return {arith::AddFOp::create(ob, l, a[1], sq)};
+                     })[0];
+  const float eps = float(c.normEps);
+  return generic(
+      ValueRange{x, ss, w}, empty({T, D}),
+      {map(2, {d(0), d(1)}), map(2, {d(0)}), map(2, {d(1)}),
+       map(2, {d(0), d(1)})},
+      {IT::parallel, IT::parallel},
+      [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
+        // scale = 1 / sqrt(ss / n + eps); out = (x * scale) * w
+        Value mean = arith::DivFOp::create(ob, l, a[1], cst(ob, l, float(D)));
+        Value var = arith::AddFOp::create(ob, l, mean, cst(ob, l, eps));
+        Value root = math::SqrtOp::create(ob, l, var);
+        Value scale = arith::DivFOp::create(ob, l, cst(ob, l, 1.0f), root);
+        Value xs = arith::MulFOp::create(ob, l, a[0], scale);
+        return {arith::MulFOp::create(ob, l, xs, widen(ob, l, a[2]))};
+      })[0];
+}
+
+Value DecoderBuilder::linear(Value x, Value w, int64_t out,
+                             const std::string &name) {
+  auto mm = linalg::MatmulTransposeBOp::create(
+      b, loc, TypeRange{tensorTy({T, out})}, ValueRange{x, w},
+      ValueRange{filled({T, out}, 0.0f)});
+  mm->setAttr("nibble.linear", b.getStringAttr(name));
+  return mm->getResult(0);
+}
+
+std::pair<Value, Value> DecoderBuilder::ropeTables() {
+  const int64_t half = c.headDim / 2;
+  std::vector<float> inv = c.ropeInverseFrequencies();
+  Value invFreq = arith::ConstantOp::create(
+      b, loc,
+      DenseElementsAttr::get(tensorTy({half}), ArrayRef<float>(inv)));
+  auto tables = generic(
+      invFreq, ValueRange{empty({T, half}), empty({T, half})},
+      {map(2, {d(1)}), map(2, {d(0), d(1)}), map(2, {d(0), d(1)})},
+      {IT::parallel, IT::parallel},
+      [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
+        // angle = float(pos) * inv_freq[i]
+        Value pos = linalg::IndexOp::create(ob, l, 0);
+        pos = arith::IndexCastOp::create(ob, l, ob.getI64Type(), pos);
+        Value posF = arith::SIToFPOp::create(ob, l, ob.getF32Type(), pos);
+        Value angle = arith::MulFOp::create(ob, l, posF, a[0]);
+        return {math::CosOp::create(ob, l, angle),
+                math::SinOp::create(ob, l, angle)};
+      });
+  return {tables[0], tables[1]};
+}
+
+Value DecoderBuilder::rope(Value x, int64_t heads, Value cosT, Value sinT) {
+  // View each head as [half, 2] (interleaved pairs) or [2, half]
+  // (rotate_half); `p` is the position within the pair.
+  const int64_t half = c.headDim / 2;
+  const bool interleaved = c.ropePairing == RopePairing::Interleaved;
+  SmallVector<int64_t> shape =
+      interleaved ? SmallVector<int64_t>{T, heads, half, 2}
+                  : SmallVector<int64_t>{T, heads, 2, half};
+  const unsigned pDim = interleaved ? 3 : 2, iDim = interleaved ? 2 : 3;
+  SmallVector<ReassociationIndices> reassoc = {{0}, {1, 2, 3}};
+  Value xs = tensor::ExpandShapeOp::create(b, loc, tensorTy(shape), x, reassoc);
+  SmallVector<AffineExpr> own = {d(0), d(1), d(2), d(3)};
+  SmallVector<AffineExpr> partner = own;
+  partner[pDim] = 1 - d(pDim);
+  Value rotated = generic(
+      ValueRange{xs, xs, cosT, sinT}, empty(shape),
+      {map(4, own), map(4, partner), map(4, {d(0), d(iDim)}),
+       map(4, {d(0), d(iDim)}), map(4, own)},
+      {IT::parallel, IT::parallel, IT::parallel, IT::parallel},
+      [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
+        // first:  x0 * c - x1 * s      second: x1 * c + x0 * s
+        Value p = linalg::IndexOp::create(ob, l, pDim);
+        Value isFirst = arith::CmpIOp::create(
+            ob, l, arith::CmpIPredicate::eq, p,
+            arith::ConstantIndexOp::create(ob, l, 0));
+        Value oc = arith::MulFOp::create(ob, l, a[0], a[2]);
+        Value ps = arith::MulFOp::create(ob, l, a[1], a[3]);
+        Value first = arith::SubFOp::create(ob, l, oc, ps);
+        Value second = arith::AddFOp::create(ob, l, oc, ps);
+        return {arith::SelectOp::create(ob, l, isFirst, first, second)};
+      })[0];
+  return tensor::CollapseShapeOp::create(b, loc, tensorTy({T, heads * c.headDim}),
+                                         rotated, reassoc);
+}
+
+Value DecoderBuilder::attention(Value q, Value k, Value v) {
+  const int64_t KV = c.numKVHeads, G = c.numHeads / c.numKVHeads,
+                hd = c.headDim;
+  const float invSqrtD = 1.0f / std::sqrt(float(hd));
+  // Query head h = kv * G + g reads key/value head kv.
+  Value q4 = tensor::ExpandShapeOp::create(
+      b, loc, tensorTy({T, KV, G, hd}), q,
+      SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+  SmallVector<ReassociationIndices> kvAssoc = {{0}, {1, 2}};
+  Value k3 = tensor::ExpandShapeOp::create(b, loc, tensorTy({T, KV, hd}), k,
+                                           kvAssoc);
+  Value v3 = tensor::ExpandShapeOp::create(b, loc, tensorTy({T, KV, hd}), v,
+                                           kvAssoc);
+  auto macc = [](OpBuilder &ob, Location l,
+                 ValueRange a) -> SmallVector<Value> {
+    Value prod = arith::MulFOp::create(ob, l, a[0], a[1]);
+    return {arith::AddFOp::create(ob, l, a[2], prod)};
+  };
+  auto masked = [&](OpBuilder &ob, Location l) {
+    Value i = linalg::IndexOp::create(ob, l, 2);
+    Value j = linalg::IndexOp::create(ob, l, 3);
+    return arith::CmpIOp::create(ob, l, arith::CmpIPredicate::ugt, j, i);
+  };
+  const std::vector<IT> par4 = {IT::parallel, IT::parallel, IT::parallel,
+                                IT::parallel};
+  const std::vector<IT> par3red = {IT::parallel, IT::parallel, IT::parallel,
+                                   IT::reduction};
+  // dot[kv, g, i, j] = sum_d q[i, kv, g, d] * k[j, kv, d]
+  Value dots = generic(
+      ValueRange{q4, k3}, filled({KV, G, T, T}, 0.0f),
+      {map(5, {d(2), d(0), d(1), d(4)}), map(5, {d(3), d(0), d(4)}),
+       map(5, {d(0), d(1), d(2), d(3)})},
+      {IT::parallel, IT::parallel, IT::parallel, IT::parallel, IT::reduction},
+      macc)[0];
+  AffineMap all4 = map(4, {d(0), d(1), d(2), d(3)});
+  AffineMap row4 = map(4, {d(0), d(1), d(2)});
+  // max over unmasked j of dot * invSqrtD
+  Value rowMax = generic(
+      dots, filled({KV, G, T}, -INFINITY), {all4, row4}, par3red,
+      [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
+        Value s = arith::MulFOp::create(ob, l, a[0], cst(ob, l, invSqrtD));
+        Value sm = arith::SelectOp::create(ob, l, masked(ob, l),
+                                           cst(ob, l, -INFINITY), s);
+        return {arith::MaximumFOp::create(ob, l, a[1], sm)};
+      })[0];
+  // e = exp(dot * invSqrtD - max), 0 where masked
+  Value e = generic(
+      ValueRange{dots, rowMax}, empty({KV, G, T, T}), {all4, row4, all4}, par4,
+      [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
+        Value s = arith::MulFOp::create(ob, l, a[0], cst(ob, l, invSqrtD));
+        Value ex = math::ExpOp::create(ob, l,
+                                       arith::SubFOp::create(ob, l, s, a[1]));
+        return {arith::SelectOp::create(ob, l, masked(ob, l),
+                                        cst(ob, l, 0.0f), ex)};
+      })[0];
+  Value sum = generic(
+      e, filled({KV, G, T}, 0.0f), {all4, row4}, par3red,
+      [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
+        return {arith::AddFOp::create(ob, l, a[1], a[0])};
+      })[0];
+  Value probs = generic(
+      ValueRange{e, sum}, empty({KV, G, T, T}), {all4, row4, all4}, par4,
+      [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
+        return {arith::DivFOp::create(ob, l, a[0], a[1])};
+      })[0];
+  // out[i, kv, g, d] = sum_j p[kv, g, i, j] * v[j, kv, d]
+  Value out = generic(
+      ValueRange{probs, v3}, filled({T, KV, G, hd}, 0.0f),
+      {map(5, {d(1), d(2), d(0), d(4)}), map(5, {d(4), d(1), d(3)}),
+       map(5, {d(0), d(1), d(2), d(3)})},
+      {IT::parallel, IT::parallel, IT::parallel, IT::parallel, IT::reduction},
+      macc)[0];
+  return tensor::CollapseShapeOp::create(
+      b, loc, tensorTy({T, c.qDim()}), out,
+      SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+}
+
+Value DecoderBuilder::add(Value a, Value x) {
+  AffineMap id = map(2, {d(0), d(1)});
+  auto shape = cast<RankedTensorType>(a.getType()).getShape();
+  return generic(ValueRange{a, x}, empty(shape), {id, id, id},
+                 {IT::parallel, IT::parallel},
+                 [&](OpBuilder &ob, Location l, ValueRange v)
+                     -> SmallVector<Value> {
+                   return {arith::AddFOp::create(ob, l, v[0], v[1])};
+                 })[0];
+}
+
+Value DecoderBuilder::swiglu(Value gate, Value up) {
+  AffineMap id = map(2, {d(0), d(1)});
+  return generic(
+      ValueRange{gate, up}, empty({T, c.hiddenDim}), {id, id, id},
+      {IT::parallel, IT::parallel},
+      [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
+        // g / (1 + exp(-g)) * u
+        Value ex = math::ExpOp::create(ob, l, arith::NegFOp::create(ob, l, a[0]));
+        Value den = arith::AddFOp::create(ob, l, cst(ob, l, 1.0f), ex);
+        Value silu = arith::DivFOp::create(ob, l, a[0], den);
+        return {arith::MulFOp::create(ob, l, silu, a[1])};
+      })[0];
+}
+
+Value DecoderBuilder::build(Value tokens) {
+  Value x = embed(tokens);
+  auto [cosT, sinT] = ropeTables();
+  for (int64_t l = 0; l < c.numLayers; ++l) {
+    std::string p = "model.layers." + std::to_string(l) + ".";
+    Value h = rmsNorm(x, layerWeight(l, "input_layernorm.weight"));
+    Value q = linear(h, layerWeight(l, "self_attn.q_proj.weight"), c.qDim(),
+                     p + "self_attn.q_proj");
+    Value k = linear(h, layerWeight(l, "self_attn.k_proj.weight"), c.kvDim(),
+                     p + "self_attn.k_proj");
+    Value v = linear(h, layerWeight(l, "self_attn.v_proj.weight"), c.kvDim(),
+                     p + "self_attn.v_proj");
+    q = rope(q, c.numHeads, cosT, sinT);
+    k = rope(k, c.numKVHeads, cosT, sinT);
+    Value att = attention(q, k, v);
+    x = add(x, linear(att, layerWeight(l, "self_attn.o_proj.weight"), c.dim,
+                      p + "self_attn.o_proj"));
+    h = rmsNorm(x, layerWeight(l, "post_attention_layernorm.weight"));
+    Value gate = linear(h, layerWeight(l, "mlp.gate_proj.weight"), c.hiddenDim,
+                        p + "mlp.gate_proj");
+    Value up = linear(h, layerWeight(l, "mlp.up_proj.weight"), c.hiddenDim,
+                      p + "mlp.up_proj");
+    x = add(x, linear(swiglu(gate, up), layerWeight(l, "mlp.down_proj.weight"),
+                      c.dim, p + "mlp.down_proj"));
+  }
+  x = rmsNorm(x, weight("model.norm.weight"));
+  return linear(x, weight(m.lmHead().name), c.vocabSize, "lm_head");
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> buildFloatModel(MLIRContext &ctx,
+                                      const model::Model &model,
+                                      const FloatModelOptions &options,
+                                      std::string &error) {
+  if (options.seqLen <= 0 || options.seqLen > model.config().maxSeqLen) {
+    error = "sequence length " + std::to_string(options.seqLen) +
+            " must be in [1, " + std::to_string(model.config().maxSeqLen) +
+            "] (the model's maximum)";
+    return nullptr;
+  }
+  DialectRegistry registry;
+  registerFloatModelDialects(registry);
+  ctx.appendDialectRegistry(registry);
+  ctx.loadAllAvailableDialects();
+
+  OpBuilder b(&ctx);
+  Location loc = FileLineColLoc::get(&ctx, model.source(), 0, 0);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  const LlamaConfig &c = model.config();
+  // Architecture facts, for tools and passes that read the module.
+  NamedAttrList info;
+  info.append("source", b.getStringAttr(model.source()));
+  info.append("format", b.getStringAttr(model.format()));
+  info.append("dim", b.getI64IntegerAttr(c.dim));
+  info.append("hidden_dim", b.getI64IntegerAttr(c.hiddenDim));
+  info.append("layers", b.getI64IntegerAttr(c.numLayers));
+  info.append("heads", b.getI64IntegerAttr(c.numHeads));
+  info.append("kv_heads", b.getI64IntegerAttr(c.numKVHeads));
+  info.append("head_dim", b.getI64IntegerAttr(c.headDim));
+  info.append("vocab", b.getI64IntegerAttr(c.vocabSize));
+  info.append("max_seq_len", b.getI64IntegerAttr(c.maxSeqLen));
+  info.append("rope_pairing",
+              b.getStringAttr(c.ropePairing == RopePairing::Interleaved
+                                  ? "interleaved"
+                                  : "rotate_half"));
+  info.append("rope_theta", b.getF64FloatAttr(c.ropeTheta));
+  info.append("norm_eps", b.getF64FloatAttr(c.normEps));
+  info.append("tied_embeddings", b.getBoolAttr(c.tiedEmbeddings));
+  (*module)->setAttr("nibble.model", info.getDictionary(&ctx));
+
+  b.setInsertionPointToEnd(module->getBody());
+  auto tokensTy = RankedTensorType::get({options.seqLen}, b.getI32Type());
+  auto logitsTy =
+      RankedTensorType::get({options.seqLen, c.vocabSize}, b.getF32Type());
+  auto func = func::FuncOp::create(b, loc, options.funcName,
+                                   b.getFunctionType({tokensTy}, {logitsTy}));
+  func.setArgAttr(0, "nibble.name", b.getStringAttr("tokens"));
+  Block *entry = func.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  DecoderBuilder builder(b, loc, model, options.seqLen);
+  Value logits = builder.build(entry->getArgument(0));
+  func::ReturnOp::create(b, loc, logits);
+  if (failed(verify(*module))) {
+    error = "internal error: the generated float IR does not verify";
+    return nullptr;
+  }
+  return module;
+}
+
+bool bindWeights(ModuleOp module, const model::Model &model, bool copy,
+                 std::string &error) {
+  bool ok = true;
+  module.walk([&](arith::ConstantOp op) {
+    auto attr = dyn_cast<DenseResourceElementsAttr>(op.getValue());
+    if (!attr || !ok)
+      return;
+    DenseResourceElementsHandle handle = attr.getRawHandle();
+    std::string key = handle.getKey().str();
+    const model::TensorView *t = model.find(key);
+    if (!t) {
+      error = "dense_resource<" + key + ">: no tensor of that name in " +
+              model.source();
+      ok = false;
+      return;
+    }
+    auto type = cast<ShapedType>(attr.getType());
+    std::optional<Type> elem = elementTypeOf(op.getContext(), t->dtype);
+    if (!elem || *elem != type.getElementType() ||
+        type.getShape() != ArrayRef<int64_t>(t->shape)) {
+      std::string ts;
+      llvm::raw_string_ostream os(ts);
+      os << type;
+      error = "dense_resource<" + key + ">: the IR expects " + ts +
+              " but " + t->file + " holds " + model::shapeString(t->shape) +
+              " " + std::string(model::dtypeName(t->dtype));
+      ok = false;
+      return;
+    }
+    ArrayRef<char> bytes(reinterpret_cast<const char *>(t->data), t->nbytes);
+    const size_t align = model::dtypeSize(t->dtype);
+    bool aligned = reinterpret_cast<uintptr_t>(t->data) % align == 0;
+    AsmResourceBlob blob =
+        !copy && aligned
+            ? UnmanagedAsmResourceBlob::allocateWithAlign(bytes, align)
+            : HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, 64);
+    handle.getResource()->setBlob(std::move(blob));
+  });
+  return ok;
+}
+
+} // namespace nibble::import
