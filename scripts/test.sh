@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: set up (installs, configures, builds), then the lit
 # tests, then every CTest test (GoogleTest units, docs check, benchmark smoke
-# run). Each phase is timed. The last line is CTest's summary.
+# run), then a short libFuzzer run of every loader. Each phase is timed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -15,3 +15,6 @@ done_phase "lit"
 phase "ctest"
 ctest --test-dir "$BUILD_DIR" -j2 --timeout 60 --output-on-failure
 done_phase "ctest"
+phase "fuzz"
+FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash scripts/fuzz.sh
+done_phase "fuzz"
