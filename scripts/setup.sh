@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(cmake ninja-build g++ ccache llvm-22-dev libmlir-22-dev mlir-22-tools
-      libgtest-dev libbenchmark-dev python3 python3-psutil
+      libgtest-dev libbenchmark-dev python3 python3-psutil libssl-dev
+      libeigen3-dev libopenblas-dev liblapacke-dev
       nlohmann-json3-dev libsentencepiece-dev libpcre2-dev pkg-config
       clang-22 libfuzzer-22-dev)
 missing=()
