@@ -115,6 +115,21 @@ std::unique_ptr<Model> Model::load(const std::string &path,
   return loadLlama2c(path, error);
 }
 
+std::string Model::defaultTokenizerPath() const {
+  if (format_ == "huggingface")
+    return source_;
+  size_t slash = source_.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : source_.substr(0, slash);
+  for (std::string name : {std::string("tokenizer.bin"),
+                           "tok" + std::to_string(config_.vocabSize) + ".bin",
+                           std::string("tokenizer.model")}) {
+    struct stat st;
+    if (stat((dir + "/" + name).c_str(), &st) == 0)
+      return dir + "/" + name;
+  }
+  return "";
+}
+
 const TensorView *Model::find(const std::string &name) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;

@@ -22,7 +22,6 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <sys/stat.h>
 
 using namespace nibble;
 namespace cl = llvm::cl;
@@ -51,25 +50,6 @@ static cl::opt<std::string>
 static int fail(const std::string &msg) {
   llvm::errs() << "quant-import: error: " << msg << "\n";
   return 1;
-}
-
-static bool exists(const std::string &p) {
-  struct stat st;
-  return stat(p.c_str(), &st) == 0;
-}
-
-static std::string defaultTokenizer(const model::Model &m) {
-  if (m.format() == "huggingface")
-    return m.source();
-  std::string dir = m.source();
-  size_t slash = dir.rfind('/');
-  dir = slash == std::string::npos ? "." : dir.substr(0, slash);
-  for (std::string name : {std::string("tokenizer.bin"),
-                           "tok" + std::to_string(m.config().vocabSize) + ".bin",
-                           std::string("tokenizer.model")})
-    if (exists(dir + "/" + name))
-      return dir + "/" + name;
-  return "";
 }
 
 static int runDescribe(const model::Model &m) {
@@ -118,7 +98,7 @@ static int runEmitIR(const model::Model &m) {
 
 static int runGenerate(const model::Model &m) {
   std::string error;
-  std::string tokPath = tokenizerPath.empty() ? defaultTokenizer(m)
+  std::string tokPath = tokenizerPath.empty() ? m.defaultTokenizerPath()
                                               : std::string(tokenizerPath);
   if (tokPath.empty())
     return fail("no tokenizer found next to " + m.source() +

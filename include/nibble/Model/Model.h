@@ -107,6 +107,10 @@ public:
   const TensorView *find(const std::string &name) const;
   /// A tensor the loader verified to exist (aborts otherwise: a bug).
   const TensorView &get(const std::string &name) const;
+  /// Where the tokenizer of this checkpoint is expected: the HF directory
+  /// itself, or tokenizer.bin / tok<vocab>.bin / tokenizer.model next to a
+  /// llama2.c file. Empty when none is found.
+  std::string defaultTokenizerPath() const;
   /// lm_head.weight, or the embedding when tied.
   const TensorView &lmHead() const;
 

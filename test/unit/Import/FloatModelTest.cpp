@@ -8,7 +8,10 @@
 
 #include "TestData.h"
 
+#include "nibble/Calibration/Calibrate.h"
+#include "nibble/Dialect/Nibble/IR/Nibble.h"
 #include "nibble/Import/FloatModel.h"
+#include "nibble/Quant/Weights.h"
 #include "nibble/Pipelines/Pipelines.h"
 #include "nibble/Reference/LlamaReference.h"
 #include "nibble/Tokenizer/Tokenizer.h"
@@ -21,6 +24,7 @@
 #include "mlir/InitAllPasses.h"
 #include "nibble/Dialect/Nibble/Transforms/Passes.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "llvm/Support/TargetSelect.h"
@@ -263,6 +267,141 @@ TEST(FloatModelTest, PrintedIRHoldsNoWeightsAndBindingIsChecked) {
   EXPECT_NE(error.find("F32"), std::string::npos) << error;
   // The right checkpoint binds.
   EXPECT_TRUE(import::bindWeights(*parsed, *m, true, error)) << error;
+}
+
+// nibble-quantize-weights, run on the bound float IR of stories260K with a
+// recipe (GPTQ int4 g32 on attention with calibrated Hessians, RTN int8
+// per channel on the MLP, lm_head kept in float), gives exactly the logits
+// of the C++ reference run on the weights the rounding library produces
+// for the same settings: the pass adds nothing numerically of its own.
+TEST(QuantizeWeightsTest, PassMatchesTheLibraryOnStories260K) {
+  NIBBLE_REQUIRE_SHARED(shared);
+  std::string error;
+  std::string path = shared + "/models/stories260K/stories260K.bin";
+  auto m = model::Model::load(path, error);
+  ASSERT_TRUE(m) << error;
+  auto tokens = promptTokens(shared, shared + "/models/stories260K/tok512.bin");
+  tokens.resize(32);
+
+  // Calibrate on a slice of the dev text that the prompt does not use.
+  auto tok = tokenizer::loadTokenizer(shared + "/models/stories260K/tok512.bin",
+                                      error);
+  ASSERT_TRUE(tok) << error;
+  auto calibTokens = tok->encode(
+      testdata::readText(shared + "/data/tinystories_dev.txt"), false);
+  quant::StatsFile stats;
+  calibration::CalibrationOptions copts;
+  copts.windows = {4096, 4, 64};
+  ASSERT_TRUE(calibration::calibrate(*m, calibTokens, copts, stats, error))
+      << error;
+  std::string dir = testdata::makeTempDir("qw");
+  ASSERT_TRUE(stats.save(dir + "/stats.safetensors", error)) << error;
+  testdata::writeText(dir + "/recipe.json", R"({"rules": [
+    {"match": "^lm_head$", "skip": true},
+    {"match": "self_attn", "method": "gptq", "format": "int4", "group": 32},
+    {"match": "mlp", "method": "rtn", "format": "int8", "group": 0}]})");
+
+  Context c;
+  import::FloatModelOptions opts;
+  opts.seqLen = int64_t(tokens.size());
+  auto module = import::buildFloatModel(*c.ctx, *m, opts, error);
+  ASSERT_TRUE(module) << error;
+  ASSERT_TRUE(import::bindWeights(*module, *m, /*copy=*/false, error)) << error;
+  mlir::PassManager pm(c.ctx.get());
+  ASSERT_TRUE(mlir::succeeded(mlir::parsePassPipeline(
+      "nibble-quantize-weights{stats=" + dir + "/stats.safetensors recipe=" +
+          dir + "/recipe.json}",
+      pm)));
+  ASSERT_TRUE(mlir::succeeded(pm.run(*module)));
+  int quantized = 0;
+  module->walk([&](mlir::nibble::MatmulOp) { ++quantized; });
+  EXPECT_EQ(quantized, 35); // 5 layers x 7 linears; lm_head kept
+  std::vector<float> got = runCompiled(*module, tokens, m->config().vocabSize);
+
+  // The same rounding through the library, written as a llama2.c file.
+  std::map<std::string, std::vector<float>> replaced;
+  for (const auto &[name, t] : m->tensors()) {
+    std::string layer = calibration::linearName(name);
+    bool attn = layer.find("self_attn") != std::string::npos;
+    bool mlp = layer.find("mlp") != std::string::npos;
+    if (!attn && !mlp)
+      continue;
+    std::vector<float> w;
+    t.toFloat(w);
+    quant::MatrixView view{w.data(), t.shape[0], t.shape[1]};
+    quant::WeightScheme ws;
+    ws.format = formats::Format::intN(attn ? 4 : 8, true);
+    ws.groupSize = attn ? 32 : 0;
+    std::optional<quant::QuantizedWeight> q;
+    if (attn) {
+      auto r = quant::quantizeGPTQ(
+          view, stats.find(layer)->hessian()->hessian(), ws, {}, error);
+      ASSERT_TRUE(r) << error;
+      q = r->weight;
+    } else {
+      q = quant::quantizeRTN(view, ws, {}, error);
+      ASSERT_TRUE(q) << error;
+    }
+    replaced[name] = q->dequantize();
+  }
+  ASSERT_TRUE(testdata::writeLlama2c(dir + "/q.bin", *m, replaced, error))
+      << error;
+  auto qm = model::Model::load(dir + "/q.bin", error);
+  ASSERT_TRUE(qm) << error;
+  reference::LlamaReference ref(*qm);
+  std::vector<float> want;
+  ASSERT_TRUE(ref.prefill(tokens, &want, error)) << error;
+  ASSERT_EQ(got.size(), want.size());
+  float maxDiff = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    maxDiff = std::max(maxDiff, std::fabs(got[i] - want[i]));
+  EXPECT_EQ(maxDiff, 0.0f);
+}
+
+TEST(QuantizeWeightsTest, ClearErrors) {
+  testdata::SyntheticSpec spec;
+  std::string dir = testdata::makeTempDir("qw-err"), error;
+  ASSERT_TRUE(testdata::writeSyntheticHF(dir, spec, model::DType::F32, 1, error));
+  auto m = model::Model::load(dir, error);
+  ASSERT_TRUE(m) << error;
+  auto run = [&](bool bind, const std::string &pipeline) {
+    Context c;
+    import::FloatModelOptions opts;
+    opts.seqLen = 4;
+    auto module = import::buildFloatModel(*c.ctx, *m, opts, error);
+    EXPECT_TRUE(module);
+    if (bind)
+      EXPECT_TRUE(import::bindWeights(*module, *m, true, error));
+    std::string diag;
+    mlir::ScopedDiagnosticHandler handler(c.ctx.get(), [&](mlir::Diagnostic &d) {
+      diag += d.str() + "\n";
+      return mlir::success();
+    });
+    mlir::PassManager pm(c.ctx.get());
+    EXPECT_TRUE(mlir::succeeded(mlir::parsePassPipeline(pipeline, pm)));
+    EXPECT_TRUE(mlir::failed(pm.run(*module)));
+    return diag;
+  };
+  EXPECT_NE(run(false, "nibble-quantize-weights").find("has no data: bind it first"),
+            std::string::npos);
+  EXPECT_NE(run(true, "nibble-quantize-weights{method=gptq}")
+                .find("needs calibration statistics"),
+            std::string::npos);
+  EXPECT_NE(run(true, "nibble-quantize-weights{group=5}").find("does not divide"),
+            std::string::npos);
+  EXPECT_NE(run(true, "nibble-quantize-weights{symmetric=false format=e2m1fn}")
+                .find("integer"),
+            std::string::npos);
+  EXPECT_NE(run(true, "nibble-quantize-weights{method=magic}").find("unknown method"),
+            std::string::npos);
+  testdata::writeText(dir + "/bad.json", R"({"rules": [{"match": "(", "group": 4}]})");
+  EXPECT_NE(run(true, "nibble-quantize-weights{recipe=" + dir + "/bad.json}")
+                .find("bad regex"),
+            std::string::npos);
+  testdata::writeText(dir + "/bad2.json", R"({"rules": [{"match": "x", "bits": 4}]})");
+  EXPECT_NE(run(true, "nibble-quantize-weights{recipe=" + dir + "/bad2.json}")
+                .find("unknown key 'bits'"),
+            std::string::npos);
 }
 
 } // namespace

@@ -150,4 +150,43 @@ bool writeSyntheticHF(const std::string &dir, const SyntheticSpec &s,
   return true;
 }
 
+bool writeLlama2c(const std::string &path, const model::Model &m,
+                  const std::map<std::string, std::vector<float>> &replace,
+                  std::string &error) {
+  const model::LlamaConfig &c = m.config();
+  std::vector<float> body;
+  auto put = [&](const std::string &name) {
+    auto it = replace.find(name);
+    if (it != replace.end()) {
+      body.insert(body.end(), it->second.begin(), it->second.end());
+      return;
+    }
+    std::vector<float> v;
+    m.get(name).toFloat(v);
+    body.insert(body.end(), v.begin(), v.end());
+  };
+  put("model.embed_tokens.weight");
+  for (const char *s : {"input_layernorm.weight", "self_attn.q_proj.weight",
+                        "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+                        "self_attn.o_proj.weight",
+                        "post_attention_layernorm.weight",
+                        "mlp.gate_proj.weight", "mlp.down_proj.weight",
+                        "mlp.up_proj.weight"})
+    for (int64_t l = 0; l < c.numLayers; ++l)
+      put(model::layerTensorName(l, s));
+  put("model.norm.weight");
+  body.resize(body.size() + size_t(c.maxSeqLen * c.headDim), 0.0f); // freq_cis
+  if (!c.tiedEmbeddings)
+    put("lm_head.weight");
+  int32_t header[7] = {int32_t(c.dim),        int32_t(c.hiddenDim),
+                       int32_t(c.numLayers),  int32_t(c.numHeads),
+                       int32_t(c.numKVHeads),
+                       int32_t(c.tiedEmbeddings ? c.vocabSize : -c.vocabSize),
+                       int32_t(c.maxSeqLen)};
+  std::vector<uint8_t> bytes(sizeof header + body.size() * 4);
+  std::memcpy(bytes.data(), header, sizeof header);
+  std::memcpy(bytes.data() + sizeof header, body.data(), body.size() * 4);
+  return model::writeFileAtomic(path, bytes.data(), bytes.size(), error);
+}
+
 } // namespace nibble::testdata

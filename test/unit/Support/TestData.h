@@ -6,6 +6,7 @@
 #include "nibble/Model/Model.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,13 @@ struct SyntheticSpec {
 /// Returns false with `error` set on failure.
 bool writeSyntheticHF(const std::string &dir, const SyntheticSpec &spec,
                       model::DType dtype, int shards, std::string &error);
+
+/// Writes `model` (a llama2.c-format model: f32, interleaved RoPE) back as
+/// a llama2.c legacy checkpoint, with the tensors named in `replace`
+/// substituted (same shapes). Returns false with `error` on failure.
+bool writeLlama2c(const std::string &path, const model::Model &model,
+                  const std::map<std::string, std::vector<float>> &replace,
+                  std::string &error);
 
 /// Text file contents (empty when missing).
 std::string readText(const std::string &path);

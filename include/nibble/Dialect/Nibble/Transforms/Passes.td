@@ -86,4 +86,58 @@ def NibbleBindWeights : Pass<"nibble-bind-weights", "ModuleOp"> {
   ];
 }
 
+
+def NibbleQuantizeWeights : Pass<"nibble-quantize-weights", "ModuleOp"> {
+  let summary = "Quantize the weights of float linears into nibble.matmul";
+  let description = [{
+    Rewrites every `linalg.matmul` tagged `nibble.linear = "NAME"` (float IR
+    from `quant-import`, weights bound with `nibble-bind-weights`) whose
+    weight is a `dense_resource` constant into
+    `nibble.constant` (packed codes) + scales (+ zero points) +
+    `nibble.matmul`, computing codes and scales with the rounding library:
+
+    * `method=rtn`: round to nearest; `rtn-mse`: with an MSE-optimal clip
+      ratio per group; `imatrix`: clip search weighted by the calibrated
+      mean x^2 of each input channel; `gptq`: GPTQ with the calibrated
+      Hessian (`damp`, `act-order`); `awq`: activation-aware per-channel
+      scales searched on the calibrated X^T X, then a weighted clip search;
+      the inverse scale is applied to the matmul input by an explicit
+      elementwise op.
+    * `format`: `int2`..`int8`, `uint2`..`uint8`, a float name (`e2m1fn`,
+      `e4m3fn`, ...), `nf4`, or any format attribute text (`#nibble...`).
+    * `group`: columns per group (0: per output channel); `symmetric`.
+    * `stats`: the calibration statistics file (`quant-calibrate`), needed by
+      imatrix, gptq and awq.
+    * `recipe`: a JSON file of per-layer rules (docs/recipes.md); the first
+      rule whose regex matches the layer name decides its method, format,
+      group and symmetry, or `"skip": true` to keep it in float. Layers no
+      rule matches use the pass options.
+
+    Codes, scales and zero points are stored as resource blobs named
+    `NAME.codes`, `NAME.scales`, `NAME.zero_points`.
+  }];
+  let options = [
+    Option<"method", "method", "std::string", /*default=*/"\"rtn\"",
+           "rtn | rtn-mse | imatrix | gptq | awq">,
+    Option<"format", "format", "std::string", /*default=*/"\"int4\"",
+           "Element format of the weights">,
+    Option<"group", "group", "int64_t", /*default=*/"32",
+           "Columns per group (0: per output channel)">,
+    Option<"symmetric", "symmetric", "bool", /*default=*/"true",
+           "Symmetric (no zero points); false needs an integer format">,
+    Option<"statsPath", "stats", "std::string", /*default=*/"",
+           "Calibration statistics file">,
+    Option<"damp", "damp", "double", /*default=*/"0.01",
+           "GPTQ dampening, a fraction of the mean Hessian diagonal">,
+    Option<"actOrder", "act-order", "bool", /*default=*/"false",
+           "GPTQ: quantize columns by decreasing Hessian diagonal">,
+    Option<"recipePath", "recipe", "std::string", /*default=*/"",
+           "Per-layer recipe file (JSON)">,
+  ];
+  let dependentDialects = ["::mlir::nibble::NibbleDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // NIBBLE_PASSES_TD
