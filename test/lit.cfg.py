@@ -20,7 +20,8 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.nibble_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["quant-opt", "quant-import", "mlir-runner"],
+llvm_config.add_tool_substitutions(["quant-opt", "quant-import", "quant-calibrate",
+                                    "mlir-runner"],
                                    tool_dirs)
 
 runner_libs = ",".join(os.path.join(config.llvm_lib_dir, lib) for lib in

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <set>
 
 namespace nibble::quant {
 
@@ -248,20 +249,28 @@ std::optional<StatsFile> StatsFile::load(const std::string &path,
     return file->data() + header->dataOffset() + it->second->begin;
   };
 
+  // Layers are named by their ".min" tensors; every other metadata entry
+  // is provenance.
   StatsFile out;
-  for (const auto &[key, value] : header->metadata) {
-    const std::string suffix = ".tokens";
-    if (key.size() <= suffix.size() ||
-        key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0) {
-      if (key != "format" && key != "version" &&
-          key.find(".non_finite") == std::string::npos)
-        out.info_[key] = value;
+  std::set<std::string> layerKeys = {"format", "version"};
+  for (const auto &entry : header->entries) {
+    const std::string suffix = ".min";
+    const std::string &tn = entry.name;
+    if (tn.size() <= suffix.size() ||
+        tn.compare(tn.size() - suffix.size(), suffix.size(), suffix) != 0)
       continue;
+    std::string name = tn.substr(0, tn.size() - suffix.size());
+    layerKeys.insert(name + ".tokens");
+    layerKeys.insert(name + ".non_finite");
+    auto tokIt = header->metadata.find(name + ".tokens");
+    if (tokIt == header->metadata.end()) {
+      error = path + ": metadata '" + name + ".tokens' is missing";
+      return std::nullopt;
     }
-    std::string name = key.substr(0, key.size() - suffix.size());
+    const std::string &key = tokIt->first, &value = tokIt->second;
     auto minIt = byName.find(name + ".min");
-    if (minIt == byName.end() || minIt->second->shape.size() != 1) {
-      error = path + ": tensor '" + name + ".min' is missing or not 1-D";
+    if (minIt->second->shape.size() != 1) {
+      error = path + ": tensor '" + name + ".min' must be 1-D";
       return std::nullopt;
     }
     const int64_t k = minIt->second->shape[0];
@@ -301,6 +310,9 @@ std::optional<StatsFile> StatsFile::load(const std::string &path,
       s.hessian_->setSum(std::move(sum), s.tokens_);
     }
   }
+  for (const auto &[key, value] : header->metadata)
+    if (!layerKeys.count(key))
+      out.info_[key] = value;
   return out;
 }
 

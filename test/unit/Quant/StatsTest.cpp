@@ -121,12 +121,15 @@ TEST(StatsTest, FileRoundTripAndErrors) {
   f.layer("model.layers.0.mlp.up_proj", k, true).add(x.data(), 64);
   f.layer("lm_head", k, false).add(x.data(), 10);
   f.info()["calibration.text"] = "tinystories_dev.txt[0:1000]";
+  f.info()["calibration.tokens"] = "74"; // looks like a layer key; is not
   std::string path = ::testing::TempDir() + "/stats.safetensors", error;
   ASSERT_TRUE(f.save(path, error)) << error;
   auto g = StatsFile::load(path, error);
   ASSERT_TRUE(g) << error;
   ASSERT_EQ(g->layers().size(), 2u);
   EXPECT_EQ(g->info().at("calibration.text"), "tinystories_dev.txt[0:1000]");
+  EXPECT_EQ(g->info().at("calibration.tokens"), "74");
+  EXPECT_EQ(g->info().count("lm_head.tokens"), 0u);
   const LinearStats *up = g->find("model.layers.0.mlp.up_proj");
   ASSERT_TRUE(up);
   const LinearStats *orig = f.find("model.layers.0.mlp.up_proj");
