@@ -2,6 +2,7 @@
 
 #include "nibble/Model/Model.h"
 #include "nibble/Model/Safetensors.h"
+#include "nibble/Support/File.h"
 
 #include <nlohmann/json.hpp>
 
@@ -208,7 +209,7 @@ std::unique_ptr<Model> Model::loadHuggingFace(const std::string &dir,
   model->source_ = dir;
   model->format_ = "huggingface";
   std::string configPath = dir + "/config.json", text;
-  if (!readFile(configPath, text, error) ||
+  if (!support::readFile(configPath, text, error) ||
       !parseHFConfig(text, configPath, model->config_, error))
     return nullptr;
 
@@ -220,7 +221,7 @@ std::unique_ptr<Model> Model::loadHuggingFace(const std::string &dir,
   if (fileExists(dir + "/model.safetensors")) {
     files.push_back("model.safetensors");
   } else if (fileExists(indexPath)) {
-    if (!readFile(indexPath, text, error))
+    if (!support::readFile(indexPath, text, error))
       return nullptr;
     try {
       json index;

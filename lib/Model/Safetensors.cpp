@@ -1,6 +1,7 @@
 //===- Safetensors.cpp - Validated safetensors reader and writer ----------===//
 
 #include "nibble/Model/Safetensors.h"
+#include "nibble/Support/File.h"
 
 #include "nibble/Model/MappedFile.h"
 
@@ -242,7 +243,7 @@ bool writeSafetensors(const std::string &path,
                       std::string &error,
                       const std::map<std::string, std::string> &metadata) {
   std::vector<uint8_t> bytes = serializeSafetensors(tensors, metadata);
-  return writeFileAtomic(path, bytes.data(), bytes.size(), error);
+  return support::writeFileAtomic(path, bytes.data(), bytes.size(), error);
 }
 
 } // namespace nibble::model

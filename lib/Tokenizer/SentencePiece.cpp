@@ -3,6 +3,7 @@
 #include "nibble/Tokenizer/Tokenizer.h"
 
 #include "Support.h"
+#include "nibble/Support/File.h"
 
 #include <sentencepiece_processor.h>
 
@@ -57,7 +58,7 @@ private:
 std::unique_ptr<Tokenizer> loadSentencePiece(const std::string &path,
                                              std::string &error) {
   std::string bytes;
-  if (!detail::readFile(path, bytes, error))
+  if (!support::readFile(path, bytes, error))
     return nullptr;
   auto processor = std::make_unique<sentencepiece::SentencePieceProcessor>();
   sentencepiece::util::Status status =

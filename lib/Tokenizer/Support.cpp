@@ -9,27 +9,6 @@
 
 namespace nibble::tokenizer::detail {
 
-bool readFile(const std::string &path, std::string &out, std::string &error) {
-  std::FILE *f = std::fopen(path.c_str(), "rb");
-  if (!f) {
-    error = "cannot open " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  out.clear();
-  char buffer[65536];
-  size_t got;
-  while ((got = std::fread(buffer, 1, sizeof buffer, f)) > 0)
-    out.append(buffer, got);
-  // fopen succeeds on a directory; the read then fails with EISDIR.
-  bool failed = std::ferror(f);
-  int readErrno = errno;
-  std::fclose(f);
-  if (failed) {
-    error = "cannot read " + path + ": " + std::strerror(readErrno);
-    return false;
-  }
-  return true;
-}
 
 size_t utf8SequenceLength(std::string_view s, size_t *invalidLength) {
   auto byte = [&](size_t i) { return static_cast<uint8_t>(s[i]); };

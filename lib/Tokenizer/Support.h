@@ -19,9 +19,6 @@
 
 namespace nibble::tokenizer::detail {
 
-/// Reads the whole file at `path` into `out`. On failure sets `error` to
-/// "cannot open PATH: <strerror>" (or "cannot read ...") and returns false.
-bool readFile(const std::string &path, std::string &out, std::string &error);
 
 //===----------------------------------------------------------------------===//
 // UTF-8

@@ -3,6 +3,7 @@
 #include "nibble/Tokenizer/Tokenizer.h"
 
 #include "Support.h"
+#include "nibble/Support/File.h"
 
 #include <filesystem>
 
@@ -38,7 +39,7 @@ std::unique_ptr<Tokenizer> loadTokenizer(const std::string &path,
   if (extension == ".model")
     return loadSentencePiece(file, error);
   std::string bytes;
-  if (!detail::readFile(file, bytes, error))
+  if (!support::readFile(file, bytes, error))
     return nullptr;
   if (extension == ".json")
     return parseHFTokenizerJson(bytes, file, error);

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "nibble/Calibration/Calibrate.h"
+#include "nibble/Support/File.h"
 #include "nibble/Model/MappedFile.h"
 #include "nibble/Support/Hash.h"
 #include "nibble/Support/Progress.h"
@@ -65,7 +66,7 @@ int main(int argc, char **argv) {
   if (!tok)
     return fail(error);
   std::string text;
-  if (!model::readFile(textPath, text, error))
+  if (!support::readFile(textPath, text, error))
     return fail(error);
   std::vector<int32_t> tokens = tok->encode(text, /*addBos=*/false);
 

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "nibble/Import/FloatModel.h"
+#include "nibble/Support/File.h"
 #include "nibble/Model/MappedFile.h"
 #include "nibble/Reference/LlamaReference.h"
 #include "nibble/Tokenizer/Tokenizer.h"
@@ -91,7 +92,7 @@ static int runEmitIR(const model::Model &m) {
     llvm::outs() << text;
     return 0;
   }
-  if (!model::writeFileAtomic(outputPath, text.data(), text.size(), error))
+  if (!support::writeFileAtomic(outputPath, text.data(), text.size(), error))
     return fail(error);
   return 0;
 }

@@ -37,14 +37,6 @@ private:
   std::unique_ptr<uint8_t[]> owned_; ///< set by fromMemory
 };
 
-/// Reads a whole (small) file into a string. False and `error` on failure.
-bool readFile(const std::string &path, std::string &out, std::string &error);
-
-/// Writes `size` bytes to `path` atomically: a temporary file in the same
-/// directory, then rename. Nothing is left behind on failure.
-bool writeFileAtomic(const std::string &path, const void *data, size_t size,
-                     std::string &error);
-
 } // namespace nibble::model
 
 #endif // NIBBLE_MODEL_MAPPEDFILE_H

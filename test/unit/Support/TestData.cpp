@@ -3,6 +3,7 @@
 #include "TestData.h"
 
 #include "nibble/Formats/Half.h"
+#include "nibble/Support/File.h"
 #include "nibble/Model/Safetensors.h"
 
 #include <algorithm>
@@ -186,7 +187,7 @@ bool writeLlama2c(const std::string &path, const model::Model &m,
   std::vector<uint8_t> bytes(sizeof header + body.size() * 4);
   std::memcpy(bytes.data(), header, sizeof header);
   std::memcpy(bytes.data() + sizeof header, body.data(), body.size() * 4);
-  return model::writeFileAtomic(path, bytes.data(), bytes.size(), error);
+  return support::writeFileAtomic(path, bytes.data(), bytes.size(), error);
 }
 
 } // namespace nibble::testdata
