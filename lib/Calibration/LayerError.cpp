@@ -67,30 +67,12 @@ quantizeWith(const MethodSpec &spec, quant::MatrixView w,
       error = "AWQ needs X^T X in the statistics";
       return std::nullopt;
     }
-    const int64_t k = w.cols;
-    std::vector<double> gram = stats.hessian()->sum();
-    for (int64_t i = 0; i < k; ++i) // the sum keeps the upper triangle
-      for (int64_t j = 0; j < i; ++j)
-        gram[i * k + j] = gram[j * k + i];
-    auto r = searchAWQGram({w}, gram, stats.meanAbs(), spec.scheme, {}, error);
+    auto r = quantizeAWQ(w, stats.hessian()->gram(), stats.meanAbs(),
+                         stats.meanSq(), spec.scheme, error);
     if (!r)
       return std::nullopt;
-    // Then the clip ratio per group, weighting each column's error by the
-    // mean square of its (scaled-down) input: AWQ's clip search with the
-    // diagonal of X^T X.
-    std::vector<float> scaled(size_t(w.rows * k));
-    RTNOptions clip;
-    clip.mseClip = true;
-    clip.importance = stats.meanSq();
-    for (int64_t j = 0; j < k; ++j)
-      clip.importance[j] /= r->scales[j] * r->scales[j];
-    for (int64_t n = 0; n < w.rows; ++n)
-      for (int64_t j = 0; j < k; ++j)
-        scaled[n * k + j] = w.at(n, j) * r->scales[j];
-    auto q = quantizeRTN({scaled.data(), w.rows, k}, spec.scheme, clip, error);
-    if (!q)
-      return std::nullopt;
-    std::vector<float> eff = q->dequantize();
+    const int64_t k = w.cols;
+    std::vector<float> eff = r->weight.dequantize();
     for (int64_t n = 0; n < w.rows; ++n)
       for (int64_t j = 0; j < k; ++j)
         eff[n * k + j] /= r->scales[j];
@@ -131,10 +113,7 @@ bool compareMethods(const model::Model &model, const quant::StatsFile &calib,
     // Held-out Gram matrix G = X^T X: ||X D^T||^2 = sum_n d_n^T G d_n.
     quant::HessianAccumulator acc(k);
     acc.add(x.data(), int64_t(x.size()) / k);
-    std::vector<double> gram = acc.sum();
-    for (int64_t i = 0; i < k; ++i)
-      for (int64_t j = 0; j < i; ++j)
-        gram[i * k + j] = gram[j * k + i];
+    const std::vector<double> gram = acc.gram();
     std::vector<float> zero(w.size(), 0.0f);
     const double norm = quant::gramError(gram, wv, {zero.data(), n, k});
     auto &row = result[layer];

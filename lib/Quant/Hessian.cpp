@@ -44,15 +44,24 @@ void HessianAccumulator::merge(const HessianAccumulator &other) {
   samples_ += other.samples_;
 }
 
-std::vector<double> HessianAccumulator::hessian() const {
-  std::vector<double> h(sum_.size(), 0.0);
-  if (samples_ == 0)
-    return h;
-  double f = 2.0 / double(samples_);
-  for (int64_t i = 0; i < k_; ++i)
-    for (int64_t j = i; j < k_; ++j)
-      h[i * k_ + j] = h[j * k_ + i] = f * sum_[i * k_ + j];
+/// f * the upper triangle of `sum`, mirrored into a full k*k matrix.
+static std::vector<double> symmetricScaled(const std::vector<double> &sum,
+                                           int64_t k, double f) {
+  std::vector<double> h(sum.size(), 0.0);
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = i; j < k; ++j)
+      h[i * k + j] = h[j * k + i] = f * sum[i * k + j];
   return h;
+}
+
+std::vector<double> HessianAccumulator::hessian() const {
+  if (samples_ == 0)
+    return std::vector<double>(sum_.size(), 0.0);
+  return symmetricScaled(sum_, k_, 2.0 / double(samples_));
+}
+
+std::vector<double> HessianAccumulator::gram() const {
+  return symmetricScaled(sum_, k_, 1.0);
 }
 
 void HessianAccumulator::setSum(std::vector<double> sum, int64_t samples) {

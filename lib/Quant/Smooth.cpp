@@ -190,6 +190,36 @@ std::optional<AWQResult> searchAWQGram(const std::vector<MatrixView> &weights,
       meanAbs, scheme, options, error);
 }
 
+std::optional<AWQQuantized> quantizeAWQ(MatrixView w,
+                                        const std::vector<double> &gram,
+                                        const std::vector<float> &meanAbs,
+                                        const std::vector<float> &meanSq,
+                                        const WeightScheme &scheme,
+                                        std::string &error) {
+  const int64_t k = w.cols;
+  if (int64_t(meanSq.size()) != k) {
+    error = "AWQ: mean x^2 has " + std::to_string(meanSq.size()) +
+            " channels, the weight " + std::to_string(k);
+    return std::nullopt;
+  }
+  auto r = searchAWQGram({w}, gram, meanAbs, scheme, {}, error);
+  if (!r)
+    return std::nullopt;
+  RTNOptions clip;
+  clip.mseClip = true;
+  clip.importance = meanSq;
+  for (int64_t j = 0; j < k; ++j)
+    clip.importance[j] /= r->scales[j] * r->scales[j];
+  std::vector<float> scaled(static_cast<size_t>(w.rows * k));
+  for (int64_t n = 0; n < w.rows; ++n)
+    for (int64_t j = 0; j < k; ++j)
+      scaled[n * k + j] = w.at(n, j) * r->scales[j];
+  auto q = quantizeRTN({scaled.data(), w.rows, k}, scheme, clip, error);
+  if (!q)
+    return std::nullopt;
+  return AWQQuantized{std::move(*q), std::move(r->scales)};
+}
+
 std::vector<float> smoothQuantScales(const std::vector<MatrixView> &weights,
                                      const std::vector<float> &actAbsMax,
                                      float migration) {

@@ -201,12 +201,7 @@ bool StatsFile::save(const std::string &path, std::string &error) const {
                        {int64_t(AbsHistogram::kBins)},
                        s.hist_.bins().data()});
     if (s.hessian_) {
-      // The accumulator keeps the upper triangle; store it full.
-      std::vector<double> full = s.hessian_->sum();
-      for (int64_t i = 0; i < k; ++i)
-        for (int64_t j = 0; j < i; ++j)
-          full[i * k + j] = full[j * k + i];
-      hessians.push_back(std::move(full));
+      hessians.push_back(s.hessian_->gram());
       entries.push_back({name + ".xtx", DType::F64, {k, k},
                          hessians.back().data()});
     }

@@ -344,6 +344,27 @@ private:
                 "expected one character, got " + quoteText(out));
   }
 
+  /// A "Sequence" component: every element of the array `key` parsed with
+  /// `parseOne` (one nesting level deeper), wrapped in a SequenceT.
+  template <typename SequenceT, typename T>
+  bool parseSequence(const Json &v, const std::string &path, const char *key,
+                     int depth,
+                     bool (Parser::*parseOne)(const Json &, const std::string &,
+                                              int, std::unique_ptr<T> &),
+                     std::unique_ptr<T> &out) {
+    const Json *list;
+    std::string listPath = member(path, key);
+    if (!require(v, path, key, list) || !expectArray(*list, listPath))
+      return false;
+    std::vector<std::unique_ptr<T>> steps(list->size());
+    for (size_t i = 0; i < list->size(); ++i)
+      if (!(this->*parseOne)((*list)[i], element(listPath, i), depth + 1,
+                             steps[i]))
+        return false;
+    out = std::make_unique<SequenceT>(std::move(steps));
+    return true;
+  }
+
   bool parseModel(const Json &model);
   bool parseAddedTokens(const Json &list);
   bool parsePattern(const Json &obj, const std::string &path, Pattern &out);
@@ -576,19 +597,9 @@ bool Parser::parseNormalizer(const Json &v, const std::string &path, int depth,
   std::string type;
   if (!checkNesting(depth, path) || !readType(v, path, type))
     return false;
-  if (type == "Sequence") {
-    const Json *list;
-    std::string listPath = member(path, "normalizers");
-    if (!require(v, path, "normalizers", list) || !expectArray(*list, listPath))
-      return false;
-    std::vector<std::unique_ptr<Normalizer>> steps(list->size());
-    for (size_t i = 0; i < list->size(); ++i)
-      if (!parseNormalizer((*list)[i], element(listPath, i), depth + 1,
-                           steps[i]))
-        return false;
-    out = std::make_unique<detail::SequenceNormalizer>(std::move(steps));
-    return true;
-  }
+  if (type == "Sequence")
+    return parseSequence<detail::SequenceNormalizer>(
+        v, path, "normalizers", depth, &Parser::parseNormalizer, out);
   if (type == "Prepend") {
     std::string prefix;
     if (!reqString(v, path, "prepend", prefix))
@@ -679,20 +690,9 @@ bool Parser::parsePreTokenizer(const Json &v, const std::string &path,
                                               invert);
     return true;
   };
-  if (type == "Sequence") {
-    const Json *list;
-    std::string listPath = member(path, "pretokenizers");
-    if (!require(v, path, "pretokenizers", list) ||
-        !expectArray(*list, listPath))
-      return false;
-    std::vector<std::unique_ptr<PreTokenizer>> steps(list->size());
-    for (size_t i = 0; i < list->size(); ++i)
-      if (!parsePreTokenizer((*list)[i], element(listPath, i), depth + 1,
-                             steps[i]))
-        return false;
-    out = std::make_unique<detail::SequencePreTokenizer>(std::move(steps));
-    return true;
-  }
+  if (type == "Sequence")
+    return parseSequence<detail::SequencePreTokenizer>(
+        v, path, "pretokenizers", depth, &Parser::parsePreTokenizer, out);
   if (type == "Split") {
     Pattern pattern = Pattern::literal("");
     const Json *behaviorValue;
@@ -763,18 +763,9 @@ bool Parser::parseDecoder(const Json &v, const std::string &path, int depth,
   std::string type;
   if (!checkNesting(depth, path) || !readType(v, path, type))
     return false;
-  if (type == "Sequence") {
-    const Json *list;
-    std::string listPath = member(path, "decoders");
-    if (!require(v, path, "decoders", list) || !expectArray(*list, listPath))
-      return false;
-    std::vector<std::unique_ptr<Decoder>> steps(list->size());
-    for (size_t i = 0; i < list->size(); ++i)
-      if (!parseDecoder((*list)[i], element(listPath, i), depth + 1, steps[i]))
-        return false;
-    out = std::make_unique<detail::SequenceDecoder>(std::move(steps));
-    return true;
-  }
+  if (type == "Sequence")
+    return parseSequence<detail::SequenceDecoder>(
+        v, path, "decoders", depth, &Parser::parseDecoder, out);
   if (type == "Replace") {
     Pattern pattern = Pattern::literal("");
     std::string content;

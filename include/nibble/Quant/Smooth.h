@@ -74,6 +74,22 @@ std::optional<AWQResult> searchAWQGram(const std::vector<MatrixView> &weights,
                                        const AWQOptions &options,
                                        std::string &error);
 
+/// AWQ's whole pipeline for one weight: the scale search on the Gram matrix
+/// G = X^T X, then a clip search on W * diag(s) weighting column j's error by
+/// the mean square of its scaled-down input, meanSq_j / s_j^2. `weight`
+/// quantizes W * diag(scales); its dequantized values divided by scales_j
+/// (or the input multiplied by 1/scales_j) stand for W.
+struct AWQQuantized {
+  QuantizedWeight weight;
+  std::vector<float> scales;
+};
+std::optional<AWQQuantized> quantizeAWQ(MatrixView w,
+                                        const std::vector<double> &gram,
+                                        const std::vector<float> &meanAbs,
+                                        const std::vector<float> &meanSq,
+                                        const WeightScheme &scheme,
+                                        std::string &error);
+
 /// sum_n d_n^T G d_n for D = W - Q (double; G must be full and symmetric).
 /// Equals outputError(X, W, Q) when G = X^T X.
 double gramError(const std::vector<double> &gram, MatrixView w, MatrixView q);

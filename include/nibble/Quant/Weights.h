@@ -123,6 +123,8 @@ public:
   /// H (k*k, row-major, symmetric): 2 * X^T X / samples (all zeros while
   /// samples == 0).
   std::vector<double> hessian() const;
+  /// X^T X as a full symmetric k*k matrix (the Gram matrix of the samples).
+  std::vector<double> gram() const;
   /// Raw sum X^T X (upper triangle valid), for serialisation.
   const std::vector<double> &sum() const { return sum_; }
   /// Replaces the state; `sum` has k*k entries of which the upper triangle

@@ -93,6 +93,14 @@ TEST(Hessian, EmptyIsZeroAndSetSumRoundTrips) {
   EXPECT_EQ(copy.hessian(), acc.hessian());
   // The raw sum is X^T X without the 2 / n.
   EXPECT_NEAR(acc.sum()[1 * k + 2] * 2.0 / 50, acc.hessian()[2 * k + 1], 1e-9);
+  // gram() is the full symmetric X^T X: the Hessian times n / 2.
+  std::vector<double> g = acc.gram(), h = acc.hessian();
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = 0; j < k; ++j) {
+      EXPECT_EQ(g[i * k + j], g[j * k + i]);
+      EXPECT_NEAR(g[i * k + j], h[i * k + j] * 50 / 2.0,
+                  1e-12 * (1 + std::fabs(g[i * k + j])));
+    }
 }
 
 } // namespace

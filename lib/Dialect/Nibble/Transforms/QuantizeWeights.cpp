@@ -40,7 +40,7 @@ struct LayerConfig {
 };
 
 struct RecipeRule {
-  std::string pattern;
+  llvm::Regex pattern;
   LayerConfig config;
 };
 
@@ -124,10 +124,9 @@ struct QuantizeWeightsPass
       };
       if (!r || !r->getString("match"))
         return where() << " needs a string 'match' (a regex on layer names)";
-      RecipeRule rule;
-      rule.pattern = r->getString("match")->str();
+      RecipeRule rule{llvm::Regex(*r->getString("match")), {}};
       std::string regexError;
-      if (!llvm::Regex(rule.pattern).isValid(regexError))
+      if (!rule.pattern.isValid(regexError))
         return where() << ": bad regex: " << regexError;
       LayerConfig &c = rule.config;
       c.skip = r->getBoolean("skip").value_or(false);
@@ -169,7 +168,7 @@ struct QuantizeWeightsPass
           op->getAttrOfType<StringAttr>("nibble.linear").getValue().str();
       LayerConfig cfg{false, method, format, group, symmetric};
       for (const RecipeRule &r : rules)
-        if (llvm::Regex(r.pattern).match(name)) {
+        if (r.pattern.match(name)) {
           cfg = r.config;
           break;
         }
@@ -237,24 +236,11 @@ struct QuantizeWeightsPass
       if (r)
         q = std::move(r->weight);
     } else if (cfg.method == "awq") {
-      std::vector<double> gram = ls->hessian()->sum();
-      for (int64_t i = 0; i < k; ++i)
-        for (int64_t j = 0; j < i; ++j)
-          gram[i * k + j] = gram[j * k + i];
-      auto r = nq::searchAWQGram({view}, gram, ls->meanAbs(), scheme, {},
-                                 error);
+      auto r = nq::quantizeAWQ(view, ls->hessian()->gram(), ls->meanAbs(),
+                               ls->meanSq(), scheme, error);
       if (r) {
-        awqScales = r->scales;
-        std::vector<float> scaled(w->size());
-        nq::RTNOptions clip;
-        clip.mseClip = true;
-        clip.importance = ls->meanSq();
-        for (int64_t j = 0; j < k; ++j)
-          clip.importance[j] /= awqScales[j] * awqScales[j];
-        for (int64_t i = 0; i < n; ++i)
-          for (int64_t j = 0; j < k; ++j)
-            scaled[i * k + j] = (*w)[i * k + j] * awqScales[j];
-        q = nq::quantizeRTN({scaled.data(), n, k}, scheme, clip, error);
+        q = std::move(r->weight);
+        awqScales = std::move(r->scales);
       }
     } else {
       return op.emitError("unknown method '")
