@@ -4,6 +4,8 @@
 #include "nibble/Model/Safetensors.h"
 #include "nibble/Support/File.h"
 
+#include "Json.h"
+
 #include <nlohmann/json.hpp>
 
 #include <set>
@@ -22,11 +24,11 @@ bool fileExists(const std::string &path) {
 
 bool parseJson(const std::string &text, const std::string &name, json &out,
                std::string &error) {
-  try {
-    out = json::parse(text);
-  } catch (const json::parse_error &e) {
-    error = name + ": not valid JSON: " + e.what() + " (byte offset " +
-            std::to_string(e.byte > 0 ? e.byte - 1 : 0) + ")";
+  std::string what;
+  std::optional<uint64_t> offset;
+  if (!detail::parseJsonText(text, out, what, offset)) {
+    error = name + ": not valid JSON: " + what +
+            (offset ? " (byte offset " + std::to_string(*offset) + ")" : "");
     return false;
   }
   if (!out.is_object()) {

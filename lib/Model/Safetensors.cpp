@@ -5,6 +5,8 @@
 
 #include "nibble/Model/MappedFile.h"
 
+#include "Json.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -66,12 +68,12 @@ std::optional<SafetensorsHeader> parseSafetensors(const uint8_t *data,
     return std::nullopt;
   }
   json header;
-  try {
-    header = json::parse(text, text + n);
-  } catch (const json::parse_error &e) {
-    // e.byte is 1-based within the header text.
-    uint64_t off = 8 + (e.byte > 0 ? e.byte - 1 : 0);
-    error = name + ": header is not valid JSON: " + e.what() + at(off);
+  std::string what;
+  std::optional<uint64_t> offset;
+  if (!detail::parseJsonText(std::string_view(text, n), header, what,
+                             offset)) {
+    error = name + ": header is not valid JSON: " + what +
+            (offset ? at(8 + *offset) : std::string());
     return std::nullopt;
   }
   if (!header.is_object()) {

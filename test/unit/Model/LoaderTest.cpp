@@ -172,6 +172,9 @@ TEST(LoaderTest, ConfigErrors) {
   e = withConfig("{\"hidden_size\": 32,");
   EXPECT_NE(e.find("config.json: not valid JSON"), std::string::npos) << e;
   EXPECT_NE(e.find("byte offset"), std::string::npos) << e;
+  e = withConfig("{\"hidden_size\": 1e99999}");
+  EXPECT_NE(e.find("config.json: not valid JSON"), std::string::npos) << e;
+  EXPECT_NE(e.find("number overflow"), std::string::npos) << e;
   e = withConfig("[]");
   EXPECT_NE(e.find("expected a JSON object"), std::string::npos) << e;
 }
