@@ -127,8 +127,12 @@ private:
 
   // --- the decoder's pieces (see LlamaReference.cpp) --------------------
   Value embed(Value tokens);
-  Value rmsNorm(Value x, Value w);
-  Value linear(Value x, Value w, int64_t out, const std::string &name);
+  Value rmsNorm(Value x, Value w, const std::string &name);
+  /// `producer`: the linear whose output rows this one's input channels
+  /// are linear in (see nibble.input_producer), with query heads per
+  /// key/value head `repeat`.
+  Value linear(Value x, Value w, int64_t out, const std::string &name,
+               const std::string &producer = "", int64_t repeat = 1);
   std::pair<Value, Value> ropeTables();
   Value rope(Value x, int64_t heads, Value cosT, Value sinT);
   Value attention(Value q, Value k, Value v);
@@ -164,7 +168,7 @@ Value DecoderBuilder::embed(Value tokens) {
       })[0];
 }
 
-Value DecoderBuilder::rmsNorm(Value x, Value w) {
+Value DecoderBuilder::rmsNorm(Value x, Value w, const std::string &name) {
   const int64_t D = c.dim;
   Value ss = generic(x, filled({T}, 0.0f), {map(2, {d(0), d(1)}), map(2, {d(0)})},
                      {IT::parallel, IT::reduction},
@@ -174,7 +178,7 @@ Value DecoderBuilder::rmsNorm(Value x, Value w) {
                        return {arith::AddFOp::create(ob, l, a[1], sq)};
                      })[0];
   const float eps = float(c.normEps);
-  return generic(
+  auto out = generic(
       ValueRange{x, ss, w}, empty({T, D}),
       {map(2, {d(0), d(1)}), map(2, {d(0)}), map(2, {d(1)}),
        map(2, {d(0), d(1)})},
@@ -188,14 +192,31 @@ Value DecoderBuilder::rmsNorm(Value x, Value w) {
         Value xs = arith::MulFOp::create(ob, l, a[0], scale);
         return {arith::MulFOp::create(ob, l, xs, widen(ob, l, a[2]))};
       })[0];
+  // Operand 2 (the weight) multiplies output channel j: passes that scale
+  // the input channels of the linears reading this norm fold into it.
+  out.getDefiningOp()->setAttr("nibble.norm", b.getStringAttr(name));
+  return out;
 }
 
 Value DecoderBuilder::linear(Value x, Value w, int64_t out,
-                             const std::string &name) {
+                             const std::string &name,
+                             const std::string &producer, int64_t repeat) {
   auto mm = linalg::MatmulTransposeBOp::create(
       b, loc, TypeRange{tensorTy({T, out})}, ValueRange{x, w},
       ValueRange{filled({T, out}, 0.0f)});
   mm->setAttr("nibble.linear", b.getStringAttr(name));
+  if (!producer.empty()) {
+    // Input channel c of this linear is linear in output row
+    // (c / (repeat * block)) * block + c % block of `producer` and in
+    // nothing else (attention is linear in V; SwiGLU is linear in up), so
+    // a per-channel input scale with equal values over each such class
+    // folds into that linear's rows.
+    NamedAttrList fold;
+    fold.append("linear", b.getStringAttr(producer));
+    fold.append("repeat", b.getI64IntegerAttr(repeat));
+    fold.append("block", b.getI64IntegerAttr(repeat == 1 ? 1 : c.headDim));
+    mm->setAttr("nibble.input_producer", fold.getDictionary(b.getContext()));
+  }
   return mm->getResult(0);
 }
 
@@ -363,7 +384,8 @@ Value DecoderBuilder::build(Value tokens) {
   auto [cosT, sinT] = ropeTables();
   for (int64_t l = 0; l < c.numLayers; ++l) {
     std::string p = "model.layers." + std::to_string(l) + ".";
-    Value h = rmsNorm(x, layerWeight(l, "input_layernorm.weight"));
+    Value h = rmsNorm(x, layerWeight(l, "input_layernorm.weight"),
+                      p + "input_layernorm");
     Value q = linear(h, layerWeight(l, "self_attn.q_proj.weight"), c.qDim(),
                      p + "self_attn.q_proj");
     Value k = linear(h, layerWeight(l, "self_attn.k_proj.weight"), c.kvDim(),
@@ -374,16 +396,18 @@ Value DecoderBuilder::build(Value tokens) {
     k = rope(k, c.numKVHeads, cosT, sinT);
     Value att = attention(q, k, v);
     x = add(x, linear(att, layerWeight(l, "self_attn.o_proj.weight"), c.dim,
-                      p + "self_attn.o_proj"));
-    h = rmsNorm(x, layerWeight(l, "post_attention_layernorm.weight"));
+                      p + "self_attn.o_proj", p + "self_attn.v_proj",
+                      c.numHeads / c.numKVHeads));
+    h = rmsNorm(x, layerWeight(l, "post_attention_layernorm.weight"),
+                p + "post_attention_layernorm");
     Value gate = linear(h, layerWeight(l, "mlp.gate_proj.weight"), c.hiddenDim,
                         p + "mlp.gate_proj");
     Value up = linear(h, layerWeight(l, "mlp.up_proj.weight"), c.hiddenDim,
                       p + "mlp.up_proj");
     x = add(x, linear(swiglu(gate, up), layerWeight(l, "mlp.down_proj.weight"),
-                      c.dim, p + "mlp.down_proj"));
+                      c.dim, p + "mlp.down_proj", p + "mlp.up_proj", 1));
   }
-  x = rmsNorm(x, weight("model.norm.weight"));
+  x = rmsNorm(x, weight("model.norm.weight"), "model.norm");
   return linear(x, weight(m.lmHead().name), c.vocabSize, "lm_head");
 }
 

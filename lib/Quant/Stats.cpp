@@ -127,6 +127,40 @@ bool LinearStats::merge(const LinearStats &o, std::string &error) {
   return true;
 }
 
+std::unique_ptr<LinearStats>
+LinearStats::scaled(const std::vector<float> &m, std::string &error) const {
+  if (int64_t(m.size()) != k_) {
+    error = "channel multiplier has " + std::to_string(m.size()) +
+            " entries, the statistics " + std::to_string(k_) + " channels";
+    return nullptr;
+  }
+  for (size_t j = 0; j < m.size(); ++j)
+    if (!std::isfinite(m[j]) || m[j] < 0) {
+      error = "channel multiplier " + std::to_string(j) + " is " +
+              std::to_string(m[j]) + " (expected finite and >= 0)";
+      return nullptr;
+    }
+  auto out = std::make_unique<LinearStats>(k_, hasHessian());
+  out->tokens_ = tokens_;
+  out->nonFinite_ = nonFinite_;
+  for (int64_t j = 0; j < k_; ++j) {
+    // Infinite min/max (no tokens) stay as they are; 0 * inf would be NaN.
+    const float f = m[size_t(j)];
+    out->min_[j] = tokens_ ? min_[j] * f : min_[j];
+    out->max_[j] = tokens_ ? max_[j] * f : max_[j];
+    out->sumAbs_[j] = sumAbs_[j] * f;
+    out->sumSq_[j] = sumSq_[j] * double(f) * f;
+  }
+  if (hessian_) {
+    std::vector<double> sum = hessian_->sum();
+    for (int64_t i = 0; i < k_; ++i)
+      for (int64_t j = 0; j < k_; ++j)
+        sum[size_t(i * k_ + j)] *= double(m[size_t(i)]) * m[size_t(j)];
+    out->hessian_->setSum(std::move(sum), hessian_->samples());
+  }
+  return out;
+}
+
 std::vector<float> LinearStats::absMax() const {
   std::vector<float> r(size_t(k_), 0.0f);
   if (tokens_ == 0)

@@ -20,7 +20,8 @@
 // CHECK: math.sin
 // CHECK: dense_resource<model.layers.0.self_attn.q_proj.weight> : tensor<64x64xf32>
 // CHECK: linalg.matmul indexing_maps = [#{{.*}}, #[[TB]], #{{.*}}] {nibble.linear = "model.layers.0.self_attn.q_proj"}
-// CHECK: linalg.matmul {{.*}}{nibble.linear = "model.layers.4.mlp.down_proj"}
+// CHECK: linalg.matmul {{.*}}{nibble.input_producer = {block = 8 : i64, linear = "model.layers.0.self_attn.v_proj", repeat = 2 : i64}, nibble.linear = "model.layers.0.self_attn.o_proj"}
+// CHECK: linalg.matmul {{.*}}{nibble.input_producer = {block = 1 : i64, linear = "model.layers.4.mlp.up_proj", repeat = 1 : i64}, nibble.linear = "model.layers.4.mlp.down_proj"}
 // CHECK: linalg.matmul {{.*}}{nibble.linear = "lm_head"}
 // CHECK-SAME: -> tensor<4x512xf32>
 // CHECK-NOT: dialect_resources

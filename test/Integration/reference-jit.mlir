@@ -85,5 +85,14 @@ func.func @main() {
   %y = nibble.matmul %x4, %wb scales(%ws : tensor<2x1xf32>) : tensor<1x4xf32>, !w -> tensor<1x2xf32>
   %yu = tensor.cast %y : tensor<1x2xf32> to tensor<*xf32>
   call @printMemrefF32(%yu) : (tensor<*xf32>) -> ()
+
+  // Static per-tensor int8 activations with act_scale 0.25: x4 / 0.25 =
+  // 1.04 -2.96 5 -8 -> 1 -3 5 -8 -> 0.25 -0.75 1.25 -2.
+  // row 0: 0.25 - 1.5 + 3.75 + 2 = 4.5; row 1: 0.5 * (-0.5 - 5.25 - 10 + 16)
+  // = 0.125. (A per-token scale, 2 / 127, would give other values.)
+  // CHECK: [4.5, 0.125]
+  %ys = nibble.matmul %x4, %wb scales(%ws : tensor<2x1xf32>) {act_format = #nibble.int<8, signed>, act_scale = 0.25 : f32} : tensor<1x4xf32>, !w -> tensor<1x2xf32>
+  %ysu = tensor.cast %ys : tensor<1x2xf32> to tensor<*xf32>
+  call @printMemrefF32(%ysu) : (tensor<*xf32>) -> ()
   return
 }

@@ -20,7 +20,7 @@
 // CHECK: nibble.matmul {{.*}} zero_points(%{{.*}} : tensor<32x2xf32>) {nibble.linear = "model.layers.0.self_attn.v_proj"
 // CHECK: nibble.constant dense_resource<model.layers.0.mlp.down_proj.codes> : tensor<11008xi8>
 // CHECK-SAME: #nibble.int<8, signed>, per_channel<0>, scale = f32
-// CHECK: scales(%{{.*}} : tensor<64x1xf32>) {nibble.linear = "model.layers.0.mlp.down_proj"
+// CHECK: scales(%{{.*}} : tensor<64x1xf32>) {nibble.input_producer = {{.*}}, nibble.linear = "model.layers.0.mlp.down_proj"
 // The skipped lm_head stays a float linalg.matmul.
 // CHECK: linalg.matmul {{.*}}{nibble.linear = "lm_head"}
 

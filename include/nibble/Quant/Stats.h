@@ -76,6 +76,15 @@ public:
   bool hasHessian() const { return hessian_ != nullptr; }
   const HessianAccumulator *hessian() const { return hessian_.get(); }
 
+  /// The statistics the same tokens would have given had every row been
+  /// multiplied channel-wise by `multiplier` (size k, finite, >= 0), as a
+  /// smoothing scale (1/s) or a channel mask (0) folded upstream does:
+  /// min/max, sums of |x| and x^2 and the Hessian are transformed exactly.
+  /// The per-tensor histogram cannot be, and is left empty (count 0).
+  /// Returns null and sets `error` on a bad multiplier.
+  std::unique_ptr<LinearStats> scaled(const std::vector<float> &multiplier,
+                                      std::string &error) const;
+
 private:
   friend class StatsFile;
   int64_t k_;

@@ -166,6 +166,24 @@ func.func @matmul_act_format(%x: tensor<2x64xf32>, %w: !q, %s: tensor<16x1xf32>)
 
 // -----
 
+!q = !nibble.qtensor<16x64, #nibble.scheme<#nibble.int<4, signed>, per_channel<0>>>
+func.func @matmul_act_scale_alone(%x: tensor<2x64xf32>, %w: !q, %s: tensor<16x1xf32>) {
+  // expected-error@+1 {{'nibble.matmul' op act_scale needs act_format}}
+  %y = nibble.matmul %x, %w scales(%s : tensor<16x1xf32>) {act_scale = 0.5 : f32} : tensor<2x64xf32>, !q -> tensor<2x16xf32>
+  return
+}
+
+// -----
+
+!q = !nibble.qtensor<16x64, #nibble.scheme<#nibble.int<4, signed>, per_channel<0>>>
+func.func @matmul_act_scale_negative(%x: tensor<2x64xf32>, %w: !q, %s: tensor<16x1xf32>) {
+  // expected-error@+1 {{'nibble.matmul' op act_scale must be finite and positive, got -1}}
+  %y = nibble.matmul %x, %w scales(%s : tensor<16x1xf32>) {act_format = #nibble.int<8, signed>, act_scale = -1.0 : f32} : tensor<2x64xf32>, !q -> tensor<2x16xf32>
+  return
+}
+
+// -----
+
 func.func @constant_size() {
   // expected-error@+1 {{'nibble.constant' op payload has 3 bytes but 8 codes of 4 bits pack into 4 bytes}}
   %c = nibble.constant dense<[1, 2, 3]> : tensor<3xi8> -> !nibble.qtensor<2x4, #nibble.scheme<#nibble.int<4, signed>, per_tensor>>

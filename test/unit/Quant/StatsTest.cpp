@@ -50,6 +50,39 @@ TEST(StatsTest, PerChannelStatisticsMatchDirectComputation) {
   }
 }
 
+// Statistics of x * m computed from those of x equal those accumulated
+// on x * m directly (smoothing scales and channel masks folded upstream).
+TEST(StatsTest, ScaledStatisticsEqualStatisticsOfScaledInputs) {
+  const int64_t n = 300, k = 5;
+  auto x = randomRows(n, k, 7);
+  const std::vector<float> m = {0.5f, 2.0f, 0.0f, 1.0f, 0.25f};
+  auto xm = x;
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t j = 0; j < k; ++j)
+      xm[t * k + j] *= m[j];
+  LinearStats a(k, true), direct(k, true);
+  a.add(x.data(), n);
+  direct.add(xm.data(), n);
+  std::string error;
+  auto scaled = a.scaled(m, error);
+  ASSERT_TRUE(scaled) << error;
+  EXPECT_EQ(scaled->tokens(), n);
+  for (int64_t j = 0; j < k; ++j) {
+    EXPECT_EQ(scaled->min()[j], direct.min()[j]);
+    EXPECT_EQ(scaled->max()[j], direct.max()[j]);
+    EXPECT_NEAR(scaled->meanAbs()[j], direct.meanAbs()[j], 1e-5);
+    EXPECT_NEAR(scaled->meanSq()[j], direct.meanSq()[j], 1e-4);
+  }
+  auto h1 = scaled->hessian()->hessian(), h2 = direct.hessian()->hessian();
+  for (size_t i = 0; i < h1.size(); ++i)
+    EXPECT_NEAR(h1[i], h2[i], 1e-3 * (1 + std::fabs(h2[i])));
+  EXPECT_EQ(scaled->histogram().count(), 0); // not transformable
+  EXPECT_FALSE(a.scaled({1.0f}, error));
+  EXPECT_NE(error.find("5 channels"), std::string::npos);
+  EXPECT_FALSE(a.scaled({1, 1, -1, 1, 1}, error));
+  EXPECT_FALSE(a.scaled({1, 1, NAN, 1, 1}, error));
+}
+
 TEST(StatsTest, HistogramQuantiles) {
   AbsHistogram h;
   EXPECT_EQ(h.quantile(0.99), 0.0f) << "empty histogram";

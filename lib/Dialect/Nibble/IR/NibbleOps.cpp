@@ -3,6 +3,8 @@
 #include "nibble/Dialect/Nibble/IR/Nibble.h"
 #include "nibble/Formats/Packing.h"
 
+#include <cmath>
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/STLExtras.h"
@@ -241,6 +243,14 @@ LogicalResult MatmulOp::verify() {
       return emitOpError() << "act_format must be a number format attribute, "
                               "got "
                            << act;
+  if (auto scale = getActScaleAttr()) {
+    if (!getActFormatAttr())
+      return emitOpError() << "act_scale needs act_format";
+    float v = scale.getValueAsDouble();
+    if (!std::isfinite(v) || v <= 0)
+      return emitOpError() << "act_scale must be finite and positive, got "
+                           << v;
+  }
   return verifyScaleOperands(*this, w.getShape(), w.getScheme(), getScales(),
                              getZeroPoints(), getScaleScales());
 }

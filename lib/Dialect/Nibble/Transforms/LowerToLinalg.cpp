@@ -334,9 +334,24 @@ public:
 
   /// Per-row symmetric dynamic fake quantization of activations (M x K, f32)
   /// in `format`: scale = max|x[m,:]| / max(format), 1 when the row is zero.
+  /// Symmetric fake quantization of each row of x to `format`, with the
+  /// row's own scale max|x_row| / max(format) (1 for a zero row) or, when
+  /// `fixedScale` is given, that scale for every row.
   Value fakeQuantizeRows(Value x, ArrayRef<int64_t> shape,
-                         const fmt::Format &format) {
+                         const fmt::Format &format,
+                         std::optional<float> fixedScale) {
     Type f32 = b.getF32Type();
+    FormatTableValues tv = materializeTables(b, loc, format);
+    if (fixedScale)
+      return elementwise(x, shape, f32,
+                         [&](OpBuilder &nb, Location l, Value v, ValueRange) {
+                           Value s = arith::ConstantOp::create(
+                               nb, l, nb.getF32FloatAttr(*fixedScale));
+                           Value q = emitEncode(
+                               nb, l, arith::DivFOp::create(nb, l, v, s), tv);
+                           return arith::MulFOp::create(
+                               nb, l, emitDecode(nb, l, q, tv), s);
+                         });
     MLIRContext *ctx = b.getContext();
     Value init = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{shape[0]},
                                          f32);
@@ -356,7 +371,6 @@ public:
                   nb, l, ValueRange{arith::MaximumFOp::create(nb, l, a, args[1])});
             })
             .getResult(0);
-    FormatTableValues tv = materializeTables(b, loc, format);
     float maxVal = format.maxValue();
     return elementwise(x, shape, f32,
                        [&](OpBuilder &nb, Location l, Value v,
@@ -526,7 +540,10 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
     if (auto act = op.getActFormatAttr())
       x = low.fakeQuantizeRows(
           x, xType.getShape(),
-          llvm::cast<NumberFormatAttrInterface>(act).getFormat());
+          llvm::cast<NumberFormatAttrInterface>(act).getFormat(),
+          op.getActScaleAttr()
+              ? std::optional<float>(op.getActScaleAttr().getValueAsDouble())
+              : std::nullopt);
     Value y = low.matmulTransposedB(x, w, xType.getDimSize(0),
                                     wType.getShape()[0]);
     if (yType.getElementType() != f32)

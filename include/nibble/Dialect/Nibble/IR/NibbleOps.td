@@ -97,7 +97,9 @@ def Nibble_MatmulOp : Nibble_Op<"matmul", [Pure, AttrSizedOperandSegments]> {
     With `act_format`, activations are quantized on the fly per row (token),
     symmetrically, with scale `max|x[m, :]| / max(act_format)` (1 for an
     all-zero row), as W8A8 / W4A8 kernels do; the reference lowering
-    fake-quantizes them before the product.
+    fake-quantizes them before the product. With `act_scale` as well, the
+    quantization is static per tensor: every row uses that calibrated
+    scale (`nibble-quantize-activations{mode=static}`).
 
     ```mlir
     %y = nibble.matmul %x, %w scales(%s : tensor<16x2xf16>)
@@ -108,7 +110,8 @@ def Nibble_MatmulOp : Nibble_Op<"matmul", [Pure, AttrSizedOperandSegments]> {
                        Nibble_ScalesLike:$scales,
                        Optional<AnyRankedTensor>:$zero_points,
                        Optional<AnyRankedTensor>:$scale_scales,
-                       OptionalAttr<AnyAttr>:$act_format);
+                       OptionalAttr<AnyAttr>:$act_format,
+                       OptionalAttr<F32Attr>:$act_scale);
   let results = (outs Nibble_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $weight `scales` `(` $scales `:` type($scales) `)`

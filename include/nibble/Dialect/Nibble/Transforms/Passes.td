@@ -140,4 +140,128 @@ def NibbleQuantizeWeights : Pass<"nibble-quantize-weights", "ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def NibbleSmooth : Pass<"nibble-smooth", "ModuleOp"> {
+  let summary = "SmoothQuant / AWQ per-channel scales, folded into the producer";
+  let description = [{
+    For every set of float linears (`linalg.matmul` tagged `nibble.linear`,
+    weights bound) that read the same input x, computes one per-input-channel
+    scale vector s from calibration statistics, multiplies the weight
+    columns by s and divides x by s where x is produced:
+
+    * x from an RMSNorm (`nibble.norm`, e.g. q/k/v after the attention norm,
+      gate/up after the FFN norm, lm_head after the final norm): the norm
+      weight is divided by s;
+    * x linear in the rows of another linear (`nibble.input_producer`:
+      o_proj in v_proj, down_proj in up_proj): those rows are divided by s.
+      With grouped-query attention an o_proj input channel (h, d) reads v
+      row (h / G, d), so s is made equal over each such class of channels
+      (AWQ searches with the classes tied; SmoothQuant takes the geometric
+      mean) and the fold is exact;
+    * otherwise (or `fold=false`) an explicit elementwise multiply by 1/s is
+      inserted before the linears.
+
+    `method=smoothquant`: s_j = max|x_j|^alpha / max|W[:, j]|^(1-alpha)
+    (Xiao et al.), for W8A8. `method=awq`: s = mean|x|^a with a searched on
+    a grid to minimise the joint output error of the linears sharing x
+    under the weight scheme `format`/`group`/`symmetric` (Lin et al.),
+    computed from the calibrated X^T X. Follow with
+    `nibble-quantize-weights{method=imatrix}` for AWQ's weighted clip search.
+
+    Each rewritten linear records the channel multiplier its input now
+    carries (`nibble.input_multiplier`, 1/s composed with earlier ones) so
+    that later passes transform its statistics, and `nibble.smoothing`
+    (method and alpha). New weights are stored as f32 resources
+    `NAME.weight.smoothed` (norm weights keep their element type).
+  }];
+  let options = [
+    Option<"method", "method", "std::string", /*default=*/"\"smoothquant\"",
+           "smoothquant | awq">,
+    Option<"alpha", "alpha", "double", /*default=*/"0.5",
+           "SmoothQuant migration strength in [0, 1]">,
+    Option<"statsPath", "stats", "std::string", /*default=*/"",
+           "Calibration statistics file (required)">,
+    Option<"format", "format", "std::string", /*default=*/"\"int4\"",
+           "AWQ: weight format the search quantizes to">,
+    Option<"group", "group", "int64_t", /*default=*/"32",
+           "AWQ: columns per group (0: per output channel)">,
+    Option<"symmetric", "symmetric", "bool", /*default=*/"true",
+           "AWQ: symmetric weight quantization">,
+    Option<"grid", "grid", "int64_t", /*default=*/"20",
+           "AWQ: number of alpha values searched in [0, 1)">,
+    Option<"recipePath", "recipe", "std::string", /*default=*/"",
+           "AWQ: the nibble-quantize-weights recipe, for per-layer schemes">,
+    Option<"fold", "fold", "bool", /*default=*/"true",
+           "Fold 1/s into the producer where the graph allows">,
+    Option<"match", "match", "std::string", /*default=*/"\"\"",
+           "Regex on layer names: smooth only input sets whose first linear "
+           "matches (empty: all)">,
+  ];
+  let dependentDialects = ["::mlir::nibble::NibbleDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def NibbleSplitOutliers : Pass<"nibble-split-outliers", "ModuleOp"> {
+  let summary = "Keep outlier input channels of float linears in high precision";
+  let description = [{
+    LLM.int8()-style decomposition, static from calibration: for every float
+    linear (`linalg.matmul` tagged `nibble.linear`) the input channels whose
+    calibrated max |x| exceeds `threshold` are outliers. The linear becomes
+
+        y = (x * mask) W_in^T + x[:, outliers] W_out^T
+
+    where `mask` zeroes the outlier channels and W_in is W with those columns
+    zeroed (still tagged `nibble.linear`, so `nibble-quantize-weights` and
+    `nibble-quantize-activations` quantize it, and activation scales no
+    longer see the outliers), and W_out [n, #outliers] is kept in
+    `outlier-type` (f16 or f32) in a small float matmul tagged
+    `nibble.outlier_part`. The channels are recorded as
+    `nibble.outlier_channels` and the mask in `nibble.input_multiplier`.
+  }];
+  let options = [
+    Option<"threshold", "threshold", "double", /*default=*/"6.0",
+           "Channels with calibrated max |x| above this are outliers">,
+    Option<"statsPath", "stats", "std::string", /*default=*/"",
+           "Calibration statistics file (required)">,
+    Option<"outlierType", "outlier-type", "std::string", /*default=*/"\"f16\"",
+           "Element type of the outlier weight slice: f16 | f32">,
+    Option<"match", "match", "std::string", /*default=*/"\"\"",
+           "Regex on layer names (empty: all)">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def NibbleQuantizeActivations : Pass<"nibble-quantize-activations", "ModuleOp"> {
+  let summary = "Quantize the activations of nibble.matmul (W8A8, W4A8)";
+  let description = [{
+    Sets `act_format` on every `nibble.matmul` tagged `nibble.linear` (whose
+    name matches `match`), so its input is quantized symmetrically to
+    `format` before the product:
+
+    * `mode=dynamic`: per token, scale max|x_row| / max(format), computed at
+      run time;
+    * `mode=static`: per tensor, one scale absmax / max(format) from the
+      calibration statistics (`stats`) of the input as it is now (after
+      smoothing; masked outlier channels excluded), stored as `act_scale`.
+      `percentile` < 1 takes absmax from the calibrated |x| histogram
+      instead (not available after smoothing or outlier splitting, which
+      change the distribution the histogram recorded).
+  }];
+  let options = [
+    Option<"mode", "mode", "std::string", /*default=*/"\"dynamic\"",
+           "dynamic (per token) | static (per tensor, calibrated)">,
+    Option<"format", "format", "std::string", /*default=*/"\"int8\"",
+           "Activation format (int8, int4, e4m3fn, ...)">,
+    Option<"statsPath", "stats", "std::string", /*default=*/"",
+           "Calibration statistics file (static mode)">,
+    Option<"percentile", "percentile", "double", /*default=*/"1.0",
+           "Static mode: quantile of |x| used as absmax (1: the maximum)">,
+    Option<"match", "match", "std::string", /*default=*/"\"\"",
+           "Regex on layer names (empty: all)">,
+  ];
+}
+
 #endif // NIBBLE_PASSES_TD
