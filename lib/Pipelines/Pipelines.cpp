@@ -15,7 +15,8 @@ mlir::nibble::buildReferenceToLLVMPipeline(OpPassManager &pm,
   llvm::raw_string_ostream os(text);
   // 1. nibble -> linalg on tensors: the literal semantics, formats seen only
   //    through NumberFormatAttrInterface.
-  os << "nibble-lower-to-linalg{weights-dir=" << o.weightsDir << "},";
+  os << "nibble-lower-to-linalg{weights-dir=" << o.weightsDir
+     << " probes=" << o.probes << "},";
   // tensor.empty -> alloc_tensor first: CSE would otherwise merge the
   // destinations of unrelated ops and force copies (or fail on casts).
   os << "empty-tensor-to-alloc-tensor,canonicalize,cse,";

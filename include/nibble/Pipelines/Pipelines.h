@@ -20,6 +20,11 @@ struct ReferencePipelineOptions
       llvm::cl::desc("Pass memrefs as bare pointers at function boundaries "
                      "(for callers that pass raw buffers)"),
       llvm::cl::init(false)};
+  PassOptions::Option<std::string> probes{
+      *this, "probes",
+      llvm::cl::desc("nibble.observe probes: drop, or call "
+                     "nibble_observe_f32 (calibration through compiled IR)"),
+      llvm::cl::init("drop")};
   PassOptions::Option<std::string> weightsDir{
       *this, "weights-dir",
       llvm::cl::desc("Directory for relative #nibble.external paths"),

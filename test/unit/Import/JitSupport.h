@@ -14,6 +14,7 @@
 #include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/Support/TargetSelect.h"
 
 #include "gtest/gtest.h"
@@ -53,48 +54,88 @@ struct Context {
   std::unique_ptr<mlir::MLIRContext> ctx;
 };
 
+/// @forward of a module lowered with the reference pipeline and JIT-compiled;
+/// run() may be called many times.
+class Compiled {
+public:
+  /// Null on failure (reported as a test failure). `symbols` are resolved
+  /// for external calls (e.g. the calibration probes' nibble_observe_f32).
+  static std::unique_ptr<Compiled>
+  create(mlir::ModuleOp module, int64_t vocab, bool probeCalls = false,
+         const std::vector<std::pair<std::string, void *>> &symbols = {}) {
+    auto func = module.lookupSymbol<mlir::func::FuncOp>("forward");
+    EXPECT_TRUE(func);
+    if (!func)
+      return nullptr;
+    func->setAttr("llvm.emit_c_interface",
+                  mlir::UnitAttr::get(module.getContext()));
+    mlir::PassManager pm(module.getContext());
+    mlir::nibble::ReferencePipelineOptions opts;
+    opts.probes = probeCalls ? "call" : "drop";
+    EXPECT_TRUE(
+        mlir::succeeded(mlir::nibble::buildReferenceToLLVMPipeline(pm, opts)));
+    if (mlir::failed(pm.run(module))) {
+      ADD_FAILURE() << "reference lowering failed";
+      return nullptr;
+    }
+    auto engine = mlir::ExecutionEngine::create(module);
+    if (!engine) {
+      ADD_FAILURE() << llvm::toString(engine.takeError());
+      return nullptr;
+    }
+    if (!symbols.empty())
+      (*engine)->registerSymbols([&](llvm::orc::MangleAndInterner interner) {
+        llvm::orc::SymbolMap map;
+        for (const auto &[name, ptr] : symbols)
+          map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(ptr),
+                                 llvm::JITSymbolFlags::Exported};
+        return map;
+      });
+    auto sym = (*engine)->lookup("_mlir_ciface_forward");
+    if (!sym) {
+      ADD_FAILURE() << llvm::toString(sym.takeError());
+      return nullptr;
+    }
+    auto c = std::unique_ptr<Compiled>(new Compiled());
+    c->engine_ = std::move(*engine);
+    c->fn_ = reinterpret_cast<Fn>(*sym);
+    c->vocab_ = vocab;
+    return c;
+  }
+
+  /// [T x vocab] logits of `tokens`.
+  std::vector<float> run(const std::vector<int32_t> &tokens) {
+    std::vector<int32_t> in = tokens;
+    MemRef<int32_t, 1> arg{in.data(), in.data(), 0, {int64_t(in.size())}, {1}};
+    MemRef<float, 2> result{};
+    fn_(&result, &arg);
+    EXPECT_EQ(result.sizes[0], int64_t(tokens.size()));
+    EXPECT_EQ(result.sizes[1], vocab_);
+    std::vector<float> out(size_t(result.sizes[0] * result.sizes[1]));
+    for (int64_t t = 0; t < result.sizes[0]; ++t)
+      for (int64_t v = 0; v < result.sizes[1]; ++v)
+        out[t * vocab_ + v] = result.aligned[result.offset +
+                                             t * result.strides[0] +
+                                             v * result.strides[1]];
+    std::free(result.allocated);
+    return out;
+  }
+
+private:
+  using Fn = void (*)(MemRef<float, 2> *, MemRef<int32_t, 1> *);
+  Compiled() = default;
+  std::unique_ptr<mlir::ExecutionEngine> engine_;
+  Fn fn_ = nullptr;
+  int64_t vocab_ = 0;
+};
+
 /// Lowers `module` with the reference pipeline and runs @forward on
 /// `tokens`; returns [T x vocab] logits.
 inline std::vector<float> runCompiled(mlir::ModuleOp module,
-                               const std::vector<int32_t> &tokens,
-                               int64_t vocab) {
-  auto func = module.lookupSymbol<mlir::func::FuncOp>("forward");
-  EXPECT_TRUE(func);
-  if (!func)
-    return {};
-  func->setAttr("llvm.emit_c_interface", mlir::UnitAttr::get(module.getContext()));
-  mlir::PassManager pm(module.getContext());
-  mlir::nibble::ReferencePipelineOptions opts;
-  EXPECT_TRUE(mlir::succeeded(mlir::nibble::buildReferenceToLLVMPipeline(pm, opts)));
-  if (mlir::failed(pm.run(module))) {
-    ADD_FAILURE() << "reference lowering failed";
-    return {};
-  }
-  auto engine = mlir::ExecutionEngine::create(module);
-  if (!engine) {
-    ADD_FAILURE() << llvm::toString(engine.takeError());
-    return {};
-  }
-  auto sym = (*engine)->lookup("_mlir_ciface_forward");
-  if (!sym) {
-    ADD_FAILURE() << llvm::toString(sym.takeError());
-    return {};
-  }
-  using Fn = void (*)(MemRef<float, 2> *, MemRef<int32_t, 1> *);
-  auto fn = reinterpret_cast<Fn>(*sym);
-  std::vector<int32_t> in = tokens;
-  MemRef<int32_t, 1> arg{in.data(), in.data(), 0, {int64_t(in.size())}, {1}};
-  MemRef<float, 2> result{};
-  fn(&result, &arg);
-  EXPECT_EQ(result.sizes[0], int64_t(tokens.size()));
-  EXPECT_EQ(result.sizes[1], vocab);
-  std::vector<float> out(size_t(result.sizes[0] * result.sizes[1]));
-  for (int64_t t = 0; t < result.sizes[0]; ++t)
-    for (int64_t v = 0; v < result.sizes[1]; ++v)
-      out[t * vocab + v] =
-          result.aligned[result.offset + t * result.strides[0] + v * result.strides[1]];
-  std::free(result.allocated);
-  return out;
+                                      const std::vector<int32_t> &tokens,
+                                      int64_t vocab) {
+  auto c = Compiled::create(module, vocab);
+  return c ? c->run(tokens) : std::vector<float>{};
 }
 
 } // namespace nibble::jit

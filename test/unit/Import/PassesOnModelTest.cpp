@@ -11,6 +11,7 @@
 #include "TestData.h"
 
 #include "nibble/Calibration/Calibrate.h"
+#include "nibble/Calibration/Probes.h"
 #include "nibble/Dialect/Nibble/IR/Nibble.h"
 #include "nibble/Import/FloatModel.h"
 #include "nibble/Quant/Stats.h"
@@ -300,6 +301,73 @@ TEST(QuantizeActivationsTest, W8A8StaysCloseToFloat) {
               "smoothquant+static %.4g (logit range %g)\n",
               dyn, stat, smooth, range(ref));
   EXPECT_LT(dyn, 1e-2 * range(ref));
+}
+
+// Calibration through compiled IR: probes inserted by nibble-insert-probes
+// and lowered to calls record, window by window, the statistics the C++
+// reference records for the same windows (the IR computes the same
+// activations bit for bit).
+TEST(ProbesTest, CompiledProbesRecordTheReferenceStatistics) {
+  REQUIRE_260K(s);
+  std::string error;
+  auto want = quant::StatsFile::load(s->stats, error);
+  ASSERT_TRUE(want) << error;
+  auto tok = tokenizer::loadTokenizer(
+      s->shared + "/models/stories260K/tok512.bin", error);
+  ASSERT_TRUE(tok) << error;
+  auto ids = tok->encode(
+      testdata::readText(s->shared + "/data/tinystories_dev.txt"), false);
+
+  jit::Context c;
+  import::FloatModelOptions opts;
+  opts.seqLen = 65; // BOS + 64, as calibrate() runs its windows
+  auto module = import::buildFloatModel(*c.ctx, *s->m, opts, error);
+  ASSERT_TRUE(module) << error;
+  ASSERT_TRUE(import::bindWeights(*module, *s->m, false, error)) << error;
+  mlir::PassManager pm(c.ctx.get());
+  ASSERT_TRUE(mlir::succeeded(mlir::parsePassPipeline("nibble-insert-probes", pm)));
+  ASSERT_TRUE(mlir::succeeded(pm.run(*module)));
+  int probes = 0;
+  module->walk([&](mlir::nibble::ObserveOp) { ++probes; });
+  EXPECT_EQ(probes, 36);
+  auto compiled = jit::Compiled::create(
+      *module, s->m->config().vocabSize, /*probeCalls=*/true,
+      {{"nibble_observe_f32", reinterpret_cast<void *>(&nibble_observe_f32)}});
+  ASSERT_TRUE(compiled);
+  std::vector<std::string> names;
+  for (mlir::Attribute a :
+       (*module)->getAttrOfType<mlir::ArrayAttr>("nibble.probes"))
+    names.push_back(mlir::cast<mlir::StringAttr>(a).getValue().str());
+  ASSERT_EQ(names.size(), 36u);
+
+  quant::StatsFile got;
+  calibration::ProbeRecorder recorder(got, names);
+  calibration::setActiveProbeRecorder(&recorder);
+  for (int64_t w = 0; w < 4; ++w) {
+    std::vector<int32_t> window = {s->m->config().bosId};
+    window.insert(window.end(), ids.begin() + 4096 + w * 64,
+                  ids.begin() + 4096 + (w + 1) * 64);
+    compiled->run(window);
+  }
+  calibration::setActiveProbeRecorder(nullptr);
+  ASSERT_EQ(recorder.error(), "");
+  EXPECT_EQ(recorder.calls(), 4 * 36);
+  ASSERT_EQ(got.layers().size(), want->layers().size());
+  for (const auto &[name, w] : want->layers()) {
+    const quant::LinearStats *g = got.find(name);
+    ASSERT_TRUE(g) << name;
+    EXPECT_EQ(g->tokens(), w.tokens()) << name;
+    EXPECT_EQ(g->min(), w.min()) << name;
+    EXPECT_EQ(g->max(), w.max()) << name;
+    auto gm = g->meanSq(), wm = w.meanSq();
+    for (size_t j = 0; j < gm.size(); ++j)
+      EXPECT_NEAR(gm[j], wm[j], 1e-5 * (1 + wm[j])) << name << " " << j;
+    auto gh = g->hessian()->hessian(), wh = w.hessian()->hessian();
+    double maxRel = 0;
+    for (size_t j = 0; j < gh.size(); ++j)
+      maxRel = std::max(maxRel, std::fabs(gh[j] - wh[j]) / (1 + std::fabs(wh[j])));
+    EXPECT_LT(maxRel, 1e-4) << name;
+  }
 }
 
 TEST(PassErrorsTest, ClearMessages) {

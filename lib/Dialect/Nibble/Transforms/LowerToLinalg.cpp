@@ -626,6 +626,59 @@ struct NibbleLowerToLinalgPass
     : mlir::nibble::impl::NibbleLowerToLinalgBase<NibbleLowerToLinalgPass> {
   using Base::Base;
 
+  /// nibble.observe "NAME" %x -> func.call @nibble_observe_f32(%id, %x*)
+  /// with %x cast to tensor<*xf32>; the module attribute nibble.probes
+  /// lists the names by id (existing entries are kept, so ids stay stable
+  /// when probes are lowered in several steps).
+  LogicalResult lowerProbesToCalls() {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = module.getContext();
+    SmallVector<ObserveOp> probeOps;
+    module.walk([&](ObserveOp op) { probeOps.push_back(op); });
+    if (probeOps.empty())
+      return success();
+    SmallVector<Attribute> names;
+    if (auto existing = module->getAttrOfType<ArrayAttr>("nibble.probes"))
+      names.assign(existing.begin(), existing.end());
+    llvm::StringMap<int64_t> ids;
+    for (auto [i, a] : llvm::enumerate(names))
+      ids[cast<StringAttr>(a).getValue()] = int64_t(i);
+    OpBuilder b(ctx);
+    Type f32 = b.getF32Type();
+    auto unranked = UnrankedTensorType::get(f32);
+    const char *callee = "nibble_observe_f32";
+    if (!module.lookupSymbol<func::FuncOp>(callee)) {
+      b.setInsertionPointToStart(module.getBody());
+      auto decl = func::FuncOp::create(
+          b, module.getLoc(), callee,
+          b.getFunctionType({b.getI64Type(), unranked}, {}));
+      decl.setPrivate();
+      // The probe only reads x: without this, bufferization must assume
+      // the external call writes it and cannot keep x in place.
+      decl.setArgAttr(1, "bufferization.access", b.getStringAttr("read"));
+    }
+    for (ObserveOp op : probeOps) {
+      auto type = dyn_cast<RankedTensorType>(op.getInput().getType());
+      if (!type || !type.getElementType().isF32())
+        return op.emitOpError("probes=call needs an f32 tensor, got ")
+               << op.getInput().getType();
+      StringRef name = op.getName();
+      auto [it, inserted] = ids.try_emplace(name, int64_t(names.size()));
+      if (inserted)
+        names.push_back(b.getStringAttr(name));
+      b.setInsertionPoint(op);
+      Value id = arith::ConstantOp::create(b, op.getLoc(),
+                                           b.getI64IntegerAttr(it->second));
+      Value cast = tensor::CastOp::create(b, op.getLoc(), unranked,
+                                          op.getInput());
+      func::CallOp::create(b, op.getLoc(), callee, TypeRange{},
+                           ValueRange{id, cast});
+      op.erase();
+    }
+    module->setAttr("nibble.probes", b.getArrayAttr(names));
+    return success();
+  }
+
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     TypeConverter converter;
@@ -664,6 +717,14 @@ struct NibbleLowerToLinalgPass
                  : WalkResult::advance();
     });
     if (loaded.wasInterrupted())
+      return signalPassFailure();
+
+    if (probes != "drop" && probes != "call") {
+      getOperation().emitError("probes must be drop or call, got '")
+          << probes << "'";
+      return signalPassFailure();
+    }
+    if (probes == "call" && failed(lowerProbesToCalls()))
       return signalPassFailure();
 
     RewritePatternSet patterns(ctx);

@@ -13,6 +13,7 @@
 #include "nibble/Formats/Packing.h"
 #include "nibble/Quant/Smooth.h"
 #include "nibble/Quant/Stats.h"
+#include "nibble/Support/Progress.h"
 
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/IR/AsmState.h"
@@ -51,15 +52,19 @@ struct QuantizeWeightsPass
       if (op->hasAttr("nibble.linear"))
         matmuls.push_back(op);
     });
+    ::nibble::support::Progress bar("quantizing weights",
+                                    int64_t(matmuls.size()), !progress);
+    int64_t done = 0;
     for (linalg::MatmulOp op : matmuls) {
       std::string name =
           op->getAttrOfType<StringAttr>("nibble.linear").getValue().str();
       LayerConfig cfg = recipe.configFor(name);
-      if (cfg.skip)
-        continue;
-      if (failed(quantizeOne(op, name, cfg, stats ? &*stats : nullptr)))
+      if (!cfg.skip &&
+          failed(quantizeOne(op, name, cfg, stats ? &*stats : nullptr)))
         return signalPassFailure();
+      bar.update(++done, name);
     }
+    bar.finish();
   }
 
   LogicalResult quantizeOne(linalg::MatmulOp op, const std::string &name,

@@ -11,6 +11,7 @@
 #include "WeightIR.h"
 
 #include "nibble/Quant/Smooth.h"
+#include "nibble/Support/Progress.h"
 
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringMap.h"
@@ -110,10 +111,16 @@ struct SmoothPass
     if (walk.wasInterrupted())
       return signalPassFailure();
 
-    for (auto &[x, members] : byInput)
+    ::nibble::support::Progress bar("smoothing", int64_t(byInput.size()),
+                                    !progress);
+    int64_t done = 0;
+    for (auto &[x, members] : byInput) {
       if (filter(members.front()->name) &&
           failed(smoothGroup(x, members, *stats, byName)))
         return signalPassFailure();
+      bar.update(++done, members.front()->name);
+    }
+    bar.finish();
 
     // Write back every weight that changed as a new f32 resource.
     for (auto &l : linears) {

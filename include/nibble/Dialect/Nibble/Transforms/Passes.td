@@ -54,11 +54,15 @@ def NibbleLowerToLinalg : Pass<"nibble-lower-to-linalg", "ModuleOp"> {
     from the format library), so every format, including ones written only in
     IR, lowers without C++ changes. `!nibble.qtensor<S, scheme>` becomes
     `tensor<S x i8>` holding one code per element; packed constants are
-    unpacked. `nibble.observe` probes are dropped. Matmul dequantizes the
+    unpacked. `nibble.observe` probes are dropped (`probes=drop`) or become
+    calls (`probes=call`, see nibble-insert-probes). Matmul dequantizes the
     weight and multiplies in f32 in ascending k order. This is not a fast
     path: it is what every backend is compared against.
   }];
   let options = [
+    Option<"probes", "probes", "std::string", /*default=*/"\"drop\"",
+           "nibble.observe: drop | call (@nibble_observe_f32(id, tensor<*xf32>),"
+           " ids indexing the module attribute nibble.probes)">,
     Option<"weightsDir", "weights-dir", "std::string", /*default=*/"\"\"",
            "Directory against which relative #nibble.external paths are resolved">,
   ];
@@ -133,11 +137,33 @@ def NibbleQuantizeWeights : Pass<"nibble-quantize-weights", "ModuleOp"> {
            "GPTQ: quantize columns by decreasing Hessian diagonal">,
     Option<"recipePath", "recipe", "std::string", /*default=*/"",
            "Per-layer recipe file (JSON)">,
+    Option<"progress", "progress", "bool", /*default=*/"false",
+           "Per-layer progress on stderr (a bar with ETA on a terminal, "
+           "plain lines otherwise)">,
   ];
   let dependentDialects = ["::mlir::nibble::NibbleDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect"];
+}
+
+def NibbleInsertProbes : Pass<"nibble-insert-probes", "ModuleOp"> {
+  let summary = "Insert calibration probes on the inputs of linears";
+  let description = [{
+    Inserts `nibble.observe "NAME" %x` before every linear (`linalg.matmul`
+    or `nibble.matmul` tagged `nibble.linear = "NAME"`) whose name matches
+    `match`, on its input x. Lowered with
+    `nibble-lower-to-linalg{probes=call}` (or
+    `nibble-reference-to-llvm{probes=call}`), each probe calls
+    `nibble_observe_f32(id, x)` at run time; the calibration library's
+    implementation (nibble/Calibration/Probes.h) accumulates the statistics
+    file that `nibble-quantize-weights`, `nibble-smooth`, ... consume.
+  }];
+  let options = [
+    Option<"match", "match", "std::string", /*default=*/"\"\"",
+           "Regex on layer names (empty: all)">,
+  ];
+  let dependentDialects = ["::mlir::nibble::NibbleDialect"];
 }
 
 def NibbleSmooth : Pass<"nibble-smooth", "ModuleOp"> {
@@ -192,6 +218,8 @@ def NibbleSmooth : Pass<"nibble-smooth", "ModuleOp"> {
            "AWQ: the nibble-quantize-weights recipe, for per-layer schemes">,
     Option<"fold", "fold", "bool", /*default=*/"true",
            "Fold 1/s into the producer where the graph allows">,
+    Option<"progress", "progress", "bool", /*default=*/"false",
+           "Per-input-set progress on stderr (bar with ETA on a terminal)">,
     Option<"match", "match", "std::string", /*default=*/"\"\"",
            "Regex on layer names: smooth only input sets whose first linear "
            "matches (empty: all)">,
