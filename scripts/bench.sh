@@ -1,8 +1,36 @@
 #!/usr/bin/env bash
-# Benchmarks (never run by CI except as a smoke test). Prints the format
-# library's throughput; kernel benchmarks and their bandwidth ratios arrive
-# with the CPU backend and will be written to docs/performance.md.
+# Benchmarks (CI runs them only as a smoke test, through CTest). Prints the
+# format library's throughput, then the decode-shaped GEMV baselines with
+# their ratios to the read-bandwidth probe measured in the same run. The
+# generated kernels of the CPU backend (issue 5) join the GEMV table with
+# their thresholds; until then there is no target to check here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
-"${BUILD_DIR:-build}/bench/nibble-bench-formats" --benchmark_min_time=0.2 "$@"
+B=${BUILD_DIR:-build}/bench
+"$B/nibble-bench-formats" --benchmark_min_time=0.2
+# Repeated and reduced to medians: the machine is shared and its bandwidth
+# drifts, so one-shot ratios of separately timed runs are not trusted.
+json=$(mktemp)
+trap 'rm -f "$json"' EXIT
+"$B/nibble-bench-gemv" --benchmark_min_time=0.3 --benchmark_repetitions=5 \
+  --benchmark_report_aggregates_only=true --benchmark_format=json \
+  --benchmark_out="$json" --benchmark_out_format=json "$@" >/dev/null
+python3 - "$json" <<'PY'
+import json, re, sys
+runs = [b for b in json.load(open(sys.argv[1]))["benchmarks"]
+        if b.get("aggregate_name") == "median"]
+def key(name):
+    # BM_X/N:4096/K:4096/threads:1[/M:8]/real_time
+    f = dict(re.findall(r"(\w+):(\d+)", name))
+    return (int(f["N"]), int(f["K"]), int(f["threads"]))
+probe = {key(b["name"]): b["bytes_per_second"] for b in runs
+         if b["name"].startswith("BM_ReadProbe")}
+print(f"{'benchmark (median of 5)':58} {'GB/s':>8} {'/ probe':>8}")
+for b in runs:
+    k = key(b["name"])
+    gbs = b["bytes_per_second"] / 1e9
+    ratio = b["bytes_per_second"] / probe[k] if k in probe else float("nan")
+    name = b["name"].replace("/real_time", "").replace("_median", "")
+    print(f"{name:58} {gbs:8.2f} {ratio:8.2f}")
+PY
