@@ -15,6 +15,9 @@ mlir::nibble::buildReferenceToLLVMPipeline(OpPassManager &pm,
   llvm::raw_string_ostream os(text);
   // 1. nibble -> linalg on tensors: the literal semantics, formats seen only
   //    through NumberFormatAttrInterface.
+  // 0. Optionally, generated vector kernels for the matmuls they cover.
+  if (!o.kernelTarget.empty())
+    os << "nibble-generate-kernels{target=" << o.kernelTarget << "},";
   os << "nibble-lower-to-linalg{weights-dir=" << o.weightsDir
      << " probes=" << o.probes << "},";
   // tensor.empty -> alloc_tensor first: CSE would otherwise merge the
@@ -25,11 +28,11 @@ mlir::nibble::buildReferenceToLLVMPipeline(OpPassManager &pm,
         "function-boundary-type-conversion=identity-layout-map},";
   // 3. linalg -> loops -> cf. This is the oracle, not the fast path: no
   //    tiling or vectorization on purpose.
-  os << "func.func(convert-linalg-to-loops),";
+  os << "func.func(convert-linalg-to-loops),convert-vector-to-scf,";
   os << "lower-affine,convert-scf-to-cf,expand-strided-metadata,lower-affine,";
   // 4. Everything to the LLVM dialect.
-  os << "convert-math-to-llvm,finalize-memref-to-llvm,convert-arith-to-llvm,"
-        "convert-index-to-llvm,";
+  os << "convert-vector-to-llvm,convert-math-to-llvm,finalize-memref-to-llvm,"
+        "convert-arith-to-llvm,convert-index-to-llvm,";
   os << "convert-func-to-llvm{use-bare-ptr-memref-call-conv="
      << (o.barePtrCallConv ? "true" : "false") << "},";
   os << "convert-cf-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts";

@@ -20,6 +20,12 @@ struct ReferencePipelineOptions
       llvm::cl::desc("Pass memrefs as bare pointers at function boundaries "
                      "(for callers that pass raw buffers)"),
       llvm::cl::init(false)};
+  PassOptions::Option<std::string> kernelTarget{
+      *this, "kernel-target",
+      llvm::cl::desc("Generate vector kernels for eligible nibble.matmul "
+                     "for this target (nibble-generate-kernels) first; "
+                     "empty: reference lowering only"),
+      llvm::cl::init("")};
   PassOptions::Option<std::string> probes{
       *this, "probes",
       llvm::cl::desc("nibble.observe probes: drop, or call "

@@ -48,6 +48,7 @@ struct Context {
     mlir::registerAllDialects(registry);
     mlir::registerAllExtensions(registry);
     mlir::registerAllToLLVMIRTranslations(registry);
+    registry.insert<mlir::nibble::NibbleDialect>();
     ctx = std::make_unique<mlir::MLIRContext>(registry);
     ctx->loadAllAvailableDialects();
   }

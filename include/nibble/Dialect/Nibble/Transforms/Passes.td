@@ -147,6 +147,32 @@ def NibbleQuantizeWeights : Pass<"nibble-quantize-weights", "ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
+  let summary = "Generate vector-dialect CPU kernels for eligible nibble.matmul";
+  let description = [{
+    Replaces each eligible `nibble.matmul` by a call to a generated kernel
+    function in the vector dialect (one per shape and scheme), with its
+    weights repacked at compile time into the kernel's layout (recorded as
+    `nibble.layout` on the byte constant). The kernel takes an output row
+    range so a runtime can split rows over threads. Eligible today:
+    weight-only, symmetric signed int4 (layout int4-interleave32) or int8,
+    f32 scales per group of a multiple of 32 input columns or per row,
+    f32 input [M, K] with M <= 32, on a target with vector FMA (AVX2+FMA,
+    AVX-512, NEON). Other matmuls keep the reference lowering.
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"native\"",
+           "Target: native, a CPU name (znver4, x86-64-v3, ...) with "
+           "+feature / ,-feature, or aarch64[:cpu]">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::vector::VectorDialect",
+                           "::mlir::bufferization::BufferizationDialect"];
+}
+
 def NibbleInsertProbes : Pass<"nibble-insert-probes", "ModuleOp"> {
   let summary = "Insert calibration probes on the inputs of linears";
   let description = [{
