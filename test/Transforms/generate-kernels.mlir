@@ -37,8 +37,9 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // CHECK: nibble.matmul {{.*}}zero_points
 // CHECK: func.func @nibble_gemv_w4g32_m1_n8_k64(%{{.*}}: tensor<1x64xf32>, %{{.*}}: tensor<256xi8>, %{{.*}}: tensor<8x2xf32>, %{{.*}}: tensor<1x8xf32> {bufferization.writable = true}, %{{.*}}: index, %{{.*}}: index) -> tensor<1x8xf32>
 // CHECK: vector.transfer_read {{.*}} : tensor<256xi8>, vector<16xi8>
+// CHECK: arith.extsi {{.*}} : vector<16xi8> to vector<16xi32>
 // CHECK: arith.shrsi
-// CHECK: arith.sitofp {{.*}} : vector<16xi8> to vector<16xf32>
+// CHECK: arith.sitofp {{.*}} : vector<16xi32> to vector<16xf32>
 // CHECK: vector.fma
 // CHECK: vector.reduction <add>, {{.*}} fastmath<reassoc>
 

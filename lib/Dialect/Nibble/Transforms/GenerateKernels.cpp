@@ -197,8 +197,11 @@ struct GenerateKernelsPass
         b, loc, DenseElementsAttr::get(vf32, b.getF32FloatAttr(0.0f)));
     Value padF = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
     Value padI = arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0));
-    Value four = arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(vi8, b.getI8IntegerAttr(4)));
+    auto vi32 = VectorType::get({kLanes}, b.getI32Type());
+    Value c4 = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(vi32, b.getI32IntegerAttr(4)));
+    Value c28 = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(vi32, b.getI32IntegerAttr(28)));
     const int64_t codesPerStep = key.bits == 4 ? 32 : 16;
     const int64_t stepsPerGroup = key.group / codesPerStep;
     const int64_t rowBytes = key.k * key.bits / 8;
@@ -249,15 +252,21 @@ struct GenerateKernelsPass
                                     .getResult()
                               : col);
                       Value raw = read(sb, sl, w, {byteOff}, vi8, padI);
+                      // Widen bytes to i32 first: x86 has no byte shifts,
+                      // and i32 shifts are one instruction each.
+                      Value wide = arith::ExtSIOp::create(sb, sl, vi32, raw);
                       SmallVector<Value> codeVecs;
                       if (key.bits == 4) {
+                        // low nibble: (v << 28) >> 28; high: v >> 4 (v is
+                        // the sign-extended byte, so its high nibble's sign
+                        // is already in place).
                         Value lo = arith::ShRSIOp::create(
-                            sb, sl, arith::ShLIOp::create(sb, sl, raw, four),
-                            four);
-                        Value hi = arith::ShRSIOp::create(sb, sl, raw, four);
+                            sb, sl,
+                            arith::ShLIOp::create(sb, sl, wide, c28), c28);
+                        Value hi = arith::ShRSIOp::create(sb, sl, wide, c4);
                         codeVecs = {lo, hi};
                       } else {
-                        codeVecs = {raw};
+                        codeVecs = {wide};
                       }
                       SmallVector<Value> next(ga.begin(), ga.end());
                       for (size_t h = 0; h < codeVecs.size(); ++h) {
