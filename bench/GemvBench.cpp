@@ -18,6 +18,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BenchSupport.h"
+
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
@@ -36,7 +38,6 @@ extern "C" void openblas_set_num_threads(int);
 
 namespace {
 
-constexpr size_t kHuge = size_t(2) << 20;
 constexpr size_t kMinRotation = size_t(160) << 20; // bytes cycled through
 
 struct Free {
@@ -46,13 +47,8 @@ struct Free {
 /// Zero-initialised 2 MiB-aligned memory backed by huge pages if the kernel
 /// grants them.
 std::unique_ptr<float, Free> hugeAlloc(size_t bytes) {
-  bytes = (bytes + kHuge - 1) / kHuge * kHuge;
-  void *p = std::aligned_alloc(kHuge, bytes);
-  if (!p)
-    std::abort();
-  madvise(p, bytes, MADV_HUGEPAGE);
-  std::memset(p, 0, bytes);
-  return std::unique_ptr<float, Free>(static_cast<float *>(p));
+  return std::unique_ptr<float, Free>(
+      static_cast<float *>(nibble::bench::hugeAlloc(bytes)));
 }
 
 /// `copies` distinct [n, k] fp32 matrices, together over kMinRotation bytes.

@@ -10,6 +10,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BenchSupport.h"
+
 #include "nibble/Dialect/Nibble/IR/Nibble.h"
 #include "nibble/Dialect/Nibble/Transforms/Passes.h"
 #include "nibble/Pipelines/Pipelines.h"
@@ -105,16 +107,7 @@ Kernel compileKernel(int64_t n, int64_t k, int64_t group, int bits) {
   return kern;
 }
 
-void *hugeAlloc(size_t bytes) {
-  constexpr size_t kHuge = size_t(2) << 20;
-  bytes = (bytes + kHuge - 1) / kHuge * kHuge;
-  void *p = std::aligned_alloc(kHuge, bytes);
-  if (!p)
-    std::abort();
-  madvise(p, bytes, MADV_HUGEPAGE);
-  std::memset(p, 0, bytes);
-  return p;
-}
+using nibble::bench::hugeAlloc;
 
 /// Arguments: N, K, threads, bits; group 128.
 void BM_GeneratedGEMV(benchmark::State &state) {
