@@ -365,6 +365,20 @@ private:
     return true;
   }
 
+  /// A "Replace" component (normalizer or decoder): `pattern` and
+  /// `content`, wrapped in a ReplaceT.
+  template <typename ReplaceT, typename T>
+  bool parseReplace(const Json &v, const std::string &path,
+                    std::unique_ptr<T> &out) {
+    Pattern pattern = Pattern::literal("");
+    std::string content;
+    if (!parsePattern(v, path, pattern) ||
+        !reqString(v, path, "content", content))
+      return false;
+    out = std::make_unique<ReplaceT>(pattern, content);
+    return true;
+  }
+
   bool parseModel(const Json &model);
   bool parseAddedTokens(const Json &list);
   bool parsePattern(const Json &obj, const std::string &path, Pattern &out);
@@ -607,15 +621,8 @@ bool Parser::parseNormalizer(const Json &v, const std::string &path, int depth,
     out = std::make_unique<detail::PrependNormalizer>(prefix);
     return true;
   }
-  if (type == "Replace") {
-    Pattern pattern = Pattern::literal("");
-    std::string content;
-    if (!parsePattern(v, path, pattern) ||
-        !reqString(v, path, "content", content))
-      return false;
-    out = std::make_unique<detail::ReplaceNormalizer>(pattern, content);
-    return true;
-  }
+  if (type == "Replace")
+    return parseReplace<detail::ReplaceNormalizer>(v, path, out);
   if (type == "Lowercase") {
     if (!detail::LowercaseNormalizer::utf8Locale())
       return fail(member(path, "type"),
@@ -766,15 +773,8 @@ bool Parser::parseDecoder(const Json &v, const std::string &path, int depth,
   if (type == "Sequence")
     return parseSequence<detail::SequenceDecoder>(
         v, path, "decoders", depth, &Parser::parseDecoder, out);
-  if (type == "Replace") {
-    Pattern pattern = Pattern::literal("");
-    std::string content;
-    if (!parsePattern(v, path, pattern) ||
-        !reqString(v, path, "content", content))
-      return false;
-    out = std::make_unique<detail::ReplaceDecoder>(pattern, content);
-    return true;
-  }
+  if (type == "Replace")
+    return parseReplace<detail::ReplaceDecoder>(v, path, out);
   if (type == "ByteFallback") {
     out = std::make_unique<detail::ByteFallbackDecoder>();
     return true;
