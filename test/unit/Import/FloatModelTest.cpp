@@ -301,8 +301,9 @@ TEST(QuantizeWeightsTest, ClearErrors) {
     opts.seqLen = 4;
     auto module = import::buildFloatModel(*c.ctx, *m, opts, error);
     EXPECT_TRUE(module);
-    if (bind)
+    if (bind) {
       EXPECT_TRUE(import::bindWeights(*module, *m, true, error));
+    }
     std::string diag;
     mlir::ScopedDiagnosticHandler handler(c.ctx.get(), [&](mlir::Diagnostic &d) {
       diag += d.str() + "\n";

@@ -32,7 +32,6 @@ struct Setup260K {
   std::string shared, dir, modelPath, stats;
   std::unique_ptr<model::Model> m;
   std::vector<int32_t> prompt;
-  std::vector<float> floatLogits;
 };
 
 /// Loads the model, calibrates (tokens [4096, 4352)), writes the statistics

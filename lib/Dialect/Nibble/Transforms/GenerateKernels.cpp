@@ -30,9 +30,6 @@
 #include "nibble/Formats/Packing.h"
 #include "nibble/Target/TargetSpec.h"
 
-#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 
 namespace mlir::nibble {
@@ -56,8 +53,16 @@ struct KernelKey {
   }
 };
 
-/// Packed bytes of a nibble.constant (splats expanded), or empty if not
-/// available (an unbound resource or an external file).
+/// Whether the packed bytes of a nibble.constant are in the IR (not an
+/// unbound resource or an external file).
+bool hasPayload(ConstantOp c) {
+  if (auto r = dyn_cast<DenseResourceElementsAttr>(c.getValue()))
+    return r.getRawHandle().getBlob() != nullptr;
+  return isa<DenseElementsAttr>(c.getValue());
+}
+
+/// Packed bytes of a nibble.constant (splats expanded); the payload must be
+/// present (hasPayload).
 std::vector<char> constantBytes(ConstantOp c) {
   if (auto r = dyn_cast<DenseResourceElementsAttr>(c.getValue()))
     if (AsmResourceBlob *blob = r.getRawHandle().getBlob())
@@ -156,7 +161,7 @@ struct GenerateKernelsPass
     auto sType = dyn_cast<RankedTensorType>(op.getScales().getType());
     if (!sType || !sType.getElementType().isF32() || group % 32 != 0 ||
         m > 32 || m < 1 ||
-        constantBytes(op.getWeight().getDefiningOp<ConstantOp>()).empty())
+        !hasPayload(op.getWeight().getDefiningOp<ConstantOp>()))
       return std::nullopt;
     return KernelKey{m, n, k, group, fmt.bits()};
   }

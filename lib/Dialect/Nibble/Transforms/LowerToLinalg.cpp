@@ -342,57 +342,50 @@ public:
                          std::optional<float> fixedScale) {
     Type f32 = b.getF32Type();
     FormatTableValues tv = materializeTables(b, loc, format);
-    if (fixedScale)
-      return elementwise(x, shape, f32,
-                         [&](OpBuilder &nb, Location l, Value v, ValueRange) {
-                           Value s = arith::ConstantOp::create(
-                               nb, l, nb.getF32FloatAttr(*fixedScale));
-                           Value q = emitEncode(
-                               nb, l, arith::DivFOp::create(nb, l, v, s), tv);
-                           return arith::MulFOp::create(
-                               nb, l, emitDecode(nb, l, q, tv), s);
-                         });
-    MLIRContext *ctx = b.getContext();
-    Value init = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{shape[0]},
-                                         f32);
-    Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-    Value acc = linalg::FillOp::create(b, loc, zero, init).getResult(0);
-    AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
-    AffineMap row = AffineMap::get(2, 0, {getAffineDimExpr(0, ctx)}, ctx);
-    Value absmax =
-        linalg::GenericOp::create(
-            b, loc, TypeRange{acc.getType()}, ValueRange{x}, ValueRange{acc},
-            ArrayRef<AffineMap>{id, row},
-            ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
-                                          utils::IteratorType::reduction},
-            [&](OpBuilder &nb, Location l, ValueRange args) {
-              Value a = math::AbsFOp::create(nb, l, args[0]);
-              linalg::YieldOp::create(
-                  nb, l, ValueRange{arith::MaximumFOp::create(nb, l, a, args[1])});
-            })
-            .getResult(0);
+    Value absmax;
+    if (!fixedScale) {
+      MLIRContext *ctx = b.getContext();
+      Value init = tensor::EmptyOp::create(
+          b, loc, ArrayRef<int64_t>{shape[0]}, f32);
+      Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+      Value acc = linalg::FillOp::create(b, loc, zero, init).getResult(0);
+      AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
+      AffineMap row = AffineMap::get(2, 0, {getAffineDimExpr(0, ctx)}, ctx);
+      absmax =
+          linalg::GenericOp::create(
+              b, loc, TypeRange{acc.getType()}, ValueRange{x}, ValueRange{acc},
+              ArrayRef<AffineMap>{id, row},
+              ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                            utils::IteratorType::reduction},
+              [&](OpBuilder &nb, Location l, ValueRange args) {
+                Value a = math::AbsFOp::create(nb, l, args[0]);
+                linalg::YieldOp::create(
+                    nb, l,
+                    ValueRange{arith::MaximumFOp::create(nb, l, a, args[1])});
+              })
+              .getResult(0);
+    }
     float maxVal = format.maxValue();
-    return elementwise(x, shape, f32,
-                       [&](OpBuilder &nb, Location l, Value v,
-                           ValueRange ivs) {
-                         Value am = tensor::ExtractOp::create(
-                             nb, l, absmax, ValueRange{ivs[0]});
-                         Value s = arith::DivFOp::create(
-                             nb, l, am,
-                             arith::ConstantOp::create(
-                                 nb, l, nb.getF32FloatAttr(maxVal)));
-                         Value z = arith::ConstantOp::create(
-                             nb, l, nb.getF32FloatAttr(0.0f));
-                         Value one = arith::ConstantOp::create(
-                             nb, l, nb.getF32FloatAttr(1.0f));
-                         Value isZero = arith::CmpFOp::create(
-                             nb, l, arith::CmpFPredicate::OEQ, s, z);
-                         s = arith::SelectOp::create(nb, l, isZero, one, s);
-                         Value q = emitEncode(
-                             nb, l, arith::DivFOp::create(nb, l, v, s), tv);
-                         return arith::MulFOp::create(
-                             nb, l, emitDecode(nb, l, q, tv), s);
-                       });
+    return elementwise(
+        x, shape, f32, [&](OpBuilder &nb, Location l, Value v, ValueRange ivs) {
+          auto cst = [&](float f) {
+            return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(f))
+                .getResult();
+          };
+          Value s;
+          if (fixedScale) {
+            s = cst(*fixedScale);
+          } else {
+            Value am =
+                tensor::ExtractOp::create(nb, l, absmax, ValueRange{ivs[0]});
+            s = arith::DivFOp::create(nb, l, am, cst(maxVal));
+            Value isZero = arith::CmpFOp::create(
+                nb, l, arith::CmpFPredicate::OEQ, s, cst(0.0f));
+            s = arith::SelectOp::create(nb, l, isZero, cst(1.0f), s);
+          }
+          Value q = emitEncode(nb, l, arith::DivFOp::create(nb, l, v, s), tv);
+          return arith::MulFOp::create(nb, l, emitDecode(nb, l, q, tv), s);
+        });
   }
 
   /// y[m, n] = sum_k x[m, k] * w[n, k] in f32, ascending k.
@@ -565,7 +558,6 @@ struct ConstantLowering : OpConversionPattern<ConstantOp> {
                   ConversionPatternRewriter &rewriter) const override {
     QTensorType type = op.getResult().getType();
     int64_t numBytes = type.getPackedByteCount();
-    auto bytesType = RankedTensorType::get({numBytes}, rewriter.getI8Type());
     auto elements = llvm::dyn_cast<TypedAttr>(op.getValue());
     if (!elements)
       return rewriter.notifyMatchFailure(op, "external payload not loaded");

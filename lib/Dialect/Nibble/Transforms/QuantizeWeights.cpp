@@ -9,18 +9,13 @@
 
 #include "nibble/Dialect/Nibble/Transforms/Passes.h"
 #include "WeightIR.h"
-#include "nibble/Formats/Half.h"
 #include "nibble/Formats/Packing.h"
 #include "nibble/Quant/Smooth.h"
 #include "nibble/Quant/Stats.h"
 #include "nibble/Support/Progress.h"
 
-#include "mlir/AsmParser/AsmParser.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
-#include "llvm/Support/JSON.h"
-#include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/Regex.h"
 
 namespace mlir::nibble {
 #define GEN_PASS_DEF_NIBBLEQUANTIZEWEIGHTS
