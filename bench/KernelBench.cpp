@@ -4,9 +4,12 @@
 // code the compiler ships, JIT-compiled here for `native`) on decode
 // shapes, with weights rotated over more than 64 MiB of distinct buffers
 // so every call streams them from DRAM, at 1 and 2 threads (output rows
-// split in halves). Throughput counts the bytes a kernel must read: packed
-// codes plus f32 scales. scripts/bench.sh prints each as a fraction of the
-// read probe (nibble-bench-gemv) measured in the same script run.
+// split over the runtime's thread pool). Paths: weight-only (path 0) and
+// integer dot products with int8 activations quantized per token (path 1:
+// W4A8 / W8A8; the time includes quantizing the activations). Throughput
+// counts the bytes a kernel must read: packed codes plus f32 scales.
+// scripts/bench.sh prints each as a fraction of the read probe
+// (nibble-bench-gemv) measured in the same script run.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +18,8 @@
 #include "nibble/Dialect/Nibble/IR/Nibble.h"
 #include "nibble/Dialect/Nibble/Transforms/Passes.h"
 #include "nibble/Pipelines/Pipelines.h"
+#include "nibble/Runtime/ThreadPool.h"
+#include "nibble/Target/TargetSpec.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/MLIRContext.h"
@@ -28,12 +33,11 @@
 #include "llvm/Support/TargetSelect.h"
 
 #include <benchmark/benchmark.h>
-#include <sys/mman.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -44,18 +48,48 @@ template <typename T, int N> struct MemRef {
   int64_t sizes[N], strides[N];
 };
 
-using KernelFn = void (*)(MemRef<float, 2> *, MemRef<float, 2> *,
+template <typename T>
+MemRef<T, 1> view1(T *p, int64_t n) {
+  return {p, p, 0, {n}, {1}};
+}
+template <typename T>
+MemRef<T, 2> view2(T *p, int64_t r, int64_t c) {
+  return {p, p, 0, {r, c}, {c, 1}};
+}
+
+using WeightOnlyFn = void (*)(MemRef<float, 2> *, MemRef<float, 2> *,
+                              MemRef<int8_t, 1> *, MemRef<float, 2> *,
+                              MemRef<float, 2> *, int64_t, int64_t);
+struct QuantizeResult {
+  MemRef<int8_t, 2> xq;
+  MemRef<float, 2> xsum;
+  MemRef<float, 1> xs;
+};
+using QuantizeFn = void (*)(QuantizeResult *, MemRef<float, 2> *, float,
+                            MemRef<int8_t, 2> *, MemRef<float, 2> *,
+                            MemRef<float, 1> *);
+using IntDotFn = void (*)(MemRef<float, 2> *, MemRef<int8_t, 2> *,
+                          MemRef<float, 1> *, MemRef<float, 2> *,
                           MemRef<int8_t, 1> *, MemRef<float, 2> *,
                           MemRef<float, 2> *, int64_t, int64_t);
 
-/// The generated kernel for [1, k] x [n, k]^T, int `bits`, group `group`.
+/// The generated kernels for [1, k] x [n, k]^T, int `bits`, group `group`.
 struct Kernel {
   std::unique_ptr<mlir::MLIRContext> ctx;
   std::unique_ptr<mlir::ExecutionEngine> engine;
-  KernelFn fn = nullptr;
+  WeightOnlyFn weightOnly = nullptr;
+  QuantizeFn quantize = nullptr;
+  IntDotFn intDot = nullptr;
 };
 
-Kernel compileKernel(int64_t n, int64_t k, int64_t group, int bits) {
+bool nativeHasDot() {
+  std::string error;
+  auto spec = nibble::target::TargetSpec::parse("native", error);
+  return spec && (spec->has("avx512vnni") || spec->has("avxvnni"));
+}
+
+Kernel compileKernel(int64_t m, int64_t n, int64_t k, int64_t group,
+                     int bits, bool intDot) {
   static bool init = [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
@@ -77,43 +111,67 @@ Kernel compileKernel(int64_t n, int64_t k, int64_t group, int bits) {
                   std::to_string(group) + ">, scale = f32>>";
   std::string s = "tensor<" + std::to_string(n) + "x" +
                   std::to_string(k / group) + "xf32>";
-  std::string x = "tensor<1x" + std::to_string(k) + "xf32>";
-  std::string y = "tensor<1x" + std::to_string(n) + "xf32>";
+  std::string x =
+      "tensor<" + std::to_string(m) + "x" + std::to_string(k) + "xf32>";
+  std::string y =
+      "tensor<" + std::to_string(m) + "x" + std::to_string(n) + "xf32>";
   int64_t bytes = n * k * bits / 8;
+  std::string attrs = intDot ? " {act_format = #nibble.int<8, signed>}" : "";
   std::string text =
       "func.func @wrap(%x: " + x + ") -> " + y + " {\n"
       "  %w = nibble.constant dense<0> : tensor<" + std::to_string(bytes) +
       "xi8> -> " + w + "\n  %s = arith.constant dense<1.0> : " + s +
-      "\n  %y = nibble.matmul %x, %w scales(%s : " + s + ") : " + x + ", " +
-      w + " -> " + y + "\n  return %y : " + y + "\n}\n";
+      "\n  %y = nibble.matmul %x, %w scales(%s : " + s + ")" + attrs + " : " +
+      x + ", " + w + " -> " + y + "\n  return %y : " + y + "\n}\n";
   auto module = mlir::parseSourceString<mlir::ModuleOp>(text, kern.ctx.get());
   mlir::PassManager pm(kern.ctx.get());
   mlir::nibble::ReferencePipelineOptions opts;
   opts.kernelTarget = "native";
-  if (!module || mlir::failed(mlir::nibble::buildReferenceToLLVMPipeline(pm, opts)) ||
+  if (!module ||
+      mlir::failed(mlir::nibble::buildReferenceToLLVMPipeline(pm, opts)) ||
       mlir::failed(pm.run(*module)))
     std::abort();
   auto engine = mlir::ExecutionEngine::create(*module);
   if (!engine)
     std::abort();
-  std::string name = "_mlir_ciface_nibble_gemv_w" + std::to_string(bits) +
-                     "g" + std::to_string(group) + "_m1_n" +
-                     std::to_string(n) + "_k" + std::to_string(k);
-  auto sym = (*engine)->lookup(name);
-  if (!sym)
-    std::abort();
-  kern.fn = reinterpret_cast<KernelFn>(*sym);
+  std::string shape = "_m" + std::to_string(m) + "_n" + std::to_string(n) +
+                      "_k" + std::to_string(k);
+  auto lookup = [&](const std::string &name) {
+    auto sym = (*engine)->lookup("_mlir_ciface_" + name);
+    if (!sym)
+      std::abort();
+    return *sym;
+  };
+  std::string g = std::to_string(group), b = std::to_string(bits);
+  if (intDot) {
+    kern.quantize = reinterpret_cast<QuantizeFn>(lookup(
+        "nibble_quantize_rows_i8g" + g + "_m" + std::to_string(m) + "_k" +
+        std::to_string(k)));
+    kern.intDot = reinterpret_cast<IntDotFn>(
+        lookup("nibble_gemv_w" + b + "a8g" + g + shape));
+  } else {
+    kern.weightOnly = reinterpret_cast<WeightOnlyFn>(
+        lookup("nibble_gemv_w" + b + "g" + g + shape));
+  }
   kern.engine = std::move(*engine);
   return kern;
 }
 
 using nibble::bench::hugeAlloc;
 
-/// Arguments: N, K, threads, bits; group 128.
+/// Arguments: N, K, threads, bits, path (0 weight-only, 1 int8 dot), M
+/// (activation rows: 1 for decode, 8 / 16 for prefill chunks); group 128.
 void BM_GeneratedGEMV(benchmark::State &state) {
   const int64_t n = state.range(0), k = state.range(1), group = 128;
   const int threads = int(state.range(2)), bits = int(state.range(3));
-  Kernel kern = compileKernel(n, k, group, bits);
+  const bool intDot = state.range(4) == 1;
+  const int64_t m = state.range(5);
+  if (intDot && !nativeHasDot()) {
+    state.SkipWithError("no 8-bit dot product (VNNI) on this machine");
+    return;
+  }
+  Kernel kern = compileKernel(m, n, k, group, bits, intDot);
+  nibble::runtime::ThreadPool pool{static_cast<unsigned>(threads)};
   const size_t wBytes = size_t(n * k * bits / 8);
   const size_t sFloats = size_t(n * (k / group));
   const size_t copies =
@@ -130,31 +188,43 @@ void BM_GeneratedGEMV(benchmark::State &state) {
       s[i] = 0.01f;
     ss.push_back(s);
   }
-  std::vector<float> x(static_cast<size_t>(k), 0.5f),
-      y(static_cast<size_t>(n));
+  std::vector<float> x(static_cast<size_t>(m * k)),
+      y(static_cast<size_t>(m * n));
+  for (float &v : x)
+    v = float(int(rng() % 200) - 100) / 50.0f;
+  std::vector<int8_t> xq(static_cast<size_t>(m * k));
+  std::vector<float> xsum(static_cast<size_t>(m * (k / group))),
+      xs(static_cast<size_t>(m));
   size_t cursor = 0;
-  auto call = [&](size_t c, int64_t n0, int64_t n1) {
-    MemRef<float, 2> xm{x.data(), x.data(), 0, {1, k}, {k, 1}};
-    auto *w = static_cast<int8_t *>(ws[c]);
-    MemRef<int8_t, 1> wm{w, w, 0, {int64_t(wBytes)}, {1}};
-    auto *s = static_cast<float *>(ss[c]);
-    MemRef<float, 2> sm{s, s, 0, {n, k / group}, {k / group, 1}};
-    MemRef<float, 2> ym{y.data(), y.data(), 0, {1, n}, {n, 1}};
-    MemRef<float, 2> ret{};
-    kern.fn(&ret, &xm, &wm, &sm, &ym, n0, n1);
-  };
   for (auto _ : state) {
     size_t c = cursor++ % copies;
-    if (threads == 1) {
-      call(c, 0, n);
+    auto *w = static_cast<int8_t *>(ws[c]);
+    auto *s = static_cast<float *>(ss[c]);
+    MemRef<int8_t, 1> wm = view1(w, int64_t(wBytes));
+    MemRef<float, 2> sm = view2(s, n, k / group);
+    MemRef<float, 2> xm = view2(x.data(), m, k);
+    MemRef<float, 2> ym = view2(y.data(), m, n);
+    if (intDot) {
+      // Activations once per call, then rows over the pool.
+      MemRef<int8_t, 2> xqm = view2(xq.data(), m, k);
+      MemRef<float, 2> xsumm = view2(xsum.data(), m, k / group);
+      MemRef<float, 1> xsm = view1(xs.data(), m);
+      QuantizeResult qr{};
+      kern.quantize(&qr, &xm, 0.0f, &xqm, &xsumm, &xsm);
+      pool.parallelFor(n, 16, [&](int64_t n0, int64_t n1) {
+        MemRef<float, 2> ret{};
+        MemRef<int8_t, 2> a = xqm;
+        MemRef<float, 1> b = xsm;
+        MemRef<float, 2> c2 = xsumm, wsc = sm, yy = ym;
+        MemRef<int8_t, 1> ww = wm;
+        kern.intDot(&ret, &a, &b, &c2, &ww, &wsc, &yy, n0, n1);
+      });
     } else {
-      std::vector<std::thread> pool;
-      for (int t = 0; t < threads; ++t)
-        pool.emplace_back([&, t] {
-          call(c, n * t / threads, n * (t + 1) / threads);
-        });
-      for (auto &th : pool)
-        th.join();
+      pool.parallelFor(n, 16, [&](int64_t n0, int64_t n1) {
+        MemRef<float, 2> ret{}, xx = xm, sc = sm, yy = ym;
+        MemRef<int8_t, 1> ww = wm;
+        kern.weightOnly(&ret, &xx, &ww, &sc, &yy, n0, n1);
+      });
     }
     benchmark::DoNotOptimize(y.data());
   }
@@ -167,13 +237,19 @@ void BM_GeneratedGEMV(benchmark::State &state) {
 }
 
 void shapes(benchmark::internal::Benchmark *b) {
-  b->ArgNames({"N", "K", "threads", "bits"});
-  for (int64_t bits : {4, 8})
-    for (auto [n, k] : {std::pair<int64_t, int64_t>{4096, 4096},
-                        {11008, 4096},
-                        {4096, 11008}})
+  b->ArgNames({"N", "K", "threads", "bits", "path", "M"});
+  for (int64_t path : {1, 0})
+    for (int64_t bits : {4, 8})
+      for (auto [n, k] : {std::pair<int64_t, int64_t>{4096, 4096},
+                          {11008, 4096},
+                          {4096, 11008}})
+        for (int64_t t : {1, 2})
+          b->Args({n, k, t, bits, path, 1});
+  // Prefill chunks on the integer paths (against OpenBLAS sgemm, M 8/16).
+  for (int64_t m : {8, 16})
+    for (int64_t bits : {4, 8})
       for (int64_t t : {1, 2})
-        b->Args({n, k, t, bits});
+        b->Args({4096, 4096, t, bits, 1, m});
 }
 
 BENCHMARK(BM_GeneratedGEMV)->Apply(shapes)->UseRealTime();

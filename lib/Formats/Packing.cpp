@@ -24,4 +24,29 @@ void unpackCodes(const uint8_t *packed, size_t count, unsigned bits,
     codes[i] = readPackedCode(packed, i, bits);
 }
 
+std::vector<uint8_t> repackInterleaved(const uint8_t *packed, size_t rows,
+                                       size_t k, unsigned bits, size_t block,
+                                       bool flipSign) {
+  const uint8_t flip = flipSign ? uint8_t(1u << (bits - 1)) : 0;
+  std::vector<uint8_t> out(packedByteCount(rows * k, bits));
+  if (bits == 8) {
+    for (size_t i = 0; i < out.size(); ++i)
+      out[i] = packed[i] ^ flip;
+    return out;
+  }
+  // 4 bits: block/2 bytes per block.
+  const size_t half = block / 2;
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t b = 0; b < k / block; ++b) {
+      size_t first = r * k + b * block;
+      uint8_t *dst = out.data() + first / 2;
+      for (size_t j = 0; j < half; ++j) {
+        uint8_t lo = readPackedCode(packed, first + j, 4) ^ flip;
+        uint8_t hi = readPackedCode(packed, first + j + half, 4) ^ flip;
+        dst[j] = uint8_t(lo | (hi << 4));
+      }
+    }
+  return out;
+}
+
 } // namespace nibble::formats

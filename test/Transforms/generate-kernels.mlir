@@ -30,9 +30,9 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 }
 
 // CHECK: module attributes {nibble.target = "x86_64-unknown-linux-gnu znver4"}
-// CHECK: arith.constant {nibble.layout = "int4-interleave32"} dense_resource<q.packed> : tensor<256xi8>
+// CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.int<4, signed>, group<1, 32>, scale = f32, layout = "int4-interleave32">} dense_resource<q.packed> : tensor<256xi8>
 // CHECK: call @nibble_gemv_w4g32_m1_n8_k64(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}})
-// CHECK: arith.constant {nibble.layout = "int8-dense"} dense_resource<weights.packed> : tensor<512xi8>
+// CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.int<8, signed>, per_channel<0>, scale = f32, layout = "int8-dense">} dense_resource<weights.packed> : tensor<512xi8>
 // CHECK: call @nibble_gemv_w8g64_m1_n8_k64
 // CHECK: nibble.matmul {{.*}}zero_points
 // CHECK: func.func @nibble_gemv_w4g32_m1_n8_k64(%{{.*}}: tensor<1x64xf32>, %{{.*}}: tensor<256xi8>, %{{.*}}: tensor<8x2xf32>, %{{.*}}: tensor<1x8xf32> {bufferization.writable = true}, %{{.*}}: index, %{{.*}}: index) -> tensor<1x8xf32>

@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace nibble::formats {
 
@@ -46,6 +47,20 @@ inline uint8_t readPackedCode(const uint8_t *packed, size_t index,
     v |= unsigned(packed[byte + 1]) << (8 - shift);
   return uint8_t(v & ((1u << bits) - 1u));
 }
+
+/// Pre-interleaved kernel layouts (the CPU backend's; docs/formats.md).
+/// `packed` holds `rows` x `k` codes of 4 or 8 bits in the canonical
+/// layout, k a multiple of `block`. Each row is cut into blocks of `block`
+/// codes; with 4 bits, byte j of a block (block/2 bytes) holds code j in its
+/// low nibble and code j + block/2 in its high nibble, so that one vector
+/// load and a mask or shift give two runs of block/2 codes that match two
+/// contiguous slices of the activations. With 8 bits the order is kept.
+/// With `flipSign`, codes are two's complement and stored offset-binary
+/// (c + 2^(bits-1), i.e. the top bit flipped): unsigned operands for
+/// u8 x s8 dot products such as vpdpbusd.
+std::vector<uint8_t> repackInterleaved(const uint8_t *packed, size_t rows,
+                                       size_t k, unsigned bits, size_t block,
+                                       bool flipSign);
 
 } // namespace nibble::formats
 

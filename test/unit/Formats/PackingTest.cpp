@@ -110,3 +110,35 @@ TEST(PackingTest, HighBitsOfCodesAreIgnored) {
 }
 
 } // namespace
+
+// Kernel layouts: every code lands where the kernels read it, for both
+// widths, with and without the sign flip, on a 2-row, 2-block input.
+TEST(PackingTest, InterleavedLayoutsPlaceEveryCode) {
+  const size_t rows = 2, block = 16, k = 32;
+  for (unsigned bits : {4u, 8u})
+    for (bool flip : {false, true}) {
+      std::vector<uint8_t> codes(rows * k);
+      for (size_t i = 0; i < codes.size(); ++i)
+        codes[i] = uint8_t((i * 7 + 3) & ((1u << bits) - 1));
+      std::vector<uint8_t> packed(packedByteCount(codes.size(), bits));
+      packCodes(codes.data(), codes.size(), bits, packed.data());
+      std::vector<uint8_t> out =
+          repackInterleaved(packed.data(), rows, k, bits, block, flip);
+      ASSERT_EQ(out.size(), packed.size());
+      const uint8_t f = flip ? uint8_t(1u << (bits - 1)) : 0;
+      for (size_t r = 0; r < rows; ++r)
+        for (size_t c = 0; c < k; ++c) {
+          const uint8_t want = codes[r * k + c] ^ f;
+          uint8_t got;
+          if (bits == 8) {
+            got = out[r * k + c];
+          } else {
+            size_t b = c / block, j = c % block;
+            uint8_t byte = out[(r * k + b * block) / 2 + j % (block / 2)];
+            got = j < block / 2 ? byte & 0xF : byte >> 4;
+          }
+          EXPECT_EQ(got, want) << "bits " << bits << " flip " << flip
+                               << " row " << r << " col " << c;
+        }
+    }
+}

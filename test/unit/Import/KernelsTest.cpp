@@ -4,13 +4,16 @@
 // once with the reference lowering (the oracle) and once with the
 // generated vector kernel for this machine; results must agree within
 // 1e-5 of sum_k |x| |w| (the kernel sums per group, then scales: another
-// rounding order), on random and adversarial data.
+// rounding order), on random and adversarial data. Weight-only cases and
+// the integer-dot (W4A8 / W8A8, dynamic and static activation scales)
+// cases; the latter skip on a machine without an 8-bit dot product.
 //
 //===----------------------------------------------------------------------===//
 
 #include "JitSupport.h"
 
 #include "nibble/Formats/Packing.h"
+#include "nibble/Target/TargetSpec.h"
 
 #include "mlir/Parser/Parser.h"
 
@@ -20,10 +23,13 @@
 
 namespace {
 
+enum class Act { None, Dynamic, Static };
+
 struct Case {
   int64_t m, n, k, group; // group == k: per output row
   int bits;
   bool adversarial;
+  Act act = Act::None;
 };
 
 struct Data {
@@ -93,8 +99,13 @@ std::string moduleText(const Case &c, const Data &d) {
     os << "]";
   }
   os << "]> : tensor<" << c.n << "x" << groups << "xf32>\n";
+  std::string attrs;
+  if (c.act != Act::None)
+    attrs = std::string(" {act_format = #nibble.int<8, signed>") +
+            // A static scale small enough that some activations saturate.
+            (c.act == Act::Static ? ", act_scale = 1.0e-02 : f32" : "") + "}";
   os << "  %y = nibble.matmul %x, %w scales(%s : tensor<" << c.n << "x"
-     << groups << "xf32>) : tensor<" << c.m << "x" << c.k << "xf32>, !w -> "
+     << groups << "xf32>)" << attrs << " : tensor<" << c.m << "x" << c.k << "xf32>, !w -> "
      << "tensor<" << c.m << "x" << c.n << "xf32>\n";
   os << "  return %y : tensor<" << c.m << "x" << c.n << "xf32>\n}\n";
   return os.str();
@@ -156,11 +167,23 @@ class KernelsTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(KernelsTest, EqualsTheReferenceLowering) {
   const Case c = GetParam();
+  if (c.act != Act::None) {
+    std::string error;
+    auto native = nibble::target::TargetSpec::parse("native", error);
+    ASSERT_TRUE(native) << error;
+    if (!native->has("avx512vnni") && !native->has("avxvnni") &&
+        !native->has("dotprod"))
+      GTEST_SKIP() << "this machine (" << native->describe()
+                   << ") has no 8-bit dot product: the integer path is "
+                      "checked in assembly only (lit)";
+  }
   Data d = makeData(c, 7);
   int kernelFuncs = 0;
   std::vector<float> want = run(c, d, false, nullptr);
   std::vector<float> got = run(c, d, true, &kernelFuncs);
-  EXPECT_EQ(kernelFuncs, 1) << "the generated path was not taken";
+  // The integer path adds the activation quantizer.
+  EXPECT_EQ(kernelFuncs, c.act == Act::None ? 1 : 2)
+      << "the generated path was not taken";
   ASSERT_EQ(got.size(), want.size());
   const int64_t groups = c.k / c.group;
   for (int64_t i = 0; i < c.m; ++i)
@@ -183,6 +206,13 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{2, 24, 96, 96, 4, true},   // per output row
                       Case{17, 8, 64, 32, 4, false},  // many accumulators
                       Case{2, 33, 64, 32, 8, true},
-                      Case{1, 16, 256, 128, 8, false}));
+                      Case{1, 16, 256, 128, 8, false},
+                      // Integer dot products (W4A8, W8A8).
+                      Case{1, 40, 256, 128, 4, false, Act::Dynamic},
+                      Case{3, 36, 512, 256, 4, true, Act::Dynamic},
+                      Case{7, 20, 256, 256, 4, false, Act::Static},
+                      Case{1, 24, 192, 64, 8, true, Act::Dynamic},
+                      Case{5, 17, 128, 128, 8, false, Act::Static},
+                      Case{32, 9, 128, 128, 4, false, Act::Dynamic}));
 
 } // namespace

@@ -1,36 +1,39 @@
 //===- GenerateKernels.cpp - Vector-dialect CPU kernels for nibble.matmul -===//
 //
 // Rewrites eligible nibble.matmul ops into calls of generated kernel
-// functions written in the vector dialect (then lowered by LLVM's backend
-// for the chosen target): the dequantize is never materialized; codes are
-// widened in registers and multiplied into f32 accumulators.
+// functions (CpuKernels.cpp) written in the vector dialect, then lowered by
+// LLVM's backend for the chosen target. The pass checks the target's
+// features before choosing a path, and repacks the weights at compile time
+// into the layout the chosen kernel reads, recorded in the scheme's layout
+// attribute on the byte constant (`nibble.scheme`).
 //
-// Eligible (this first path, weight-only, fp32 accumulate): constant
-// weights in a symmetric signed int4 or int8 format, scales f32 constants,
-// one scale per group of G input columns (group<1, G>) or per output row
-// (per_channel<0>), G a multiple of 32, no activation quantization, an f32
-// input [M, K] with M <= 32. Everything else stays for the reference
-// lowering.
-//
-// Layout: int4 weights are repacked at compile time so that the 16 bytes
-// of each 32-code block hold codes j (low nibble) and j + 16 (high nibble):
-// one 16-byte load, a shift pair and a shift give 16 + 16 codes that line
-// up with two contiguous 16-float slices of x. int8 weights keep one code
-// per byte. The layout is recorded on the byte constant as `nibble.layout`.
-//
-// Kernel shape: for each output row n in [n0, n1) (threads take disjoint
-// row ranges), for each group: two independent vector<16xf32> accumulators
-// per activation row take code * x by fma; at the group end the group sum
-// is scaled and added into the row's accumulator; the row ends in a tree
-// reduction (reassociation allowed on that reduction only).
+// Paths (docs/performance.md lists which formats each serves):
+//  - weight-only (no act_format): symmetric signed int4 / int8 weights,
+//    f32 scales per group (a multiple of 32) or per row, widened in
+//    registers, f32 FMA. Needs vector FMA (AVX2+FMA, AVX-512, NEON).
+//  - integer dot (act_format int8, dynamic or static): the same weights
+//    times int8 activations with an 8-bit dot-product instruction:
+//    vpdpbusd (AVX-512 VNNI, 16 lanes; AVX-VNNI, 8 lanes), which multiplies
+//    u8 by s8, so weights are stored offset-binary and the kernel corrects
+//    with the group's activation sum; or NEON sdot (dotprod), signed by
+//    signed. Activations are quantized once per input by a generated
+//    quantizer shared by every matmul that reads the same value.
+// Everything else keeps the reference lowering (with a remark when only
+// the target's missing feature is in the way).
 //
 //===----------------------------------------------------------------------===//
+
+#include "CpuKernels.h"
 
 #include "nibble/Dialect/Nibble/Transforms/Passes.h"
 #include "nibble/Formats/Packing.h"
 #include "nibble/Target/TargetSpec.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+
+#include <map>
+#include <tuple>
 
 namespace mlir::nibble {
 #define GEN_PASS_DEF_NIBBLEGENERATEKERNELS
@@ -39,19 +42,9 @@ namespace mlir::nibble {
 
 using namespace mlir;
 using namespace mlir::nibble;
+using namespace mlir::nibble::cpu;
 
 namespace {
-
-constexpr int64_t kLanes = 16;
-
-struct KernelKey {
-  int64_t m, n, k, group, bits;
-  std::string name() const {
-    return "nibble_gemv_w" + std::to_string(bits) + "g" +
-           std::to_string(group) + "_m" + std::to_string(m) + "_n" +
-           std::to_string(n) + "_k" + std::to_string(k);
-  }
-};
 
 /// Whether the packed bytes of a nibble.constant are in the IR (not an
 /// unbound resource or an external file).
@@ -63,35 +56,101 @@ bool hasPayload(ConstantOp c) {
 
 /// Packed bytes of a nibble.constant (splats expanded); the payload must be
 /// present (hasPayload).
-std::vector<char> constantBytes(ConstantOp c) {
+std::vector<uint8_t> constantBytes(ConstantOp c) {
   if (auto r = dyn_cast<DenseResourceElementsAttr>(c.getValue()))
     if (AsmResourceBlob *blob = r.getRawHandle().getBlob())
-      return std::vector<char>(blob->getData().begin(), blob->getData().end());
+      return std::vector<uint8_t>(blob->getData().begin(),
+                                  blob->getData().end());
   if (auto d = dyn_cast<DenseElementsAttr>(c.getValue())) {
     ArrayRef<char> raw = d.getRawData();
     if (d.isSplat())
-      return std::vector<char>(size_t(d.getNumElements()), raw.front());
-    return std::vector<char>(raw.begin(), raw.end());
+      return std::vector<uint8_t>(static_cast<size_t>(d.getNumElements()),
+                                  uint8_t(raw.front()));
+    return std::vector<uint8_t>(raw.begin(), raw.end());
   }
   return {};
 }
 
-/// Repacks canonical int4 codes [n, k] into the interleaved-32 layout.
-std::vector<char> interleave32(ArrayRef<char> canonical, int64_t n,
-                               int64_t k) {
-  std::vector<uint8_t> codes(size_t(n * k));
-  ::nibble::formats::unpackCodes(
-      reinterpret_cast<const uint8_t *>(canonical.data()), codes.size(), 4,
-      codes.data());
-  std::vector<char> out(size_t(n * k / 2));
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t b = 0; b < k / 32; ++b)
-      for (int64_t j = 0; j < 16; ++j) {
-        uint8_t lo = codes[size_t(r * k + b * 32 + j)] & 0xF;
-        uint8_t hi = codes[size_t(r * k + b * 32 + j + 16)] & 0xF;
-        out[size_t(r * k / 2 + b * 16 + j)] = char(lo | (hi << 4));
-      }
-  return out;
+/// What the target offers the kernels.
+struct Capabilities {
+  bool vectorFMA = false;
+  /// 8-bit dot product: i32 lanes per instruction, 0 when absent.
+  int64_t dotLanes = 0;
+  bool dotUnsignedWeights = false;
+  std::string dotIntrinsic;
+  std::string describe;
+};
+
+Capabilities capabilities(const ::nibble::target::TargetSpec &spec) {
+  Capabilities c;
+  c.describe = spec.describe();
+  if (spec.isAArch64()) {
+    c.vectorFMA = spec.has("neon");
+    if (spec.has("dotprod")) {
+      c.dotLanes = 4;
+      c.dotIntrinsic = "llvm.aarch64.neon.sdot.v4i32.v16i8";
+    }
+    return c;
+  }
+  c.vectorFMA = spec.has("fma") && spec.has("avx2");
+  // vpdpbusd: u8 x s8. (Not vpdpbssd, s8 x s8, which needs AVX-VNNI-INT8:
+  // Zen 4 lacks it.)
+  if (spec.has("avx512vnni") && spec.has("avx512bw")) {
+    c.dotLanes = 16;
+    c.dotIntrinsic = "llvm.x86.avx512.vpdpbusd.512";
+  } else if (spec.has("avxvnni")) {
+    c.dotLanes = 8;
+    c.dotIntrinsic = "llvm.x86.avx512.vpdpbusd.256";
+  }
+  c.dotUnsignedWeights = true;
+  return c;
+}
+
+/// The shape and scheme facts both paths need, or nullopt when the matmul
+/// is outside every generated path.
+struct MatmulShape {
+  int64_t m, n, k, group, bits;
+};
+
+std::optional<MatmulShape> commonShape(MatmulOp op) {
+  QTensorType wType = op.getWeight().getType();
+  SchemeAttr scheme = wType.getScheme();
+  auto fmt = scheme.getFormatAttr().getFormat();
+  auto xType = op.getInput().getType();
+  if (scheme.hasZeroPoints() || scheme.getScaleSchemeAttr() ||
+      scheme.getLayout() || fmt.kind() != ::nibble::formats::Kind::Int ||
+      !fmt.isSigned() || (fmt.bits() != 4 && fmt.bits() != 8) ||
+      !xType.getElementType().isF32() ||
+      !op.getResult().getType().getElementType().isF32() ||
+      !op.getWeight().getDefiningOp<ConstantOp>() ||
+      !op.getScales().getDefiningOp<arith::ConstantOp>())
+    return std::nullopt;
+  MatmulShape s{xType.getDimSize(0), wType.getShape()[0], wType.getShape()[1],
+                0, fmt.bits()};
+  if (scheme.getGranularity() == GranularityKind::Group &&
+      scheme.getAxis() == 1)
+    s.group = scheme.getBlockShape()[0];
+  else if (scheme.getGranularity() == GranularityKind::PerChannel &&
+           scheme.getAxis() == 0)
+    s.group = s.k;
+  else
+    return std::nullopt;
+  auto sType = dyn_cast<RankedTensorType>(op.getScales().getType());
+  if (!sType || !sType.getElementType().isF32() || s.m > 32 || s.m < 1 ||
+      !hasPayload(op.getWeight().getDefiningOp<ConstantOp>()))
+    return std::nullopt;
+  return s;
+}
+
+/// Whether the matmul quantizes its activations to int8 (the only
+/// activation format of the integer path).
+bool int8Activations(MatmulOp op) {
+  auto act = dyn_cast_or_null<NumberFormatAttrInterface>(op.getActFormatAttr());
+  if (!act)
+    return false;
+  auto f = act.getFormat();
+  return f.kind() == ::nibble::formats::Kind::Int && f.isSigned() &&
+         f.bits() == 8;
 }
 
 struct GenerateKernelsPass
@@ -100,259 +159,196 @@ struct GenerateKernelsPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    kernels.clear();
+    quantized.clear();
     std::string error;
     auto spec = ::nibble::target::TargetSpec::parse(target, error);
     if (!spec) {
       module.emitError(error);
       return signalPassFailure();
     }
-    // The weight-only path needs vector FMA; AVX2+FMA, AVX-512 and NEON
-    // all have it. Anything else keeps the reference lowering.
-    bool vectorFMA = spec->isAArch64()
-                         ? spec->has("neon")
-                         : spec->has("fma") && spec->has("avx2");
-    if (!vectorFMA) {
-      module.emitRemark("target ")
-          << spec->describe()
-          << " has no vector FMA: nibble.matmul keeps the reference lowering";
-      return;
-    }
-    module->setAttr("nibble.target", StringAttr::get(module.getContext(),
-                                                     spec->describe()));
+    Capabilities caps = capabilities(*spec);
+    module->setAttr("nibble.target",
+                    StringAttr::get(module.getContext(), caps.describe));
     SmallVector<MatmulOp> ops;
     module.walk([&](MatmulOp op) { ops.push_back(op); });
-    llvm::StringMap<func::FuncOp> kernels;
+    bool remarkedFMA = false;
     for (MatmulOp op : ops) {
-      std::optional<KernelKey> key = eligible(op);
-      if (!key)
+      std::optional<MatmulShape> shape = commonShape(op);
+      if (!shape)
         continue;
-      func::FuncOp &fn = kernels[key->name()];
-      if (!fn)
-        fn = buildKernel(module, *key);
-      rewrite(op, *key, fn);
+      if (op.getActFormatAttr()) {
+        if (!int8Activations(op))
+          continue;
+        if (!caps.dotLanes) {
+          op.emitRemark("target ")
+              << caps.describe
+              << " has no 8-bit dot product (avx512vnni+avx512bw, avxvnni or "
+                 "dotprod): this matmul keeps the reference lowering";
+          continue;
+        }
+        IntDotKernel key{shape->m,      shape->n,
+                         shape->k,      shape->group,
+                         shape->bits,   caps.dotLanes,
+                         caps.dotUnsignedWeights, caps.dotIntrinsic};
+        if (key.group % key.blockCodes() != 0) {
+          op.emitRemark("group ")
+              << key.group << " is not a multiple of the " << key.blockCodes()
+              << "-code block of the integer kernel on this target: "
+                 "reference lowering";
+          continue;
+        }
+        rewriteIntDot(op, key);
+        continue;
+      }
+      if (!caps.vectorFMA) {
+        if (!remarkedFMA)
+          module.emitRemark("target ")
+              << caps.describe
+              << " has no vector FMA: nibble.matmul keeps the reference "
+                 "lowering";
+        remarkedFMA = true;
+        continue;
+      }
+      if (shape->group % 32 != 0)
+        continue;
+      WeightOnlyKernel key{shape->m, shape->n, shape->k, shape->group,
+                           shape->bits};
+      rewriteWeightOnly(op, key);
     }
   }
 
-  std::optional<KernelKey> eligible(MatmulOp op) {
-    QTensorType wType = op.getWeight().getType();
-    SchemeAttr scheme = wType.getScheme();
-    auto fmt = scheme.getFormatAttr().getFormat();
-    auto xType = op.getInput().getType();
-    if (op.getActFormatAttr() || scheme.hasZeroPoints() ||
-        scheme.getScaleSchemeAttr() || scheme.getLayout() ||
-        fmt.kind() != ::nibble::formats::Kind::Int ||
-        !fmt.isSigned() || (fmt.bits() != 4 && fmt.bits() != 8) ||
-        !xType.getElementType().isF32() ||
-        !op.getResult().getType().getElementType().isF32() ||
-        !op.getWeight().getDefiningOp<ConstantOp>() ||
-        !op.getScales().getDefiningOp<arith::ConstantOp>())
-      return std::nullopt;
-    const int64_t m = xType.getDimSize(0), n = wType.getShape()[0],
-                  k = wType.getShape()[1];
-    int64_t group;
-    if (scheme.getGranularity() == GranularityKind::Group &&
-        scheme.getAxis() == 1)
-      group = scheme.getBlockShape()[0];
-    else if (scheme.getGranularity() == GranularityKind::PerChannel &&
-             scheme.getAxis() == 0)
-      group = k;
-    else
-      return std::nullopt;
-    auto sType = dyn_cast<RankedTensorType>(op.getScales().getType());
-    if (!sType || !sType.getElementType().isF32() || group % 32 != 0 ||
-        m > 32 || m < 1 ||
-        !hasPayload(op.getWeight().getDefiningOp<ConstantOp>()))
-      return std::nullopt;
-    return KernelKey{m, n, k, group, fmt.bits()};
-  }
-
-  /// func @name(%x: [M,K]f32, %w: [B]i8, %s: [N,K/G]f32, %y: [M,N]f32,
-  ///            %n0: index, %n1: index) -> [M,N]f32
-  func::FuncOp buildKernel(ModuleOp module, const KernelKey &key) {
-    MLIRContext *ctx = module.getContext();
-    OpBuilder b(ctx);
-    b.setInsertionPointToEnd(module.getBody());
-    Location loc = module.getLoc();
-    Type f32 = b.getF32Type(), i8 = b.getI8Type();
-    const int64_t groups = key.k / key.group;
-    const int64_t bytes = key.n * key.k * key.bits / 8;
-    auto xT = RankedTensorType::get({key.m, key.k}, f32);
-    auto wT = RankedTensorType::get({bytes}, i8);
-    auto sT = RankedTensorType::get({key.n, groups}, f32);
-    auto yT = RankedTensorType::get({key.m, key.n}, f32);
-    auto fn = func::FuncOp::create(
-        b, loc, key.name(),
-        b.getFunctionType({xT, wT, sT, yT, b.getIndexType(), b.getIndexType()},
-                          {yT}));
-    fn.setArgAttr(3, "bufferization.writable", b.getBoolAttr(true));
-    fn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
-    fn->setAttr("nibble.kernel", b.getStringAttr("weight-only"));
-    Block *entry = fn.addEntryBlock();
-    b.setInsertionPointToStart(entry);
-    Value x = entry->getArgument(0), w = entry->getArgument(1),
-          s = entry->getArgument(2), y0 = entry->getArgument(3),
-          n0 = entry->getArgument(4), n1 = entry->getArgument(5);
-
-    auto cIdx = [&](int64_t v) {
-      return arith::ConstantIndexOp::create(b, loc, v).getResult();
-    };
-    auto vf32 = VectorType::get({kLanes}, f32);
-    auto vi8 = VectorType::get({kLanes}, i8);
-    Value zeroV = arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(vf32, b.getF32FloatAttr(0.0f)));
-    Value padF = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-    Value padI = arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0));
-    auto vi32 = VectorType::get({kLanes}, b.getI32Type());
-    Value c4 = arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(vi32, b.getI32IntegerAttr(4)));
-    Value c28 = arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(vi32, b.getI32IntegerAttr(28)));
-    const int64_t codesPerStep = key.bits == 4 ? 32 : 16;
-    const int64_t stepsPerGroup = key.group / codesPerStep;
-    const int64_t rowBytes = key.k * key.bits / 8;
-    const int64_t M = key.m;
-
-    auto read = [&](OpBuilder &ob, Location l, Value t, ValueRange idx,
-                    VectorType vt, Value pad) {
-      return vector::TransferReadOp::create(
-                 ob, l, vt, t, idx, pad, ArrayRef<bool>{true})
-          .getResult();
-    };
-
-    auto rows = scf::ForOp::create(
-        b, loc, n0, n1, cIdx(1), ValueRange{y0},
-        [&](OpBuilder &rb, Location l, Value n, ValueRange rowIter) {
-          Value rowBase = arith::MulIOp::create(
-              rb, l, n, arith::ConstantIndexOp::create(rb, l, rowBytes));
-          SmallVector<Value> accInit(size_t(M), zeroV);
-          auto grp = scf::ForOp::create(
-              rb, l, arith::ConstantIndexOp::create(rb, l, 0),
-              arith::ConstantIndexOp::create(rb, l, groups),
-              arith::ConstantIndexOp::create(rb, l, 1), accInit,
-              [&](OpBuilder &gb, Location gl, Value g, ValueRange acc) {
-                // Two accumulators per activation row.
-                SmallVector<Value> gInit(size_t(2 * M), zeroV);
-                auto steps = scf::ForOp::create(
-                    gb, gl, arith::ConstantIndexOp::create(gb, gl, 0),
-                    arith::ConstantIndexOp::create(gb, gl, stepsPerGroup),
-                    arith::ConstantIndexOp::create(gb, gl, 1), gInit,
-                    [&](OpBuilder &sb, Location sl, Value st, ValueRange ga) {
-                      // Column of the step's first code.
-                      Value col = arith::AddIOp::create(
-                          sb, sl,
-                          arith::MulIOp::create(
-                              sb, sl, g,
-                              arith::ConstantIndexOp::create(sb, sl,
-                                                             key.group)),
-                          arith::MulIOp::create(
-                              sb, sl, st,
-                              arith::ConstantIndexOp::create(sb, sl,
-                                                             codesPerStep)));
-                      Value byteOff = arith::AddIOp::create(
-                          sb, sl, rowBase,
-                          key.bits == 4
-                              ? arith::DivUIOp::create(
-                                    sb, sl, col,
-                                    arith::ConstantIndexOp::create(sb, sl, 2))
-                                    .getResult()
-                              : col);
-                      Value raw = read(sb, sl, w, {byteOff}, vi8, padI);
-                      // Widen bytes to i32 first: x86 has no byte shifts,
-                      // and i32 shifts are one instruction each.
-                      Value wide = arith::ExtSIOp::create(sb, sl, vi32, raw);
-                      SmallVector<Value> codeVecs;
-                      if (key.bits == 4) {
-                        // low nibble: (v << 28) >> 28; high: v >> 4 (v is
-                        // the sign-extended byte, so its high nibble's sign
-                        // is already in place).
-                        Value lo = arith::ShRSIOp::create(
-                            sb, sl,
-                            arith::ShLIOp::create(sb, sl, wide, c28), c28);
-                        Value hi = arith::ShRSIOp::create(sb, sl, wide, c4);
-                        codeVecs = {lo, hi};
-                      } else {
-                        codeVecs = {wide};
-                      }
-                      SmallVector<Value> next(ga.begin(), ga.end());
-                      for (size_t h = 0; h < codeVecs.size(); ++h) {
-                        Value cf =
-                            arith::SIToFPOp::create(sb, sl, vf32, codeVecs[h]);
-                        Value xc = arith::AddIOp::create(
-                            sb, sl, col,
-                            arith::ConstantIndexOp::create(sb, sl,
-                                                           int64_t(h) * kLanes));
-                        for (int64_t mi = 0; mi < M; ++mi) {
-                          Value xv = read(
-                              sb, sl, x,
-                              {arith::ConstantIndexOp::create(sb, sl, mi), xc},
-                              vf32, padF);
-                          size_t a = size_t(2 * mi) + h % 2;
-                          next[a] = vector::FMAOp::create(sb, sl, cf, xv,
-                                                          next[a]);
-                        }
-                      }
-                      scf::YieldOp::create(sb, sl, next);
-                    });
-                Value scale =
-                    tensor::ExtractOp::create(gb, gl, s, ValueRange{n, g});
-                Value sv = vector::BroadcastOp::create(gb, gl, vf32, scale);
-                SmallVector<Value> out;
-                for (int64_t mi = 0; mi < M; ++mi) {
-                  Value sum = arith::AddFOp::create(
-                      gb, gl, steps.getResult(unsigned(2 * mi)),
-                      steps.getResult(unsigned(2 * mi + 1)));
-                  out.push_back(
-                      vector::FMAOp::create(gb, gl, sv, sum, acc[size_t(mi)]));
-                }
-                scf::YieldOp::create(gb, gl, out);
-              });
-          Value yt = rowIter[0];
-          for (int64_t mi = 0; mi < M; ++mi) {
-            Value r = vector::ReductionOp::create(
-                rb, l, vector::CombiningKind::ADD, grp.getResult(unsigned(mi)),
-                arith::FastMathFlags::reassoc);
-            yt = tensor::InsertOp::create(
-                rb, l, r, yt,
-                ValueRange{arith::ConstantIndexOp::create(rb, l, mi), n});
-          }
-          scf::YieldOp::create(rb, l, yt);
-        });
-    func::ReturnOp::create(b, loc, rows.getResult(0));
+  func::FuncOp kernel(ModuleOp module, const std::string &name,
+                      function_ref<func::FuncOp()> build) {
+    func::FuncOp &fn = kernels[name];
+    if (!fn)
+      fn = build();
     return fn;
   }
 
-  void rewrite(MatmulOp op, const KernelKey &key, func::FuncOp fn) {
-    OpBuilder b(op);
+  /// The repacked weights as an i8 constant that records its scheme, with
+  /// the kernel layout, as `nibble.scheme`.
+  Value packedWeights(OpBuilder &b, MatmulOp op, int64_t block,
+                      bool flipSign, StringRef layout) {
     Location loc = op.getLoc();
     auto cst = op.getWeight().getDefiningOp<ConstantOp>();
-    std::vector<char> canonical = constantBytes(cst);
-    std::vector<char> bytes =
-        key.bits == 4 ? interleave32(canonical, key.n, key.k) : canonical;
+    QTensorType wType = op.getWeight().getType();
+    std::vector<uint8_t> canonical = constantBytes(cst);
+    const int64_t n = wType.getShape()[0], k = wType.getShape()[1];
+    const unsigned bits =
+        unsigned(wType.getScheme().getFormatAttr().getFormat().bits());
+    std::vector<uint8_t> bytes = ::nibble::formats::repackInterleaved(
+        canonical.data(), size_t(n), size_t(k), bits, size_t(block), flipSign);
     std::string name = "weights";
     if (auto lin = op->getAttrOfType<StringAttr>("nibble.linear"))
       name = lin.getValue().str();
     auto wT = RankedTensorType::get({int64_t(bytes.size())}, b.getI8Type());
+    ArrayRef<char> view(reinterpret_cast<const char *>(bytes.data()),
+                        bytes.size());
     auto wc = arith::ConstantOp::create(
         b, loc,
         DenseResourceElementsAttr::get(
             wT, name + ".packed",
-            HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, 64)));
-    wc->setAttr("nibble.layout",
-                b.getStringAttr(key.bits == 4 ? "int4-interleave32"
-                                              : "int8-dense"));
-    Value yInit = tensor::EmptyOp::create(b, loc,
-                                          ArrayRef<int64_t>{key.m, key.n},
-                                          b.getF32Type());
-    auto call = func::CallOp::create(
-        b, loc, fn,
-        ValueRange{op.getInput(), wc, op.getScales(), yInit,
-                   arith::ConstantIndexOp::create(b, loc, 0),
-                   arith::ConstantIndexOp::create(b, loc, key.n)});
-    op.getResult().replaceAllUsesWith(call.getResult(0));
+            HeapAsmResourceBlob::allocateAndCopyWithAlign(view, 64)));
+    SchemeAttr s = wType.getScheme();
+    wc->setAttr("nibble.scheme",
+                SchemeAttr::get(b.getContext(), s.getFormat(),
+                                s.getGranularity(), s.getAxis(),
+                                s.getBlockShape(), s.getScaleType(),
+                                s.getZeroPointType(), s.getScaleScheme(),
+                                b.getStringAttr(layout)));
+    return wc;
+  }
+
+  void replace(MatmulOp op, Value result) {
+    auto cst = op.getWeight().getDefiningOp<ConstantOp>();
+    op.getResult().replaceAllUsesWith(result);
     op.erase();
     if (cst->use_empty())
       cst.erase();
   }
+
+  void rewriteWeightOnly(MatmulOp op, const WeightOnlyKernel &key) {
+    func::FuncOp fn =
+        kernel(getOperation(), key.name(),
+               [&] { return buildWeightOnly(getOperation(), key); });
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    Value w = key.bits == 4
+                  ? packedWeights(b, op, 32, false, "int4-interleave32")
+                  : packedWeights(b, op, 1, false, "int8-dense");
+    Value yInit = tensor::EmptyOp::create(
+        b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
+    auto call = func::CallOp::create(
+        b, loc, fn,
+        ValueRange{op.getInput(), w, op.getScales(), yInit,
+                   arith::ConstantIndexOp::create(b, loc, 0),
+                   arith::ConstantIndexOp::create(b, loc, key.n)});
+    replace(op, call.getResult(0));
+  }
+
+  /// The quantized activations of `x` for groups of `group`, shared by
+  /// every integer matmul reading x with the same grouping and scale.
+  func::CallOp quantizedInput(MatmulOp op, int64_t group) {
+    Value x = op.getInput();
+    float fixed = op.getActScaleAttr()
+                      ? op.getActScaleAttr().getValueAsDouble()
+                      : 0.0f;
+    auto key = std::make_tuple(x.getAsOpaquePointer(), group, fixed);
+    if (auto it = quantized.find(key); it != quantized.end())
+      return it->second;
+    auto xType = cast<RankedTensorType>(x.getType());
+    ActQuantizer q{xType.getDimSize(0), xType.getDimSize(1), group};
+    func::FuncOp fn = kernel(getOperation(), q.name(), [&] {
+      return buildActQuantizer(getOperation(), q);
+    });
+    OpBuilder b(op.getContext());
+    if (Operation *def = x.getDefiningOp())
+      b.setInsertionPointAfter(def);
+    else
+      b.setInsertionPointToStart(cast<BlockArgument>(x).getOwner());
+    Location loc = x.getLoc();
+    auto empty = [&](ArrayRef<int64_t> shape, Type t) {
+      return tensor::EmptyOp::create(b, loc, shape, t).getResult();
+    };
+    auto call = func::CallOp::create(
+        b, loc, fn,
+        ValueRange{x,
+                   arith::ConstantOp::create(b, loc, b.getF32FloatAttr(fixed)),
+                   empty({q.m, q.k}, b.getI8Type()),
+                   empty({q.m, q.k / group}, b.getF32Type()),
+                   empty({q.m}, b.getF32Type())});
+    quantized[key] = call;
+    return call;
+  }
+
+  void rewriteIntDot(MatmulOp op, const IntDotKernel &key) {
+    func::FuncOp fn = kernel(getOperation(), key.name(),
+                             [&] { return buildIntDot(getOperation(), key); });
+    func::CallOp q = quantizedInput(op, key.group);
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    std::string layout =
+        key.bits == 4
+            ? "int4-interleave" + std::to_string(key.blockCodes())
+            : std::string("int8-dense");
+    if (key.offsetWeights)
+      layout += "-offset";
+    Value w = packedWeights(b, op, key.bits == 4 ? key.blockCodes() : 1,
+                            key.offsetWeights, layout);
+    Value yInit = tensor::EmptyOp::create(
+        b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
+    auto call = func::CallOp::create(
+        b, loc, fn,
+        ValueRange{q.getResult(0), q.getResult(2), q.getResult(1), w,
+                   op.getScales(), yInit,
+                   arith::ConstantIndexOp::create(b, loc, 0),
+                   arith::ConstantIndexOp::create(b, loc, key.n)});
+    replace(op, call.getResult(0));
+  }
+
+  llvm::StringMap<func::FuncOp> kernels;
+  std::map<std::tuple<const void *, int64_t, float>, func::CallOp> quantized;
 };
 
 } // namespace

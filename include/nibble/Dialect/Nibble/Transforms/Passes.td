@@ -152,13 +152,28 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
   let description = [{
     Replaces each eligible `nibble.matmul` by a call to a generated kernel
     function in the vector dialect (one per shape and scheme), with its
-    weights repacked at compile time into the kernel's layout (recorded as
-    `nibble.layout` on the byte constant). The kernel takes an output row
-    range so a runtime can split rows over threads. Eligible today:
-    weight-only, symmetric signed int4 (layout int4-interleave32) or int8,
-    f32 scales per group of a multiple of 32 input columns or per row,
-    f32 input [M, K] with M <= 32, on a target with vector FMA (AVX2+FMA,
-    AVX-512, NEON). Other matmuls keep the reference lowering.
+    weights repacked at compile time into the kernel's layout (recorded in
+    the scheme's layout attribute, as `nibble.scheme` on the byte
+    constant). Kernels take an output row range so a runtime can split
+    rows over threads. The target's features decide the path:
+
+    * weight-only (no `act_format`): symmetric signed int4 (layout
+      `int4-interleave32`) or int8 weights, f32 scales per group of a
+      multiple of 32 input columns or per row, f32 FMA; needs vector FMA
+      (AVX2+FMA, AVX-512, NEON).
+    * integer dot (`act_format` = signed int8, dynamic or static `act_scale`,
+      i.e. W8A8 and W4A8): activations quantized once per input value by a
+      generated row quantizer, then 8-bit dot products: `vpdpbusd` on
+      AVX-512 VNNI (zmm; int4 layout `int4-interleave128-offset`) or
+      AVX-VNNI (ymm; `int4-interleave64-offset`), with weights stored
+      offset-binary and a per-group activation-sum correction; NEON `sdot`
+      with `dotprod` (`int4-interleave32`). The group must be a multiple of
+      the kernel's block (128 / 64 / 32 codes for int4, half that for
+      int8); otherwise, or without a dot-product feature, a remark says why
+      the matmul keeps the reference lowering.
+
+    Both need an f32 input [M, K] with M <= 32. Other matmuls keep the
+    reference lowering.
   }];
   let options = [
     Option<"target", "target", "std::string", /*default=*/"\"native\"",
@@ -167,9 +182,11 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect",
+                           "::mlir::math::MathDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::tensor::TensorDialect",
                            "::mlir::vector::VectorDialect",
+                           "::mlir::LLVM::LLVMDialect",
                            "::mlir::bufferization::BufferizationDialect"];
 }
 

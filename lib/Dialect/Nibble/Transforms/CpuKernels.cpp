@@ -1,0 +1,451 @@
+//===- CpuKernels.cpp - Vector-dialect CPU kernel builders ----------------===//
+//
+// Common shape of the matmul kernels: for each output row n in [n0, n1)
+// (threads take disjoint row ranges), for each group of G input columns,
+// independent vector accumulators per activation row; at the group end the
+// group sum is scaled and added into the row's f32 accumulator; the row
+// ends in a tree reduction (reassociation allowed on that reduction only).
+// The dequantized weights never exist outside registers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuKernels.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::nibble;
+using namespace mlir::nibble::cpu;
+
+namespace {
+
+constexpr int64_t kF32Lanes = 16;
+
+std::string shapeSuffix(int64_t m, int64_t n, int64_t k) {
+  return "_m" + std::to_string(m) + "_n" + std::to_string(n) + "_k" +
+         std::to_string(k);
+}
+
+/// Small helpers over one OpBuilder and Location.
+struct Emit {
+  OpBuilder &b;
+  Location loc;
+  Value idx(int64_t v) {
+    return arith::ConstantIndexOp::create(b, loc, v).getResult();
+  }
+  Value splat(VectorType t, Attribute scalar) {
+    return arith::ConstantOp::create(b, loc,
+                                     DenseElementsAttr::get(t, scalar));
+  }
+  Value f32(float v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  }
+  Value read(Value t, ValueRange at, VectorType vt) {
+    Type e = vt.getElementType();
+    Value pad = arith::ConstantOp::create(b, loc, b.getZeroAttr(e));
+    return vector::TransferReadOp::create(b, loc, vt, t, at, pad,
+                                          ArrayRef<bool>{true})
+        .getResult();
+  }
+  Value write(Value v, Value t, ValueRange at) {
+    return vector::TransferWriteOp::create(b, loc, v, t, at,
+                                           ArrayRef<bool>{true})
+        .getResult();
+  }
+  /// a * c0 + c1 on indices.
+  Value affine(Value a, int64_t c0, Value c1) {
+    Value p = arith::MulIOp::create(b, loc, a, idx(c0));
+    return c1 ? arith::AddIOp::create(b, loc, p, c1).getResult() : p;
+  }
+  Value add(Value a, Value c) {
+    return arith::AddIOp::create(b, loc, a, c).getResult();
+  }
+};
+
+using LoopBody = function_ref<SmallVector<Value>(OpBuilder &, Location, Value,
+                                                 ValueRange)>;
+
+/// scf.for [lb, ub) step 1 with iter_args; the body returns the yield.
+scf::ForOp loop(OpBuilder &b, Location loc, Value lb, Value ub,
+                ValueRange init, LoopBody body) {
+  return scf::ForOp::create(
+      b, loc, lb, ub, arith::ConstantIndexOp::create(b, loc, 1), init,
+      [&](OpBuilder &lb2, Location l, Value iv, ValueRange iter) {
+        SmallVector<Value> next = body(lb2, l, iv, iter);
+        scf::YieldOp::create(lb2, l, next);
+      });
+}
+
+func::FuncOp makeFunc(ModuleOp module, OpBuilder &b, StringRef name,
+                      TypeRange args, TypeRange results, StringRef kind,
+                      ArrayRef<unsigned> writable) {
+  b.setInsertionPointToEnd(module.getBody());
+  auto fn = func::FuncOp::create(b, module.getLoc(), name,
+                                 b.getFunctionType(args, results));
+  for (unsigned i : writable)
+    fn.setArgAttr(i, "bufferization.writable", b.getBoolAttr(true));
+  fn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+  fn->setAttr("nibble.kernel", b.getStringAttr(kind));
+  b.setInsertionPointToStart(fn.addEntryBlock());
+  return fn;
+}
+
+} // namespace
+
+std::string WeightOnlyKernel::name() const {
+  return "nibble_gemv_w" + std::to_string(bits) + "g" +
+         std::to_string(group) + shapeSuffix(m, n, k);
+}
+
+std::string IntDotKernel::name() const {
+  return "nibble_gemv_w" + std::to_string(bits) + "a8g" +
+         std::to_string(group) + shapeSuffix(m, n, k);
+}
+
+std::string ActQuantizer::name() const {
+  return "nibble_quantize_rows_i8g" + std::to_string(group) + "_m" +
+         std::to_string(m) + "_k" + std::to_string(k);
+}
+
+func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key) {
+  OpBuilder b(module.getContext());
+  Location loc = module.getLoc();
+  Type f32 = b.getF32Type(), i8 = b.getI8Type();
+  const int64_t groups = key.k / key.group;
+  const int64_t bytes = key.n * key.k * key.bits / 8;
+  auto xT = RankedTensorType::get({key.m, key.k}, f32);
+  auto wT = RankedTensorType::get({bytes}, i8);
+  auto sT = RankedTensorType::get({key.n, groups}, f32);
+  auto yT = RankedTensorType::get({key.m, key.n}, f32);
+  func::FuncOp fn =
+      makeFunc(module, b, key.name(),
+               {xT, wT, sT, yT, b.getIndexType(), b.getIndexType()}, {yT},
+               "weight-only", {3});
+  Block *entry = &fn.getBody().front();
+  Value x = entry->getArgument(0), w = entry->getArgument(1),
+        s = entry->getArgument(2), y0 = entry->getArgument(3),
+        n0 = entry->getArgument(4), n1 = entry->getArgument(5);
+  Emit e{b, loc};
+  auto vf32 = VectorType::get({kF32Lanes}, f32);
+  auto vi8 = VectorType::get({kF32Lanes}, i8);
+  auto vi32 = VectorType::get({kF32Lanes}, b.getI32Type());
+  Value zeroV = e.splat(vf32, b.getF32FloatAttr(0.0f));
+  Value c4 = e.splat(vi32, b.getI32IntegerAttr(4));
+  Value c28 = e.splat(vi32, b.getI32IntegerAttr(28));
+  const int64_t codesPerStep = key.bits == 4 ? 32 : 16;
+  const int64_t stepsPerGroup = key.group / codesPerStep;
+  const int64_t rowBytes = key.k * key.bits / 8;
+  const int64_t M = key.m;
+
+  auto rows = loop(b, loc, n0, n1, {y0}, [&](OpBuilder &rb, Location l,
+                                             Value n, ValueRange rowIter) {
+    Emit r{rb, l};
+    Value rowBase = r.affine(n, rowBytes, nullptr);
+    SmallVector<Value> accInit(size_t(M), zeroV);
+    auto grp = loop(rb, l, r.idx(0), r.idx(groups), accInit,
+                    [&](OpBuilder &gb, Location gl, Value g, ValueRange acc) {
+      Emit ge{gb, gl};
+      // Two accumulators per activation row.
+      SmallVector<Value> gInit(size_t(2 * M), zeroV);
+      auto steps = loop(gb, gl, ge.idx(0), ge.idx(stepsPerGroup), gInit,
+                        [&](OpBuilder &sb, Location sl, Value st,
+                            ValueRange ga) {
+        Emit se{sb, sl};
+        // Column of the step's first code.
+        Value col = se.add(se.affine(g, key.group, nullptr),
+                           se.affine(st, codesPerStep, nullptr));
+        Value byteOff = se.add(
+            rowBase, key.bits == 4
+                         ? arith::DivUIOp::create(sb, sl, col, se.idx(2))
+                               .getResult()
+                         : col);
+        Value raw = se.read(w, {byteOff}, vi8);
+        // Widen bytes to i32 first: x86 has no byte shifts, and i32 shifts
+        // are one instruction each.
+        Value wide = arith::ExtSIOp::create(sb, sl, vi32, raw);
+        SmallVector<Value> codeVecs;
+        if (key.bits == 4) {
+          // low nibble: (v << 28) >> 28; high: v >> 4 (v is the
+          // sign-extended byte, so its high nibble's sign is in place).
+          Value lo = arith::ShRSIOp::create(
+              sb, sl, arith::ShLIOp::create(sb, sl, wide, c28), c28);
+          Value hi = arith::ShRSIOp::create(sb, sl, wide, c4);
+          codeVecs = {lo, hi};
+        } else {
+          codeVecs = {wide};
+        }
+        SmallVector<Value> next(ga.begin(), ga.end());
+        for (size_t h = 0; h < codeVecs.size(); ++h) {
+          Value cf = arith::SIToFPOp::create(sb, sl, vf32, codeVecs[h]);
+          Value xc = se.add(col, se.idx(int64_t(h) * kF32Lanes));
+          for (int64_t mi = 0; mi < M; ++mi) {
+            Value xv = se.read(x, {se.idx(mi), xc}, vf32);
+            size_t a = size_t(2 * mi) + h % 2;
+            next[a] = vector::FMAOp::create(sb, sl, cf, xv, next[a]);
+          }
+        }
+        return next;
+      });
+      Value scale = tensor::ExtractOp::create(gb, gl, s, ValueRange{n, g});
+      Value sv = vector::BroadcastOp::create(gb, gl, vf32, scale);
+      SmallVector<Value> out;
+      for (int64_t mi = 0; mi < M; ++mi) {
+        Value sum =
+            arith::AddFOp::create(gb, gl, steps.getResult(unsigned(2 * mi)),
+                                  steps.getResult(unsigned(2 * mi + 1)));
+        out.push_back(vector::FMAOp::create(gb, gl, sv, sum, acc[size_t(mi)]));
+      }
+      return out;
+    });
+    Value yt = rowIter[0];
+    for (int64_t mi = 0; mi < M; ++mi) {
+      Value red = vector::ReductionOp::create(
+          rb, l, vector::CombiningKind::ADD, grp.getResult(unsigned(mi)),
+          arith::FastMathFlags::reassoc);
+      yt = tensor::InsertOp::create(rb, l, red, yt, ValueRange{r.idx(mi), n});
+    }
+    return SmallVector<Value>{yt};
+  });
+  func::ReturnOp::create(b, loc, rows.getResult(0));
+  return fn;
+}
+
+func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key) {
+  MLIRContext *ctx = module.getContext();
+  OpBuilder b(ctx);
+  Location loc = module.getLoc();
+  Type f32 = b.getF32Type(), i8 = b.getI8Type(), i32 = b.getI32Type();
+  const int64_t groups = key.k / key.group;
+  const int64_t bytes = key.n * key.k * key.bits / 8;
+  auto xqT = RankedTensorType::get({key.m, key.k}, i8);
+  auto xsT = RankedTensorType::get({key.m}, f32);
+  auto xsumT = RankedTensorType::get({key.m, groups}, f32);
+  auto wT = RankedTensorType::get({bytes}, i8);
+  auto sT = RankedTensorType::get({key.n, groups}, f32);
+  auto yT = RankedTensorType::get({key.m, key.n}, f32);
+  func::FuncOp fn = makeFunc(
+      module, b, key.name(),
+      {xqT, xsT, xsumT, wT, sT, yT, b.getIndexType(), b.getIndexType()},
+      {yT}, key.bits == 4 ? "w4a8" : "w8a8", {5});
+  Block *entry = &fn.getBody().front();
+  Value xq = entry->getArgument(0), xs = entry->getArgument(1),
+        xsum = entry->getArgument(2), w = entry->getArgument(3),
+        s = entry->getArgument(4), y0 = entry->getArgument(5),
+        n0 = entry->getArgument(6), n1 = entry->getArgument(7);
+  Emit e{b, loc};
+  const int64_t L = key.lanes, VB = key.vectorBytes();
+  auto vAcc = VectorType::get({L}, i32);
+  auto vf = VectorType::get({L}, f32);
+  auto vb = VectorType::get({VB}, i8);
+  Value zeroAcc = e.splat(vAcc, b.getI32IntegerAttr(0));
+  Value zeroF = e.splat(vf, b.getF32FloatAttr(0.0f));
+  Value zeroS = e.f32(0.0f);
+  Value mask4 = e.splat(vb, b.getI8IntegerAttr(0x0F));
+  Value sh4 = e.splat(vb, b.getI8IntegerAttr(4));
+  const int64_t block = key.blockCodes();
+  const int64_t stepsPerGroup = key.group / block;
+  const int64_t rowBytes = key.k * key.bits / 8;
+  const float offset = key.offsetWeights ? float(1 << (key.bits - 1)) : 0.0f;
+  auto intrinsic = StringAttr::get(ctx, key.intrinsic);
+  // Activation rows per pass over a weight row: enough independent
+  // accumulators to hide the dot-product latency, few enough to stay in
+  // registers (two vectors per row). Later passes re-read the row from L1.
+  const int64_t tile = std::min<int64_t>(key.m, 4);
+
+  auto rows = loop(b, loc, n0, n1, {y0}, [&](OpBuilder &rb, Location l,
+                                             Value n, ValueRange rowIter) {
+    Emit r{rb, l};
+    Value rowBase = r.affine(n, rowBytes, nullptr);
+    Value yt = rowIter[0];
+    for (int64_t m0 = 0; m0 < key.m; m0 += tile) {
+      const int64_t T = std::min(tile, key.m - m0);
+      // iter: U x T f32 vector accumulators, then U x T scalar
+      // corrections; U groups per iteration so that consecutive groups
+      // feed different accumulators (no FMA latency chain across groups).
+      const int64_t U = groups % 2 == 0 ? 2 : 1;
+      const size_t nAcc = size_t(U * T);
+      SmallVector<Value> init(nAcc, zeroF);
+      init.append(nAcc, zeroS);
+      auto grp = loop(rb, l, r.idx(0), r.idx(groups / U), init,
+                      [&](OpBuilder &gb, Location gl, Value gi,
+                          ValueRange it) {
+        Emit ge{gb, gl};
+        SmallVector<Value> out(it.begin(), it.end());
+        for (int64_t u = 0; u < U; ++u) {
+        Value g = ge.affine(gi, U, ge.idx(u));
+        SmallVector<Value> accInit(size_t(T), zeroAcc);
+        auto steps = loop(gb, gl, ge.idx(0), ge.idx(stepsPerGroup), accInit,
+                          [&](OpBuilder &sb, Location sl, Value st,
+                              ValueRange acc) {
+          Emit se{sb, sl};
+          Value col = se.add(se.affine(g, key.group, nullptr),
+                             se.affine(st, block, nullptr));
+          Value byteOff =
+              se.add(rowBase, key.bits == 4
+                                  ? arith::DivUIOp::create(sb, sl, col,
+                                                           se.idx(2))
+                                        .getResult()
+                                  : col);
+          Value raw = se.read(w, {byteOff}, vb);
+          SmallVector<Value> codes;
+          if (key.bits == 8) {
+            codes = {raw};
+          } else if (key.offsetWeights) {
+            // Unsigned nibbles: a mask and a logical shift.
+            codes = {arith::AndIOp::create(sb, sl, raw, mask4),
+                     arith::ShRUIOp::create(sb, sl, raw, sh4)};
+          } else {
+            // Signed nibbles: shift the low one up, then arithmetic shifts.
+            codes = {arith::ShRSIOp::create(
+                         sb, sl, arith::ShLIOp::create(sb, sl, raw, sh4), sh4),
+                     arith::ShRSIOp::create(sb, sl, raw, sh4)};
+          }
+          SmallVector<Value> next(acc.begin(), acc.end());
+          for (size_t h = 0; h < codes.size(); ++h) {
+            Value xc = se.add(col, se.idx(int64_t(h) * VB));
+            for (int64_t mi = 0; mi < T; ++mi) {
+              Value xv = se.read(xq, {se.idx(m0 + mi), xc}, vb);
+              // (acc, unsigned-or-signed weights, signed activations).
+              next[size_t(mi)] =
+                  LLVM::CallIntrinsicOp::create(
+                      sb, sl, vAcc, intrinsic,
+                      ValueRange{next[size_t(mi)], codes[h], xv})
+                      .getResult(0);
+            }
+          }
+          return next;
+        });
+        Value scale = tensor::ExtractOp::create(gb, gl, s, ValueRange{n, g});
+        Value sv = vector::BroadcastOp::create(gb, gl, vf, scale);
+        for (int64_t mi = 0; mi < T; ++mi) {
+          size_t a = size_t(u * T + mi);
+          Value f = arith::SIToFPOp::create(gb, gl, vf,
+                                            steps.getResult(unsigned(mi)));
+          out[a] = vector::FMAOp::create(gb, gl, f, sv, out[a]);
+          if (offset != 0.0f) {
+            Value xsg = tensor::ExtractOp::create(
+                gb, gl, xsum, ValueRange{ge.idx(m0 + mi), g});
+            out[nAcc + a] =
+                math::FmaOp::create(gb, gl, scale, xsg, out[nAcc + a]);
+          }
+        }
+        }
+        return out;
+      });
+      for (int64_t mi = 0; mi < T; ++mi) {
+        Value sum = grp.getResult(unsigned(mi));
+        Value corr = grp.getResult(unsigned(nAcc + size_t(mi)));
+        for (int64_t u = 1; u < U; ++u) {
+          sum = arith::AddFOp::create(rb, l, sum,
+                                      grp.getResult(unsigned(u * T + mi)));
+          corr = arith::AddFOp::create(
+              rb, l, corr, grp.getResult(unsigned(nAcc + size_t(u * T + mi))));
+        }
+        Value red = vector::ReductionOp::create(
+            rb, l, vector::CombiningKind::ADD, sum,
+            arith::FastMathFlags::reassoc);
+        if (offset != 0.0f)
+          red = math::FmaOp::create(rb, l, r.f32(-offset), corr, red);
+        Value xsm = tensor::ExtractOp::create(rb, l, xs,
+                                              ValueRange{r.idx(m0 + mi)});
+        red = arith::MulFOp::create(rb, l, red, xsm);
+        yt = tensor::InsertOp::create(rb, l, red, yt,
+                                      ValueRange{r.idx(m0 + mi), n});
+      }
+    }
+    return SmallVector<Value>{yt};
+  });
+  func::ReturnOp::create(b, loc, rows.getResult(0));
+  return fn;
+}
+
+func::FuncOp cpu::buildActQuantizer(ModuleOp module, const ActQuantizer &key) {
+  OpBuilder b(module.getContext());
+  Location loc = module.getLoc();
+  Type f32 = b.getF32Type(), i8 = b.getI8Type(), i32 = b.getI32Type();
+  const int64_t groups = key.k / key.group;
+  auto xT = RankedTensorType::get({key.m, key.k}, f32);
+  auto xqT = RankedTensorType::get({key.m, key.k}, i8);
+  auto xsumT = RankedTensorType::get({key.m, groups}, f32);
+  auto xsT = RankedTensorType::get({key.m}, f32);
+  func::FuncOp fn = makeFunc(module, b, key.name(),
+                             {xT, f32, xqT, xsumT, xsT}, {xqT, xsumT, xsT},
+                             "quantize-rows", {2, 3, 4});
+  Block *entry = &fn.getBody().front();
+  Value x = entry->getArgument(0), fixed = entry->getArgument(1);
+  Emit e{b, loc};
+  auto vf = VectorType::get({kF32Lanes}, f32);
+  auto vi32 = VectorType::get({kF32Lanes}, i32);
+  auto vi8 = VectorType::get({kF32Lanes}, i8);
+  Value zeroF = e.splat(vf, b.getF32FloatAttr(0.0f));
+  Value zeroI = e.splat(vi32, b.getI32IntegerAttr(0));
+  Value lo = e.splat(vf, b.getF32FloatAttr(-128.0f));
+  Value hi = e.splat(vf, b.getF32FloatAttr(127.0f));
+
+  auto rows = loop(
+      b, loc, e.idx(0), e.idx(key.m),
+      {entry->getArgument(2), entry->getArgument(3), entry->getArgument(4)},
+      [&](OpBuilder &rb, Location l, Value m, ValueRange it) {
+        Emit r{rb, l};
+        auto amaxLoop = loop(rb, l, r.idx(0), r.idx(key.k / kF32Lanes),
+                             {zeroF}, [&](OpBuilder &ab, Location al, Value c,
+                                          ValueRange acc) {
+          Emit ae{ab, al};
+          Value v = ae.read(x, {m, ae.affine(c, kF32Lanes, nullptr)}, vf);
+          Value a = math::AbsFOp::create(ab, al, v);
+          return SmallVector<Value>{
+              arith::MaximumFOp::create(ab, al, acc[0], a).getResult()};
+        });
+        Value amax = vector::ReductionOp::create(
+            rb, l, vector::CombiningKind::MAXIMUMF, amaxLoop.getResult(0));
+        Value dyn = arith::DivFOp::create(rb, l, amax, r.f32(127.0f));
+        Value isZero = arith::CmpFOp::create(
+            rb, l, arith::CmpFPredicate::OEQ, dyn, r.f32(0.0f));
+        dyn = arith::SelectOp::create(rb, l, isZero, r.f32(1.0f), dyn);
+        Value isStatic = arith::CmpFOp::create(
+            rb, l, arith::CmpFPredicate::OGT, fixed, r.f32(0.0f));
+        Value sc = arith::SelectOp::create(rb, l, isStatic, fixed, dyn);
+        Value xsNew = tensor::InsertOp::create(rb, l, sc, it[2], ValueRange{m});
+        Value sv = vector::BroadcastOp::create(rb, l, vf, sc);
+        auto grp = loop(rb, l, r.idx(0), r.idx(groups), {it[0], it[1]},
+                        [&](OpBuilder &gb, Location gl, Value g,
+                            ValueRange git) {
+          Emit ge{gb, gl};
+          auto steps = loop(gb, gl, ge.idx(0),
+                            ge.idx(key.group / kF32Lanes), {git[0], zeroI},
+                            [&](OpBuilder &sb, Location sl, Value st,
+                                ValueRange sit) {
+            Emit se{sb, sl};
+            Value col = se.add(se.affine(g, key.group, nullptr),
+                               se.affine(st, kF32Lanes, nullptr));
+            // Same arithmetic as the reference: x / s, nearest even,
+            // saturate.
+            Value v = arith::DivFOp::create(sb, sl, se.read(x, {m, col}, vf),
+                                            sv);
+            Value q = math::RoundEvenOp::create(sb, sl, v);
+            q = arith::MinimumFOp::create(
+                sb, sl, arith::MaximumFOp::create(sb, sl, q, lo), hi);
+            Value qi = arith::FPToSIOp::create(sb, sl, vi32, q);
+            Value q8 = arith::TruncIOp::create(sb, sl, vi8, qi);
+            Value xq = se.write(q8, sit[0], {m, col});
+            return SmallVector<Value>{
+                xq, arith::AddIOp::create(sb, sl, sit[1], qi).getResult()};
+          });
+          Value sum = vector::ReductionOp::create(
+              gb, gl, vector::CombiningKind::ADD, steps.getResult(1));
+          Value sumF = arith::SIToFPOp::create(gb, gl, f32, sum);
+          Value xsum =
+              tensor::InsertOp::create(gb, gl, sumF, git[1], ValueRange{m, g});
+          return SmallVector<Value>{steps.getResult(0), xsum};
+        });
+        return SmallVector<Value>{grp.getResult(0), grp.getResult(1), xsNew};
+      });
+  func::ReturnOp::create(b, loc, rows.getResults());
+  return fn;
+}

@@ -1,0 +1,66 @@
+//===- CpuKernels.h - Vector-dialect CPU kernel builders -------*- C++ -*-===//
+//
+// The bodies of the kernels nibble-generate-kernels emits, one builder per
+// path. Each builds a func.func in the vector dialect (plus LLVM intrinsic
+// calls for the integer dot products) at the end of a module; the pass
+// decides which path serves a matmul and rewrites it into calls.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NIBBLE_LIB_TRANSFORMS_CPUKERNELS_H
+#define NIBBLE_LIB_TRANSFORMS_CPUKERNELS_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+
+#include <string>
+
+namespace mlir::nibble::cpu {
+
+/// Weight-only: signed int4 (interleave-32 layout) or int8 codes widened in
+/// registers, f32 FMA with 16-lane accumulators.
+///   func(x: [M,K]f32, w: [B]i8, s: [N,K/G]f32, y: [M,N]f32, n0, n1) -> y
+struct WeightOnlyKernel {
+  int64_t m, n, k, group, bits;
+  std::string name() const;
+};
+
+/// Integer dot products (W8A8 / W4A8): int8 activations, quantized per row
+/// by an ActQuantizer, times int4/int8 weight codes with an i8 dot-product
+/// instruction (`intrinsic`, accumulating groups of 4 byte products into
+/// `lanes` i32 lanes), one i32 accumulator per group, scaled per group in
+/// f32. With offset weights (x86 vpdpbusd multiplies u8 by s8), codes are
+/// stored as c + 2^(bits-1) and the kernel subtracts 2^(bits-1) times the
+/// group's activation sum.
+///   func(xq: [M,K]i8, xs: [M]f32, xsum: [M,K/G]f32, w: [B]i8,
+///        s: [N,K/G]f32, y: [M,N]f32, n0, n1) -> y
+struct IntDotKernel {
+  int64_t m, n, k, group, bits;
+  int64_t lanes;          ///< i32 lanes of one dot-product instruction
+  bool offsetWeights;     ///< weights stored unsigned (c + 2^(bits-1))
+  std::string intrinsic;  ///< LLVM intrinsic: (acc, a, b) -> acc
+  std::string name() const;
+  /// Bytes of weights one vector load takes (4 per lane).
+  int64_t vectorBytes() const { return 4 * lanes; }
+  /// Codes of one interleave block: two vectors of nibbles for int4.
+  int64_t blockCodes() const { return bits == 4 ? 8 * lanes : 4 * lanes; }
+};
+
+/// Symmetric int8 quantization of activation rows: scale max|x_row| / 127
+/// (1 for a zero row) or, when the `scale` argument is positive, that
+/// static scale; codes round to nearest even and saturate to [-128, 127]
+/// (the format library's int8 encode); per group the sum of the codes.
+///   func(x: [M,K]f32, scale: f32, xq: [M,K]i8, xsum: [M,K/G]f32,
+///        xs: [M]f32) -> (xq, xsum, xs)
+struct ActQuantizer {
+  int64_t m, k, group;
+  std::string name() const;
+};
+
+func::FuncOp buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key);
+func::FuncOp buildIntDot(ModuleOp module, const IntDotKernel &key);
+func::FuncOp buildActQuantizer(ModuleOp module, const ActQuantizer &key);
+
+} // namespace mlir::nibble::cpu
+
+#endif // NIBBLE_LIB_TRANSFORMS_CPUKERNELS_H
