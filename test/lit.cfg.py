@@ -42,3 +42,12 @@ else:
 
 if shutil.which("ptxas"):
     config.available_features.add("ptxas")
+
+# AArch64 kernels run under qemu-user (Debian qemu-user), linked freestanding
+# with clang-22 and ld.lld: no aarch64 libc is needed.
+if shutil.which("qemu-aarch64") and shutil.which("clang-22") and (
+        shutil.which("ld.lld") or shutil.which("ld.lld-22")):
+    config.available_features.add("qemu-aarch64")
+else:
+    lit_config.note("qemu-aarch64, clang-22 or ld.lld not found: the "
+                    "aarch64 run test is unsupported")

@@ -39,7 +39,31 @@ mlir::nibble::buildReferenceToLLVMPipeline(OpPassManager &pm,
   return parsePassPipeline(os.str(), pm);
 }
 
+LogicalResult
+mlir::nibble::buildCompilePipeline(OpPassManager &pm,
+                                   const CompilePipelineOptions &o) {
+  ReferencePipelineOptions ref;
+  ref.kernelTarget = o.target;
+  ref.weightsDir = o.weightsDir;
+  if (failed(buildReferenceToLLVMPipeline(pm, ref)))
+    return failure();
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "nibble-emit-object{target=" << o.target << " output=" << o.output
+     << " kind=" << o.kind << "}";
+  return parsePassPipeline(os.str(), pm);
+}
+
 void mlir::nibble::registerNibblePipelines() {
+  PassPipelineRegistration<CompilePipelineOptions>(
+      "nibble-compile",
+      "Compile nibble IR to an object file or shared library for a named "
+      "target: generated kernels where they apply, the reference lowering "
+      "elsewhere",
+      [](OpPassManager &pm, const CompilePipelineOptions &o) {
+        if (failed(buildCompilePipeline(pm, o)))
+          llvm::report_fatal_error("nibble-compile: bad pipeline");
+      });
   PassPipelineRegistration<ReferencePipelineOptions>(
       "nibble-reference-to-llvm",
       "Lower nibble IR to the LLVM dialect through the reference linalg "

@@ -43,7 +43,32 @@ struct ReferencePipelineOptions
 LogicalResult buildReferenceToLLVMPipeline(OpPassManager &pm,
                                            const ReferencePipelineOptions &o);
 
-/// Registers `nibble-reference-to-llvm`.
+struct CompilePipelineOptions
+    : public PassPipelineOptions<CompilePipelineOptions> {
+  PassOptions::Option<std::string> target{
+      *this, "target",
+      llvm::cl::desc("Target: native, a CPU name (znver4, x86-64-v3, "
+                     "sapphirerapids, ...) with +feature / ,-feature, or "
+                     "aarch64[:cpu]"),
+      llvm::cl::init("native")};
+  PassOptions::Option<std::string> output{
+      *this, "output", llvm::cl::desc("Object file or shared library to write"),
+      llvm::cl::init("")};
+  PassOptions::Option<std::string> kind{
+      *this, "kind", llvm::cl::desc("object or shared"),
+      llvm::cl::init("object")};
+  PassOptions::Option<std::string> weightsDir{
+      *this, "weights-dir",
+      llvm::cl::desc("Directory for relative #nibble.external paths"),
+      llvm::cl::init("")};
+};
+
+/// nibble IR -> generated kernels for `target` where they apply, the
+/// reference lowering elsewhere -> machine code for `target` in `output`.
+LogicalResult buildCompilePipeline(OpPassManager &pm,
+                                   const CompilePipelineOptions &o);
+
+/// Registers `nibble-reference-to-llvm` and `nibble-compile`.
 void registerNibblePipelines();
 
 } // namespace mlir::nibble

@@ -147,6 +147,27 @@ def NibbleQuantizeWeights : Pass<"nibble-quantize-weights", "ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def NibbleEmitObject : Pass<"nibble-emit-object", "ModuleOp"> {
+  let summary = "Compile an LLVM-dialect module to an object file or shared library";
+  let description = [{
+    Translates the module (fully in the LLVM dialect, e.g. after
+    `nibble-reference-to-llvm`) to LLVM IR, optimizes it at -O3 for the
+    named target and writes an ELF object (`kind=object`) or a shared
+    library linked by ld.lld (`kind=shared`) to `output`, atomically
+    (temporary file, then rename). The module is left unchanged.
+    `nibble-compile` is the whole pipeline from nibble IR.
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"native\"",
+           "Target: native, a CPU name with +feature / ,-feature, or "
+           "aarch64[:cpu] (as nibble-generate-kernels)">,
+    Option<"output", "output", "std::string", /*default=*/"",
+           "Output file">,
+    Option<"kind", "kind", "std::string", /*default=*/"\"object\"",
+           "object or shared">,
+  ];
+}
+
 def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
   let summary = "Generate vector-dialect CPU kernels for eligible nibble.matmul";
   let description = [{
