@@ -216,3 +216,140 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{32, 9, 128, 128, 4, false, Act::Dynamic}));
 
 } // namespace
+
+namespace {
+
+std::string hexBytes(size_t n, std::mt19937 &rng) {
+  static const char *digits = "0123456789ABCDEF";
+  std::string s = "\"0x";
+  for (size_t i = 0; i < n; ++i) {
+    unsigned v = rng() & 0xFF;
+    s += digits[v >> 4];
+    s += digits[v & 15];
+  }
+  return s + "\"";
+}
+
+/// SwiGLU (weight-only gate/up), W8A8 down projection + residual, and a
+/// biased projection, summed: every epilogue kind the generator fuses.
+std::string epilogueModule() {
+  std::mt19937 rng(11);
+  std::ostringstream os;
+  os << "!w = !nibble.qtensor<64x64, #nibble.scheme<#nibble.int<4, signed>, "
+        "group<1, 64>, scale = f32>>\n"
+        "!w8 = !nibble.qtensor<64x64, #nibble.scheme<#nibble.int<8, signed>, "
+        "group<1, 64>, scale = f32>>\n"
+        "#id = affine_map<(d0, d1) -> (d0, d1)>\n"
+        "#col = affine_map<(d0, d1) -> (d1)>\n"
+        "func.func @forward(%x: tensor<3x64xf32>) -> tensor<3x64xf32> {\n"
+     << "  %wg = nibble.constant dense<" << hexBytes(2048, rng)
+     << "> : tensor<2048xi8> -> !w\n"
+     << "  %wu = nibble.constant dense<" << hexBytes(2048, rng)
+     << "> : tensor<2048xi8> -> !w\n"
+     << "  %w8 = nibble.constant dense<" << hexBytes(4096, rng)
+     << "> : tensor<4096xi8> -> !w8\n"
+        "  %s = arith.constant dense<0.05> : tensor<64x1xf32>\n"
+        "  %bias = arith.constant dense<0.25> : tensor<64xf32>\n"
+        "  %g = nibble.matmul %x, %wg scales(%s : tensor<64x1xf32>) : "
+        "tensor<3x64xf32>, !w -> tensor<3x64xf32>\n"
+        "  %u = nibble.matmul %x, %wu scales(%s : tensor<64x1xf32>) : "
+        "tensor<3x64xf32>, !w -> tensor<3x64xf32>\n"
+        "  %e = tensor.empty() : tensor<3x64xf32>\n"
+        "  %h = linalg.generic {indexing_maps = [#id, #id, #id], "
+        "iterator_types = [\"parallel\", \"parallel\"]} ins(%g, %u : "
+        "tensor<3x64xf32>, tensor<3x64xf32>) outs(%e : tensor<3x64xf32>) {\n"
+        "  ^bb0(%a: f32, %b: f32, %o: f32):\n"
+        "    %n = arith.negf %a : f32\n    %ex = math.exp %n : f32\n"
+        "    %one = arith.constant 1.0 : f32\n"
+        "    %den = arith.addf %one, %ex : f32\n"
+        "    %si = arith.divf %a, %den : f32\n"
+        "    %r = arith.mulf %si, %b : f32\n    linalg.yield %r : f32\n"
+        "  } -> tensor<3x64xf32>\n"
+        "  %d = nibble.matmul %h, %w8 scales(%s : tensor<64x1xf32>) "
+        "{act_format = #nibble.int<8, signed>} : tensor<3x64xf32>, !w8 -> "
+        "tensor<3x64xf32>\n"
+        "  %res = linalg.generic {indexing_maps = [#id, #id, #id], "
+        "iterator_types = [\"parallel\", \"parallel\"]} ins(%x, %d : "
+        "tensor<3x64xf32>, tensor<3x64xf32>) outs(%e : tensor<3x64xf32>) {\n"
+        "  ^bb0(%a: f32, %b: f32, %o: f32):\n"
+        "    %r = arith.addf %a, %b : f32\n    linalg.yield %r : f32\n"
+        "  } -> tensor<3x64xf32>\n"
+        "  %p = nibble.matmul %x, %wg scales(%s : tensor<64x1xf32>) : "
+        "tensor<3x64xf32>, !w -> tensor<3x64xf32>\n"
+        "  %pb = linalg.generic {indexing_maps = [#id, #col, #id], "
+        "iterator_types = [\"parallel\", \"parallel\"]} ins(%p, %bias : "
+        "tensor<3x64xf32>, tensor<64xf32>) outs(%e : tensor<3x64xf32>) {\n"
+        "  ^bb0(%a: f32, %b: f32, %o: f32):\n"
+        "    %r = arith.addf %a, %b : f32\n    linalg.yield %r : f32\n"
+        "  } -> tensor<3x64xf32>\n"
+        "  %both = linalg.add ins(%res, %pb : tensor<3x64xf32>, "
+        "tensor<3x64xf32>) outs(%e : tensor<3x64xf32>) -> tensor<3x64xf32>\n"
+        "  return %both : tensor<3x64xf32>\n}\n";
+  return os.str();
+}
+
+// The fused program computes what the unfused reference lowering computes
+// (and the generics are really gone).
+TEST(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
+  std::string error;
+  auto native = nibble::target::TargetSpec::parse("native", error);
+  ASSERT_TRUE(native) << error;
+  if (!native->has("avx512vnni") && !native->has("avxvnni") &&
+      !native->has("dotprod"))
+    GTEST_SKIP() << "no 8-bit dot product on " << native->describe();
+  const int64_t m = 3, n = 64, k = 64;
+  std::vector<float> x(static_cast<size_t>(m * k));
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1.5f, 1.5f);
+  for (float &v : x)
+    v = u(rng);
+  auto runIt = [&](bool kernels, int *generics) {
+    nibble::jit::Context ctx;
+    auto module = mlir::parseSourceString<mlir::ModuleOp>(epilogueModule(),
+                                                          ctx.ctx.get());
+    EXPECT_TRUE(module);
+    auto fn = module->lookupSymbol<mlir::func::FuncOp>("forward");
+    fn->setAttr("llvm.emit_c_interface", mlir::UnitAttr::get(ctx.ctx.get()));
+    if (kernels) {
+      mlir::PassManager gen(ctx.ctx.get());
+      EXPECT_TRUE(mlir::succeeded(mlir::parsePassPipeline(
+          "nibble-generate-kernels{target=native}", gen)));
+      EXPECT_TRUE(mlir::succeeded(gen.run(*module)));
+      *generics = 0;
+      fn.walk([&](mlir::linalg::GenericOp) { ++*generics; });
+    }
+    mlir::PassManager pm(ctx.ctx.get());
+    mlir::nibble::ReferencePipelineOptions opts;
+    EXPECT_TRUE(
+        mlir::succeeded(mlir::nibble::buildReferenceToLLVMPipeline(pm, opts)));
+    EXPECT_TRUE(mlir::succeeded(pm.run(*module)));
+    auto engine = mlir::ExecutionEngine::create(*module);
+    EXPECT_TRUE(bool(engine));
+    auto sym = (*engine)->lookup("_mlir_ciface_forward");
+    EXPECT_TRUE(bool(sym));
+    using Fn = void (*)(nibble::jit::MemRef<float, 2> *,
+                        nibble::jit::MemRef<float, 2> *);
+    std::vector<float> xin = x;
+    nibble::jit::MemRef<float, 2> arg{xin.data(), xin.data(), 0, {m, k},
+                                      {k, 1}};
+    nibble::jit::MemRef<float, 2> result{};
+    reinterpret_cast<Fn>(*sym)(&result, &arg);
+    std::vector<float> y(static_cast<size_t>(m * n));
+    for (int64_t i = 0; i < m * n; ++i)
+      y[size_t(i)] = result.aligned[result.offset + i];
+    std::free(result.allocated);
+    return y;
+  };
+  int generics = -1;
+  std::vector<float> want = runIt(false, nullptr);
+  std::vector<float> got = runIt(true, &generics);
+  EXPECT_EQ(generics, 0) << "an epilogue was not fused";
+  float scale = 0;
+  for (float v : want)
+    scale = std::max(scale, std::fabs(v));
+  ASSERT_GT(scale, 0.0f);
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_NEAR(got[i], want[i], 1e-4 * scale) << "output " << i;
+}
+
+} // namespace

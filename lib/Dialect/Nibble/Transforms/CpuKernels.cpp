@@ -18,6 +18,9 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/Hashing.h"
+#include "llvm/Support/Format.h"
 
 using namespace mlir;
 using namespace mlir::nibble;
@@ -96,7 +99,111 @@ func::FuncOp makeFunc(ModuleOp module, OpBuilder &b, StringRef name,
   return fn;
 }
 
+/// The value stored at y[m, n]: `acc` through the epilogue's body.
+Value applyEpilogue(OpBuilder &b, Location loc, const Epilogue *epi,
+                    Value acc, Value m, Value n, ValueRange extras) {
+  if (!epi)
+    return acc;
+  linalg::GenericOp op = epi->op;
+  Block &body = op.getRegion().front();
+  IRMapping map;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  unsigned e = 0;
+  for (unsigned i = 0; i < unsigned(op.getNumDpsInputs()); ++i) {
+    if (i == epi->resultInput) {
+      map.map(body.getArgument(i), acc);
+      continue;
+    }
+    SmallVector<Value> idx;
+    for (AffineExpr r : maps[i].getResults())
+      idx.push_back(cast<AffineDimExpr>(r).getPosition() == 0 ? m : n);
+    map.map(body.getArgument(i),
+            tensor::ExtractOp::create(b, loc, extras[e++], idx).getResult());
+  }
+  for (Operation &o : body.without_terminator())
+    b.clone(o, map);
+  return map.lookup(body.getTerminator()->getOperand(0));
+}
+
+/// Tensor types of the epilogue's extra inputs.
+SmallVector<Type> extraTypes(const Epilogue *epi) {
+  SmallVector<Type> types;
+  if (epi)
+    for (Value v : epi->extraInputs())
+      types.push_back(v.getType());
+  return types;
+}
+
 } // namespace
+
+SmallVector<Value> Epilogue::extraInputs() const {
+  SmallVector<Value> out;
+  for (unsigned i = 0; i < unsigned(op.getNumDpsInputs()); ++i)
+    if (i != resultInput)
+      out.push_back(op.getDpsInputs()[i]);
+  return out;
+}
+
+std::string Epilogue::key() const {
+  // The printed body, maps and input types; equal text, equal epilogue.
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << resultInput << ";";
+  for (AffineMap m : op.getIndexingMapsArray())
+    os << m << ";";
+  for (Value v : op.getDpsInputs())
+    os << v.getType() << ";";
+  OpPrintingFlags flags;
+  flags.printGenericOpForm().skipRegions(false);
+  for (Operation &o : op.getRegion().front())
+    o.print(os, flags);
+  std::string hex;
+  llvm::raw_string_ostream hs(hex);
+  hs << llvm::format_hex_no_prefix(uint64_t(llvm::hash_value(text)), 16);
+  return "_e" + hex;
+}
+
+std::optional<Epilogue> cpu::matchEpilogue(Value result, Operation *user) {
+  auto op = dyn_cast_or_null<linalg::GenericOp>(user);
+  if (!op || op.getNumDpsInits() != 1 || op.getNumResults() != 1 ||
+      op.getNumLoops() != 2 || op.getNumReductionLoops() != 0 ||
+      op.getResult(0).getType() != result.getType())
+    return std::nullopt;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  if (!maps.back().isIdentity())
+    return std::nullopt;
+  Block &body = op.getRegion().front();
+  // The output's block argument must not be read.
+  if (!body.getArguments().back().use_empty())
+    return std::nullopt;
+  std::optional<unsigned> at;
+  for (unsigned i = 0; i < unsigned(op.getNumDpsInputs()); ++i) {
+    Value in = op.getDpsInputs()[i];
+    if (in == result) {
+      if (at || !maps[i].isIdentity())
+        return std::nullopt;
+      at = i;
+      continue;
+    }
+    auto t = dyn_cast<RankedTensorType>(in.getType());
+    if (!t || !t.getElementType().isF32() || !maps[i].isProjectedPermutation())
+      return std::nullopt;
+  }
+  if (!at)
+    return std::nullopt;
+  for (Operation &o : body.without_terminator()) {
+    if (!isa<arith::ArithDialect, math::MathDialect>(o.getDialect()) ||
+        o.getNumRegions() != 0)
+      return std::nullopt;
+    for (Value v : o.getOperands())
+      if (v.getParentBlock() != &body)
+        return std::nullopt;
+  }
+  if (body.getTerminator()->getNumOperands() != 1 ||
+      body.getTerminator()->getOperand(0).getParentBlock() != &body)
+    return std::nullopt;
+  return Epilogue{op, *at};
+}
 
 std::string WeightOnlyKernel::name() const {
   return "nibble_gemv_w" + std::to_string(bits) + "g" +
@@ -113,7 +220,8 @@ std::string ActQuantizer::name() const {
          std::to_string(m) + "_k" + std::to_string(k);
 }
 
-func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key) {
+func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
+                                  const Epilogue *epilogue, StringRef name) {
   OpBuilder b(module.getContext());
   Location loc = module.getLoc();
   Type f32 = b.getF32Type(), i8 = b.getI8Type();
@@ -123,14 +231,15 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key) 
   auto wT = RankedTensorType::get({bytes}, i8);
   auto sT = RankedTensorType::get({key.n, groups}, f32);
   auto yT = RankedTensorType::get({key.m, key.n}, f32);
-  func::FuncOp fn =
-      makeFunc(module, b, key.name(),
-               {xT, wT, sT, yT, b.getIndexType(), b.getIndexType()}, {yT},
-               "weight-only", {3});
+  SmallVector<Type> args = {xT, wT, sT, yT, b.getIndexType(),
+                            b.getIndexType()};
+  args.append(extraTypes(epilogue));
+  func::FuncOp fn = makeFunc(module, b, name, args, {yT}, "weight-only", {3});
   Block *entry = &fn.getBody().front();
   Value x = entry->getArgument(0), w = entry->getArgument(1),
         s = entry->getArgument(2), y0 = entry->getArgument(3),
         n0 = entry->getArgument(4), n1 = entry->getArgument(5);
+  ValueRange extras = entry->getArguments().drop_front(6);
   Emit e{b, loc};
   auto vf32 = VectorType::get({kF32Lanes}, f32);
   auto vi8 = VectorType::get({kF32Lanes}, i8);
@@ -208,7 +317,9 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key) 
       Value red = vector::ReductionOp::create(
           rb, l, vector::CombiningKind::ADD, grp.getResult(unsigned(mi)),
           arith::FastMathFlags::reassoc);
-      yt = tensor::InsertOp::create(rb, l, red, yt, ValueRange{r.idx(mi), n});
+      Value mIdx = r.idx(mi);
+      red = applyEpilogue(rb, l, epilogue, red, mIdx, n, extras);
+      yt = tensor::InsertOp::create(rb, l, red, yt, ValueRange{mIdx, n});
     }
     return SmallVector<Value>{yt};
   });
@@ -216,7 +327,8 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key) 
   return fn;
 }
 
-func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key) {
+func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
+                              const Epilogue *epilogue, StringRef name) {
   MLIRContext *ctx = module.getContext();
   OpBuilder b(ctx);
   Location loc = module.getLoc();
@@ -229,15 +341,17 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key) {
   auto wT = RankedTensorType::get({bytes}, i8);
   auto sT = RankedTensorType::get({key.n, groups}, f32);
   auto yT = RankedTensorType::get({key.m, key.n}, f32);
-  func::FuncOp fn = makeFunc(
-      module, b, key.name(),
-      {xqT, xsT, xsumT, wT, sT, yT, b.getIndexType(), b.getIndexType()},
-      {yT}, key.bits == 4 ? "w4a8" : "w8a8", {5});
+  SmallVector<Type> args = {xqT, xsT, xsumT, wT, sT, yT, b.getIndexType(),
+                            b.getIndexType()};
+  args.append(extraTypes(epilogue));
+  func::FuncOp fn = makeFunc(module, b, name, args, {yT},
+                             key.bits == 4 ? "w4a8" : "w8a8", {5});
   Block *entry = &fn.getBody().front();
   Value xq = entry->getArgument(0), xs = entry->getArgument(1),
         xsum = entry->getArgument(2), w = entry->getArgument(3),
         s = entry->getArgument(4), y0 = entry->getArgument(5),
         n0 = entry->getArgument(6), n1 = entry->getArgument(7);
+  ValueRange extras = entry->getArguments().drop_front(8);
   Emit e{b, loc};
   const int64_t L = key.lanes, VB = key.vectorBytes();
   auto vAcc = VectorType::get({L}, i32);
@@ -355,8 +469,9 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key) {
         Value xsm = tensor::ExtractOp::create(rb, l, xs,
                                               ValueRange{r.idx(m0 + mi)});
         red = arith::MulFOp::create(rb, l, red, xsm);
-        yt = tensor::InsertOp::create(rb, l, red, yt,
-                                      ValueRange{r.idx(m0 + mi), n});
+        Value mIdx = r.idx(m0 + mi);
+        red = applyEpilogue(rb, l, epilogue, red, mIdx, n, extras);
+        yt = tensor::InsertOp::create(rb, l, red, yt, ValueRange{mIdx, n});
       }
     }
     return SmallVector<Value>{yt};

@@ -11,11 +11,34 @@
 #define NIBBLE_LIB_TRANSFORMS_CPUKERNELS_H
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/BuiltinOps.h"
 
 #include <string>
 
 namespace mlir::nibble::cpu {
+
+/// An element-wise consumer of the matmul fused into the kernel's store
+/// (bias, residual add, SwiGLU's silu(gate) * up, ...): the body of a
+/// linalg.generic over [M, N] whose input `resultInput` is the matmul
+/// result. Its other inputs become extra kernel arguments (after n1), read
+/// at their indexing maps' (m, n) positions. The body is cloned per output
+/// element, so y is written once, already transformed.
+struct Epilogue {
+  mutable linalg::GenericOp op; // op handles are values; MLIR accessors are non-const
+  unsigned resultInput = 0;
+  /// The other inputs, in order (extra kernel arguments).
+  SmallVector<Value> extraInputs() const;
+  /// Identifies the body and maps: kernels with equal keys are shared.
+  std::string key() const;
+};
+
+/// Whether `user` can be fused as the epilogue of the matmul producing
+/// `result` (shape [M, N], f32): an all-parallel 2-D generic with one f32
+/// [M, N] result and identity output map, `result` an input with identity
+/// map, other inputs indexed by d0/d1 only, a body of arith/math ops that
+/// uses nothing from outside and does not read the output.
+std::optional<Epilogue> matchEpilogue(Value result, Operation *user);
 
 /// Weight-only: signed int4 (interleave-32 layout) or int8 codes widened in
 /// registers, f32 FMA with 16-lane accumulators.
@@ -57,8 +80,11 @@ struct ActQuantizer {
   std::string name() const;
 };
 
-func::FuncOp buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key);
-func::FuncOp buildIntDot(ModuleOp module, const IntDotKernel &key);
+/// Kernel names carry the epilogue's key; `epilogue` may be null.
+func::FuncOp buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
+                             const Epilogue *epilogue, StringRef name);
+func::FuncOp buildIntDot(ModuleOp module, const IntDotKernel &key,
+                         const Epilogue *epilogue, StringRef name);
 func::FuncOp buildActQuantizer(ModuleOp module, const ActQuantizer &key);
 
 } // namespace mlir::nibble::cpu

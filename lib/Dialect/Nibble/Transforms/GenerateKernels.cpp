@@ -161,6 +161,7 @@ struct GenerateKernelsPass
     ModuleOp module = getOperation();
     kernels.clear();
     quantized.clear();
+    fusedEpilogues = 0;
     std::string error;
     auto spec = ::nibble::target::TargetSpec::parse(target, error);
     if (!spec) {
@@ -268,10 +269,39 @@ struct GenerateKernelsPass
       cst.erase();
   }
 
+  /// The fusable element-wise consumer of the matmul, if any.
+  std::optional<Epilogue> epilogueOf(MatmulOp op) {
+    if (!fuseEpilogues || !op.getResult().hasOneUse())
+      return std::nullopt;
+    return matchEpilogue(op.getResult(), *op.getResult().user_begin());
+  }
+
+  /// Calls `fn` with `args` (+ the epilogue's inputs) where the result is
+  /// needed: at the matmul, or at its fused consumer (whose other inputs
+  /// may be defined after the matmul), and replaces what it computes.
+  void emitCall(MatmulOp op, func::FuncOp fn, SmallVector<Value> args,
+                const std::optional<Epilogue> &epi) {
+    OpBuilder b(op);
+    if (epi) {
+      b.setInsertionPoint(epi->op);
+      args.append(epi->extraInputs());
+    }
+    auto call = func::CallOp::create(b, op.getLoc(), fn, args);
+    if (epi) {
+      epi->op.getResult(0).replaceAllUsesWith(call.getResult(0));
+      epi->op.erase();
+      ++fusedEpilogues;
+    }
+    replace(op, call.getResult(0));
+  }
+
   void rewriteWeightOnly(MatmulOp op, const WeightOnlyKernel &key) {
-    func::FuncOp fn =
-        kernel(getOperation(), key.name(),
-               [&] { return buildWeightOnly(getOperation(), key); });
+    std::optional<Epilogue> epi = epilogueOf(op);
+    std::string name = key.name() + (epi ? epi->key() : "");
+    func::FuncOp fn = kernel(getOperation(), name, [&] {
+      return buildWeightOnly(getOperation(), key, epi ? &*epi : nullptr,
+                             name);
+    });
     OpBuilder b(op);
     Location loc = op.getLoc();
     Value w = key.bits == 4
@@ -279,12 +309,11 @@ struct GenerateKernelsPass
                   : packedWeights(b, op, 1, false, "int8-dense");
     Value yInit = tensor::EmptyOp::create(
         b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
-    auto call = func::CallOp::create(
-        b, loc, fn,
-        ValueRange{op.getInput(), w, op.getScales(), yInit,
-                   arith::ConstantIndexOp::create(b, loc, 0),
-                   arith::ConstantIndexOp::create(b, loc, key.n)});
-    replace(op, call.getResult(0));
+    emitCall(op, fn,
+             {op.getInput(), w, op.getScales(), yInit,
+              arith::ConstantIndexOp::create(b, loc, 0),
+              arith::ConstantIndexOp::create(b, loc, key.n)},
+             epi);
   }
 
   /// The quantized activations of `x` for groups of `group`, shared by
@@ -323,8 +352,11 @@ struct GenerateKernelsPass
   }
 
   void rewriteIntDot(MatmulOp op, const IntDotKernel &key) {
-    func::FuncOp fn = kernel(getOperation(), key.name(),
-                             [&] { return buildIntDot(getOperation(), key); });
+    std::optional<Epilogue> epi = epilogueOf(op);
+    std::string name = key.name() + (epi ? epi->key() : "");
+    func::FuncOp fn = kernel(getOperation(), name, [&] {
+      return buildIntDot(getOperation(), key, epi ? &*epi : nullptr, name);
+    });
     func::CallOp q = quantizedInput(op, key.group);
     OpBuilder b(op);
     Location loc = op.getLoc();
@@ -338,16 +370,16 @@ struct GenerateKernelsPass
                             key.offsetWeights, layout);
     Value yInit = tensor::EmptyOp::create(
         b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
-    auto call = func::CallOp::create(
-        b, loc, fn,
-        ValueRange{q.getResult(0), q.getResult(2), q.getResult(1), w,
-                   op.getScales(), yInit,
-                   arith::ConstantIndexOp::create(b, loc, 0),
-                   arith::ConstantIndexOp::create(b, loc, key.n)});
-    replace(op, call.getResult(0));
+    emitCall(op, fn,
+             {q.getResult(0), q.getResult(2), q.getResult(1), w,
+              op.getScales(), yInit,
+              arith::ConstantIndexOp::create(b, loc, 0),
+              arith::ConstantIndexOp::create(b, loc, key.n)},
+             epi);
   }
 
   llvm::StringMap<func::FuncOp> kernels;
+  int64_t fusedEpilogues = 0;
   std::map<std::tuple<const void *, int64_t, float>, func::CallOp> quantized;
 };
 

@@ -195,11 +195,21 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
 
     Both need an f32 input [M, K] with M <= 32. Other matmuls keep the
     reference lowering.
+
+    Epilogues: when the matmul's only user is an element-wise
+    `linalg.generic` over its [M, N] result (bias, residual add, SwiGLU's
+    silu(gate) * up, scaling; other inputs indexed by rows and/or columns,
+    a body of arith/math ops), the body is fused into the kernel's store
+    and the generic disappears: the output is written once, transformed.
+    The call then sits where the generic was, so the generic's other
+    inputs (e.g. the up projection for SwiGLU) are available.
   }];
   let options = [
     Option<"target", "target", "std::string", /*default=*/"\"native\"",
            "Target: native, a CPU name (znver4, x86-64-v3, ...) with "
            "+feature / ,-feature, or aarch64[:cpu]">,
+    Option<"fuseEpilogues", "fuse-epilogues", "bool", /*default=*/"true",
+           "Fuse element-wise consumers into the kernels' stores">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect",
