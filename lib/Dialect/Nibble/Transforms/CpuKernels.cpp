@@ -366,6 +366,7 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
   const int64_t stepsPerGroup = key.group / block;
   const int64_t rowBytes = key.k * key.bits / 8;
   const float offset = key.offsetWeights ? float(1 << (key.bits - 1)) : 0.0f;
+  const bool rowCorrection = offset != 0.0f && groups <= 256;
   auto intrinsic = StringAttr::get(ctx, key.intrinsic);
   // Activation rows per pass over a weight row: enough independent
   // accumulators to hide the dot-product latency, few enough to stay in
@@ -442,7 +443,7 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
           Value f = arith::SIToFPOp::create(gb, gl, vf,
                                             steps.getResult(unsigned(mi)));
           out[a] = vector::FMAOp::create(gb, gl, f, sv, out[a]);
-          if (offset != 0.0f) {
+          if (offset != 0.0f && !rowCorrection) {
             Value xsg = tensor::ExtractOp::create(
                 gb, gl, xsum, ValueRange{ge.idx(m0 + mi), g});
             out[nAcc + a] =
@@ -452,9 +453,22 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
         }
         return out;
       });
+      // The correction sum_g s[n, g] * xsum[m, g] as one vector dot per
+      // row: fewer instructions in the group loop than a scalar FMA each.
+      Value sRow;
+      auto vg = VectorType::get({groups}, f32);
+      if (rowCorrection)
+        sRow = r.read(s, {n, r.idx(0)}, vg);
       for (int64_t mi = 0; mi < T; ++mi) {
         Value sum = grp.getResult(unsigned(mi));
         Value corr = grp.getResult(unsigned(nAcc + size_t(mi)));
+        if (rowCorrection) {
+          Value xsRow = r.read(xsum, {r.idx(m0 + mi), r.idx(0)}, vg);
+          corr = vector::ReductionOp::create(
+              rb, l, vector::CombiningKind::ADD,
+              arith::MulFOp::create(rb, l, sRow, xsRow),
+              arith::FastMathFlags::reassoc);
+        }
         for (int64_t u = 1; u < U; ++u) {
           sum = arith::AddFOp::create(rb, l, sum,
                                       grp.getResult(unsigned(u * T + mi)));
