@@ -18,6 +18,7 @@
 #include "mlir/Parser/Parser.h"
 
 #include <cmath>
+#include <functional>
 #include <random>
 #include <sstream>
 
@@ -111,29 +112,29 @@ std::string moduleText(const Case &c, const Data &d) {
   return os.str();
 }
 
-/// Runs @forward on x; `kernels` selects the generated path.
-std::vector<float> run(const Case &c, const Data &d, bool kernels,
-                       int *kernelFuncs) {
+/// Parses `text`, optionally runs nibble-generate-kernels for this machine
+/// (then `inspect` sees the rewritten module), lowers the rest with the
+/// reference pipeline, JITs it and runs @forward on x [m, k] -> y [m, n].
+std::vector<float> runForward(const std::string &text, bool kernels,
+                              std::vector<float> x, int64_t m, int64_t k,
+                              int64_t n,
+                              const std::function<void(mlir::ModuleOp)> &inspect) {
   nibble::jit::Context ctx;
-  auto module = mlir::parseSourceString<mlir::ModuleOp>(moduleText(c, d),
-                                                        ctx.ctx.get());
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(text, ctx.ctx.get());
   EXPECT_TRUE(module);
   if (!module)
     return {};
   auto fn = module->lookupSymbol<mlir::func::FuncOp>("forward");
   fn->setAttr("llvm.emit_c_interface", mlir::UnitAttr::get(ctx.ctx.get()));
-  mlir::PassManager pm(ctx.ctx.get());
   if (kernels) {
     mlir::PassManager gen(ctx.ctx.get());
     EXPECT_TRUE(mlir::succeeded(
         mlir::parsePassPipeline("nibble-generate-kernels{target=native}", gen)));
     EXPECT_TRUE(mlir::succeeded(gen.run(*module)));
-    *kernelFuncs = 0;
-    module->walk([&](mlir::func::FuncOp f) {
-      if (f->hasAttr("nibble.kernel"))
-        ++*kernelFuncs;
-    });
+    if (inspect)
+      inspect(*module);
   }
+  mlir::PassManager pm(ctx.ctx.get());
   mlir::nibble::ReferencePipelineOptions opts;
   EXPECT_TRUE(
       mlir::succeeded(mlir::nibble::buildReferenceToLLVMPipeline(pm, opts)));
@@ -148,19 +149,30 @@ std::vector<float> run(const Case &c, const Data &d, bool kernels,
     return {};
   using Fn = void (*)(nibble::jit::MemRef<float, 2> *,
                       nibble::jit::MemRef<float, 2> *);
-  std::vector<float> x = d.x;
-  nibble::jit::MemRef<float, 2> arg{x.data(), x.data(), 0, {c.m, c.k},
-                                    {c.k, 1}};
+  nibble::jit::MemRef<float, 2> arg{x.data(), x.data(), 0, {m, k}, {k, 1}};
   nibble::jit::MemRef<float, 2> result{};
   reinterpret_cast<Fn>(*sym)(&result, &arg);
-  std::vector<float> y(size_t(c.m * c.n));
-  for (int64_t i = 0; i < c.m; ++i)
-    for (int64_t j = 0; j < c.n; ++j)
-      y[size_t(i * c.n + j)] =
+  std::vector<float> y(static_cast<size_t>(m * n));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      y[size_t(i * n + j)] =
           result.aligned[result.offset + i * result.strides[0] +
                          j * result.strides[1]];
   std::free(result.allocated);
   return y;
+}
+
+/// Runs @forward on x; `kernels` selects the generated path.
+std::vector<float> run(const Case &c, const Data &d, bool kernels,
+                       int *kernelFuncs) {
+  return runForward(moduleText(c, d), kernels, d.x, c.m, c.k, c.n,
+                    [&](mlir::ModuleOp module) {
+                      *kernelFuncs = 0;
+                      module->walk([&](mlir::func::FuncOp f) {
+                        if (f->hasAttr("nibble.kernel"))
+                          ++*kernelFuncs;
+                      });
+                    });
 }
 
 class KernelsTest : public ::testing::TestWithParam<Case> {};
@@ -304,41 +316,16 @@ TEST(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
   for (float &v : x)
     v = u(rng);
   auto runIt = [&](bool kernels, int *generics) {
-    nibble::jit::Context ctx;
-    auto module = mlir::parseSourceString<mlir::ModuleOp>(epilogueModule(),
-                                                          ctx.ctx.get());
-    EXPECT_TRUE(module);
-    auto fn = module->lookupSymbol<mlir::func::FuncOp>("forward");
-    fn->setAttr("llvm.emit_c_interface", mlir::UnitAttr::get(ctx.ctx.get()));
-    if (kernels) {
-      mlir::PassManager gen(ctx.ctx.get());
-      EXPECT_TRUE(mlir::succeeded(mlir::parsePassPipeline(
-          "nibble-generate-kernels{target=native}", gen)));
-      EXPECT_TRUE(mlir::succeeded(gen.run(*module)));
-      *generics = 0;
-      fn.walk([&](mlir::linalg::GenericOp) { ++*generics; });
-    }
-    mlir::PassManager pm(ctx.ctx.get());
-    mlir::nibble::ReferencePipelineOptions opts;
-    EXPECT_TRUE(
-        mlir::succeeded(mlir::nibble::buildReferenceToLLVMPipeline(pm, opts)));
-    EXPECT_TRUE(mlir::succeeded(pm.run(*module)));
-    auto engine = mlir::ExecutionEngine::create(*module);
-    EXPECT_TRUE(bool(engine));
-    auto sym = (*engine)->lookup("_mlir_ciface_forward");
-    EXPECT_TRUE(bool(sym));
-    using Fn = void (*)(nibble::jit::MemRef<float, 2> *,
-                        nibble::jit::MemRef<float, 2> *);
-    std::vector<float> xin = x;
-    nibble::jit::MemRef<float, 2> arg{xin.data(), xin.data(), 0, {m, k},
-                                      {k, 1}};
-    nibble::jit::MemRef<float, 2> result{};
-    reinterpret_cast<Fn>(*sym)(&result, &arg);
-    std::vector<float> y(static_cast<size_t>(m * n));
-    for (int64_t i = 0; i < m * n; ++i)
-      y[size_t(i)] = result.aligned[result.offset + i];
-    std::free(result.allocated);
-    return y;
+    return runForward(epilogueModule(), kernels, x, m, k, n,
+                      [&](mlir::ModuleOp module) {
+                        *generics = 0;
+                        module.walk([&](mlir::func::FuncOp f) {
+                          if (f.getSymName() == "forward")
+                            f.walk([&](mlir::linalg::GenericOp) {
+                              ++*generics;
+                            });
+                        });
+                      });
   };
   int generics = -1;
   std::vector<float> want = runIt(false, nullptr);

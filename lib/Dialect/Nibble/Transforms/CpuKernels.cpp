@@ -69,6 +69,17 @@ struct Emit {
   Value add(Value a, Value c) {
     return arith::AddIOp::create(b, loc, a, c).getResult();
   }
+  /// First column of step `st` of group `g`, and the byte that holds it in
+  /// a row starting at `rowBase` (two codes per byte for int4).
+  std::pair<Value, Value> column(Value rowBase, Value g, int64_t group,
+                                 Value st, int64_t codesPerStep,
+                                 int64_t bits) {
+    Value col = add(affine(g, group, nullptr), affine(st, codesPerStep, nullptr));
+    Value inRow =
+        bits == 4 ? arith::DivUIOp::create(b, loc, col, idx(2)).getResult()
+                  : col;
+    return {col, add(rowBase, inRow)};
+  }
 };
 
 using LoopBody = function_ref<SmallVector<Value>(OpBuilder &, Location, Value,
@@ -266,14 +277,8 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
                         [&](OpBuilder &sb, Location sl, Value st,
                             ValueRange ga) {
         Emit se{sb, sl};
-        // Column of the step's first code.
-        Value col = se.add(se.affine(g, key.group, nullptr),
-                           se.affine(st, codesPerStep, nullptr));
-        Value byteOff = se.add(
-            rowBase, key.bits == 4
-                         ? arith::DivUIOp::create(sb, sl, col, se.idx(2))
-                               .getResult()
-                         : col);
+        auto [col, byteOff] =
+            se.column(rowBase, g, key.group, st, codesPerStep, key.bits);
         Value raw = se.read(w, {byteOff}, vi8);
         // Widen bytes to i32 first: x86 has no byte shifts, and i32 shifts
         // are one instruction each.
@@ -399,14 +404,8 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
                           [&](OpBuilder &sb, Location sl, Value st,
                               ValueRange acc) {
           Emit se{sb, sl};
-          Value col = se.add(se.affine(g, key.group, nullptr),
-                             se.affine(st, block, nullptr));
-          Value byteOff =
-              se.add(rowBase, key.bits == 4
-                                  ? arith::DivUIOp::create(sb, sl, col,
-                                                           se.idx(2))
-                                        .getResult()
-                                  : col);
+          auto [col, byteOff] =
+              se.column(rowBase, g, key.group, st, block, key.bits);
           Value raw = se.read(w, {byteOff}, vb);
           SmallVector<Value> codes;
           if (key.bits == 8) {
