@@ -1,7 +1,8 @@
 // Element-wise consumers fuse into the kernels' stores: SwiGLU (the gate
 // kernel reads up's result; the call moves to where the generic was),
-// a residual add on the integer path, a per-column bias. A consumer that
-// reads another value of its own output or reduces is left alone.
+// a residual add on the integer path, a per-column bias. A weight used by
+// two matmuls is repacked once. The final linalg.add has no matmul input
+// and stays; fuse-epilogues=false keeps every generic.
 // RUN: quant-opt %s --nibble-generate-kernels=target=znver4 | FileCheck %s
 // RUN: quant-opt %s --nibble-generate-kernels="target=znver4 fuse-epilogues=false" | FileCheck %s --check-prefix=OFF
 
@@ -54,11 +55,13 @@ func.func @block(%x: tensor<2x64xf32>, %bias: tensor<64xf32>) -> (tensor<2x64xf3
 
 // CHECK-LABEL: func.func @block(
 // CHECK-NOT: linalg.generic
+// %wg feeds two matmuls (gate and the biased one): one packed copy.
+// CHECK: %[[WG:.*]] = arith.constant {{.*}} dense_resource<weights.packed> : tensor<2048xi8>
 // CHECK: %[[U:.*]] = call @nibble_gemv_w4g64_m2_n64_k64(%arg0,
-// CHECK: %[[H:.*]] = call @nibble_gemv_w4g64_m2_n64_k64_e{{[0-9a-f]+}}(%arg0, {{.*}}, %[[U]]) :
+// CHECK: %[[H:.*]] = call @nibble_gemv_w4g64_m2_n64_k64_e{{[0-9a-f]+}}(%arg0, %[[WG]], {{.*}}, %[[U]]) :
 // CHECK: %[[Q:.*]]:3 = call @nibble_quantize_rows_i8g64_m2_k64(%[[H]],
 // CHECK: %[[RES:.*]] = call @nibble_gemv_w8a8g64_m2_n64_k64_e{{[0-9a-f]+}}(%[[Q]]#0, {{.*}}, %arg0) :
-// CHECK: %[[PB:.*]] = call @nibble_gemv_w4g64_m2_n64_k64_e{{[0-9a-f]+}}(%arg0, {{.*}}, %arg1) :
+// CHECK: %[[PB:.*]] = call @nibble_gemv_w4g64_m2_n64_k64_e{{[0-9a-f]+}}(%arg0, %[[WG]], {{.*}}, %arg1) :
 // CHECK-NOT: linalg.generic
 // CHECK: linalg.add ins(%[[RES]], %[[PB]]
 // The SwiGLU kernel: silu(acc) * up[m, n] at the store.

@@ -150,8 +150,8 @@ struct EmitObjectPass
       if (os.has_error())
         return fail("cannot write '" + object.path + "'");
     }
-    std::string finished = object.path;
-    TempFile shared(output, ".so");
+    TempFile *finished = &object;
+    std::optional<TempFile> shared;
     if (kind == "shared") {
       auto lld = llvm::sys::findProgramByName("ld.lld-22");
       if (!lld)
@@ -159,23 +159,24 @@ struct EmitObjectPass
       if (!lld)
         return fail("kind=shared needs ld.lld (Debian package lld-22) on "
                     "PATH");
-      if (shared.path.empty())
+      shared.emplace(output, ".so");
+      if (shared->path.empty())
         return fail("cannot create a temporary file next to '" + output +
                     "'");
       std::string message;
       llvm::SmallVector<llvm::StringRef> args = {
-          *lld, "-shared", "--build-id=none", "-o", shared.path, object.path};
+          *lld, "-shared", "--build-id=none", "-o", shared->path, object.path};
       int rc = llvm::sys::ExecuteAndWait(*lld, args, std::nullopt, {}, 0, 0,
                                          &message);
       if (rc != 0)
         return fail("ld.lld failed (" + std::to_string(rc) + ")" +
                     (message.empty() ? "" : ": " + message));
-      finished = shared.path;
+      finished = &*shared;
     }
-    if (std::error_code ec = llvm::sys::fs::rename(finished, output))
-      return fail("cannot rename '" + finished + "' to '" + output +
+    if (std::error_code ec = llvm::sys::fs::rename(finished->path, output))
+      return fail("cannot rename '" + finished->path + "' to '" + output +
                   "': " + ec.message());
-    (kind == "shared" ? shared : object).committed = true;
+    finished->committed = true;
   }
 };
 

@@ -161,7 +161,7 @@ struct GenerateKernelsPass
     ModuleOp module = getOperation();
     kernels.clear();
     quantized.clear();
-    fusedEpilogues = 0;
+    packed.clear();
     std::string error;
     auto spec = ::nibble::target::TargetSpec::parse(target, error);
     if (!spec) {
@@ -219,7 +219,7 @@ struct GenerateKernelsPass
     }
   }
 
-  func::FuncOp kernel(ModuleOp module, const std::string &name,
+  func::FuncOp kernel(const std::string &name,
                       function_ref<func::FuncOp()> build) {
     func::FuncOp &fn = kernels[name];
     if (!fn)
@@ -228,11 +228,18 @@ struct GenerateKernelsPass
   }
 
   /// The repacked weights as an i8 constant that records its scheme, with
-  /// the kernel layout, as `nibble.scheme`.
-  Value packedWeights(OpBuilder &b, MatmulOp op, int64_t block,
-                      bool flipSign, StringRef layout) {
-    Location loc = op.getLoc();
+  /// the kernel layout, as `nibble.scheme`. One per weight constant and
+  /// layout: matmuls sharing a weight share its packed copy, placed right
+  /// after the weight constant so that it dominates every use.
+  Value packedWeights(MatmulOp op, int64_t block, bool flipSign,
+                      StringRef layout) {
     auto cst = op.getWeight().getDefiningOp<ConstantOp>();
+    Value &cached = packed[{cst.getOperation(), layout.str()}];
+    if (cached)
+      return cached;
+    OpBuilder b(cst);
+    b.setInsertionPointAfter(cst);
+    Location loc = cst.getLoc();
     QTensorType wType = op.getWeight().getType();
     std::vector<uint8_t> canonical = constantBytes(cst);
     const int64_t n = wType.getShape()[0], k = wType.getShape()[1];
@@ -258,6 +265,7 @@ struct GenerateKernelsPass
                                 s.getBlockShape(), s.getScaleType(),
                                 s.getZeroPointType(), s.getScaleScheme(),
                                 b.getStringAttr(layout)));
+    cached = wc;
     return wc;
   }
 
@@ -290,7 +298,6 @@ struct GenerateKernelsPass
     if (epi) {
       epi->op.getResult(0).replaceAllUsesWith(call.getResult(0));
       epi->op.erase();
-      ++fusedEpilogues;
     }
     replace(op, call.getResult(0));
   }
@@ -298,15 +305,14 @@ struct GenerateKernelsPass
   void rewriteWeightOnly(MatmulOp op, const WeightOnlyKernel &key) {
     std::optional<Epilogue> epi = epilogueOf(op);
     std::string name = key.name() + (epi ? epi->key() : "");
-    func::FuncOp fn = kernel(getOperation(), name, [&] {
+    func::FuncOp fn = kernel(name, [&] {
       return buildWeightOnly(getOperation(), key, epi ? &*epi : nullptr,
                              name);
     });
     OpBuilder b(op);
     Location loc = op.getLoc();
-    Value w = key.bits == 4
-                  ? packedWeights(b, op, 32, false, "int4-interleave32")
-                  : packedWeights(b, op, 1, false, "int8-dense");
+    Value w = key.bits == 4 ? packedWeights(op, 32, false, "int4-interleave32")
+                            : packedWeights(op, 1, false, "int8-dense");
     Value yInit = tensor::EmptyOp::create(
         b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
     emitCall(op, fn,
@@ -328,7 +334,7 @@ struct GenerateKernelsPass
       return it->second;
     auto xType = cast<RankedTensorType>(x.getType());
     ActQuantizer q{xType.getDimSize(0), xType.getDimSize(1), group};
-    func::FuncOp fn = kernel(getOperation(), q.name(), [&] {
+    func::FuncOp fn = kernel(q.name(), [&] {
       return buildActQuantizer(getOperation(), q);
     });
     OpBuilder b(op.getContext());
@@ -354,7 +360,7 @@ struct GenerateKernelsPass
   void rewriteIntDot(MatmulOp op, const IntDotKernel &key) {
     std::optional<Epilogue> epi = epilogueOf(op);
     std::string name = key.name() + (epi ? epi->key() : "");
-    func::FuncOp fn = kernel(getOperation(), name, [&] {
+    func::FuncOp fn = kernel(name, [&] {
       return buildIntDot(getOperation(), key, epi ? &*epi : nullptr, name);
     });
     func::CallOp q = quantizedInput(op, key.group);
@@ -366,7 +372,7 @@ struct GenerateKernelsPass
             : std::string("int8-dense");
     if (key.offsetWeights)
       layout += "-offset";
-    Value w = packedWeights(b, op, key.bits == 4 ? key.blockCodes() : 1,
+    Value w = packedWeights(op, key.bits == 4 ? key.blockCodes() : 1,
                             key.offsetWeights, layout);
     Value yInit = tensor::EmptyOp::create(
         b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
@@ -379,7 +385,7 @@ struct GenerateKernelsPass
   }
 
   llvm::StringMap<func::FuncOp> kernels;
-  int64_t fusedEpilogues = 0;
+  std::map<std::pair<Operation *, std::string>, Value> packed;
   std::map<std::tuple<const void *, int64_t, float>, func::CallOp> quantized;
 };
 
