@@ -2,6 +2,7 @@
 
 #include "nibble/Formats/Packing.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace nibble::formats {
@@ -26,25 +27,35 @@ void unpackCodes(const uint8_t *packed, size_t count, unsigned bits,
 
 std::vector<uint8_t> repackInterleaved(const uint8_t *packed, size_t rows,
                                        size_t k, unsigned bits, size_t block,
-                                       bool flipSign) {
-  const uint8_t flip = flipSign ? uint8_t(1u << (bits - 1)) : 0;
-  std::vector<uint8_t> out(packedByteCount(rows * k, bits));
-  if (bits == 8) {
+                                       bool flipSign, bool signExtend) {
+  const unsigned store = interleavedStorageBits(bits);
+  const unsigned storeMask = (1u << store) - 1;
+  const uint8_t flip = flipSign ? uint8_t(1u << (store - 1)) : 0;
+  // The code of element i as stored: extended to `store` bits, flipped.
+  auto stored = [&](size_t i) {
+    unsigned c = readPackedCode(packed, i, bits);
+    if (signExtend && bits < store && (c >> (bits - 1)) & 1u)
+      c |= storeMask & ~((1u << bits) - 1);
+    return uint8_t((c ^ flip) & storeMask);
+  };
+  std::vector<uint8_t> out(packedByteCount(rows * k, store));
+  if (store == 8) {
+    if (bits == 8 && !flip) {
+      std::copy(packed, packed + out.size(), out.begin());
+      return out;
+    }
     for (size_t i = 0; i < out.size(); ++i)
-      out[i] = packed[i] ^ flip;
+      out[i] = stored(i);
     return out;
   }
-  // 4 bits: block/2 bytes per block.
+  // Nibbles: block/2 bytes per block.
   const size_t half = block / 2;
   for (size_t r = 0; r < rows; ++r)
     for (size_t b = 0; b < k / block; ++b) {
       size_t first = r * k + b * block;
       uint8_t *dst = out.data() + first / 2;
-      for (size_t j = 0; j < half; ++j) {
-        uint8_t lo = readPackedCode(packed, first + j, 4) ^ flip;
-        uint8_t hi = readPackedCode(packed, first + j + half, 4) ^ flip;
-        dst[j] = uint8_t(lo | (hi << 4));
-      }
+      for (size_t j = 0; j < half; ++j)
+        dst[j] = uint8_t(stored(first + j) | (stored(first + j + half) << 4));
     }
   return out;
 }

@@ -22,7 +22,7 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
   %w8 = nibble.constant dense<-3> : tensor<512xi8> -> !w8
   %s8 = arith.constant dense<0.25> : tensor<8x1xf32>
   %y8 = nibble.matmul %x, %w8 scales(%s8 : tensor<8x1xf32>) : tensor<1x64xf32>, !w8 -> tensor<1x8xf32>
-  // Zero points are not on the generated path yet: reference lowering.
+  // Zero points: the kernel subtracts s * zp * (group sum of x).
   %u4 = nibble.constant dense<17> : tensor<256xi8> -> !u4
   %z4 = arith.constant dense<8.0> : tensor<8x2xf32>
   %yu = nibble.matmul %x, %u4 scales(%s4 : tensor<8x2xf32>) zero_points(%z4 : tensor<8x2xf32>) : tensor<1x64xf32>, !u4 -> tensor<1x8xf32>
@@ -34,7 +34,9 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // CHECK: call @nibble_gemv_w4g32_m1_n8_k64(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}})
 // CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.int<8, signed>, per_channel<0>, scale = f32, layout = "int8-dense">} dense_resource<weights.packed> : tensor<512xi8>
 // CHECK: call @nibble_gemv_w8g64_m1_n8_k64
-// CHECK: nibble.matmul {{.*}}zero_points
+// CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.int<4, unsigned>, group<1, 32>, scale = f32, zero_point = f32, layout = "uint4-interleave32">}
+// CHECK: call @nibble_gemv_u4g32z_m1_n8_k64(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}})
+// CHECK-NOT: nibble.matmul
 // CHECK: func.func @nibble_gemv_w4g32_m1_n8_k64(%{{.*}}: tensor<1x64xf32>, %{{.*}}: tensor<256xi8>, %{{.*}}: tensor<8x2xf32>, %{{.*}}: tensor<1x8xf32> {bufferization.writable = true}, %{{.*}}: index, %{{.*}}: index) -> tensor<1x8xf32>
 // CHECK: vector.transfer_read {{.*}} : tensor<256xi8>, vector<16xi8>
 // CHECK: arith.extsi {{.*}} : vector<16xi8> to vector<16xi32>

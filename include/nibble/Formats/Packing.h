@@ -49,18 +49,27 @@ inline uint8_t readPackedCode(const uint8_t *packed, size_t index,
 }
 
 /// Pre-interleaved kernel layouts (the CPU backend's; docs/formats.md).
-/// `packed` holds `rows` x `k` codes of 4 or 8 bits in the canonical
-/// layout, k a multiple of `block`. Each row is cut into blocks of `block`
-/// codes; with 4 bits, byte j of a block (block/2 bytes) holds code j in its
-/// low nibble and code j + block/2 in its high nibble, so that one vector
-/// load and a mask or shift give two runs of block/2 codes that match two
-/// contiguous slices of the activations. With 8 bits the order is kept.
-/// With `flipSign`, codes are two's complement and stored offset-binary
+/// `packed` holds `rows` x `k` codes of `bits` bits (1..8) in the canonical
+/// layout, k a multiple of `block`. Codes of 4 bits or fewer are stored one
+/// per nibble, wider ones one per byte. Each row is cut into blocks of
+/// `block` codes; with nibbles, byte j of a block (block/2 bytes) holds code
+/// j in its low nibble and code j + block/2 in its high nibble, so that one
+/// vector load and a mask or shift give two runs of block/2 codes that match
+/// two contiguous slices of the activations. Bytes keep the element order.
+/// With `signExtend`, codes are two's complement and are sign-extended to
+/// the storage width (an int3 code 0b101 is stored as the nibble 0b1101);
+/// otherwise narrower codes are zero-extended. With `flipSign` (4- and
+/// 8-bit two's-complement codes only), codes are stored offset-binary
 /// (c + 2^(bits-1), i.e. the top bit flipped): unsigned operands for
 /// u8 x s8 dot products such as vpdpbusd.
 std::vector<uint8_t> repackInterleaved(const uint8_t *packed, size_t rows,
                                        size_t k, unsigned bits, size_t block,
-                                       bool flipSign);
+                                       bool flipSign, bool signExtend = false);
+
+/// Storage width of a code of `bits` bits in repackInterleaved's layouts.
+constexpr unsigned interleavedStorageBits(unsigned bits) {
+  return bits <= 4 ? 4 : 8;
+}
 
 } // namespace nibble::formats
 

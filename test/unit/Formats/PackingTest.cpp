@@ -142,3 +142,38 @@ TEST(PackingTest, InterleavedLayoutsPlaceEveryCode) {
         }
     }
 }
+
+// Narrower codes: widths 2, 3 go to nibbles, 5, 6, 7 to bytes; signed codes
+// are sign-extended into the storage width, unsigned ones zero-extended.
+TEST(PackingTest, InterleavedLayoutsWidenNarrowCodes) {
+  const size_t rows = 3, block = 32, k = 64;
+  for (unsigned bits : {2u, 3u, 5u, 6u, 7u})
+    for (bool sign : {false, true}) {
+      std::vector<uint8_t> codes(rows * k);
+      for (size_t i = 0; i < codes.size(); ++i)
+        codes[i] = uint8_t((i * 13 + 5) & ((1u << bits) - 1));
+      std::vector<uint8_t> packed(packedByteCount(codes.size(), bits));
+      packCodes(codes.data(), codes.size(), bits, packed.data());
+      std::vector<uint8_t> out = repackInterleaved(packed.data(), rows, k,
+                                                   bits, block, false, sign);
+      const unsigned store = interleavedStorageBits(bits);
+      ASSERT_EQ(out.size(), packedByteCount(rows * k, store));
+      for (size_t r = 0; r < rows; ++r)
+        for (size_t c = 0; c < k; ++c) {
+          int code = codes[r * k + c];
+          if (sign && code >= (1 << (bits - 1)))
+            code -= 1 << bits; // two's complement value
+          const uint8_t want = uint8_t(code) & uint8_t((1u << store) - 1);
+          uint8_t got;
+          if (store == 8) {
+            got = out[r * k + c];
+          } else {
+            size_t b = c / block, j = c % block;
+            uint8_t byte = out[(r * k + b * block) / 2 + j % (block / 2)];
+            got = j < block / 2 ? byte & 0xF : byte >> 4;
+          }
+          EXPECT_EQ(got, want) << "bits " << bits << " sign " << sign
+                               << " row " << r << " col " << c;
+        }
+    }
+}

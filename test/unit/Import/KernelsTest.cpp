@@ -12,6 +12,7 @@
 
 #include "JitSupport.h"
 
+#include "nibble/Formats/Format.h"
 #include "nibble/Formats/Packing.h"
 #include "nibble/Target/TargetSpec.h"
 
@@ -28,38 +29,90 @@ enum class Act { None, Dynamic, Static };
 
 struct Case {
   int64_t m, n, k, group; // group == k: per output row
-  int bits;
+  const char *format;     // nibble::formats::Format::byName
   bool adversarial;
   Act act = Act::None;
+  bool zeroPoints = false;
 };
 
+void PrintTo(const Case &c, std::ostream *os) {
+  *os << c.format << " m" << c.m << " n" << c.n << " k" << c.k << " g"
+      << c.group << (c.adversarial ? " adversarial" : "")
+      << (c.zeroPoints ? " zero-points" : "")
+      << (c.act == Act::Dynamic ? " act-dynamic"
+          : c.act == Act::Static ? " act-static"
+                                 : "");
+}
+
+nibble::formats::Format formatOf(const Case &c) {
+  return *nibble::formats::Format::byName(c.format);
+}
+
+/// The format's attribute in IR syntax.
+std::string formatAttr(const Case &c) {
+  nibble::formats::Format f = formatOf(c);
+  switch (f.kind()) {
+  case nibble::formats::Kind::Int:
+    return "#nibble.int<" + std::to_string(f.bits()) +
+           (f.isSigned() ? ", signed>" : ", unsigned>");
+  case nibble::formats::Kind::Lut:
+    return std::string("#nibble.lut<") + c.format + ">";
+  case nibble::formats::Kind::Float:
+    return std::string("#nibble.float<") + c.format + ">";
+  }
+  return "";
+}
+
 struct Data {
-  std::vector<float> x, scales;
-  std::vector<int> codes; // [n, k]
+  std::vector<float> x, scales, zeroPoints;
+  std::vector<uint32_t> codes; // [n, k], raw codes
 };
 
 Data makeData(const Case &c, uint32_t seed) {
   std::mt19937 rng(seed);
-  const int lo = -(1 << (c.bits - 1)), hi = (1 << (c.bits - 1)) - 1;
-  std::uniform_int_distribution<int> code(lo, hi);
+  nibble::formats::Format f = formatOf(c);
+  // Every code that decodes to a number, and the extremes.
+  std::vector<uint32_t> valid;
+  uint32_t biggest = 0, lowest = 0, zero = 0;
+  for (uint32_t code = 0; code < f.numCodes(); ++code) {
+    float v = f.decode(code);
+    if (!std::isfinite(v))
+      continue;
+    valid.push_back(code);
+    if (std::fabs(v) > std::fabs(f.decode(biggest)))
+      biggest = code;
+    if (v < f.decode(lowest))
+      lowest = code;
+    if (v == 0.0f)
+      zero = code;
+  }
+  std::uniform_int_distribution<size_t> pick(0, valid.size() - 1);
   std::uniform_real_distribution<float> u(-2, 2), s(0.01f, 0.3f);
   Data d;
   d.x.resize(size_t(c.m * c.k));
   for (float &v : d.x)
     v = u(rng);
   d.codes.resize(size_t(c.n * c.k));
-  for (int &v : d.codes)
-    v = code(rng);
+  for (uint32_t &v : d.codes)
+    v = valid[pick(rng)];
   const int64_t groups = c.k / c.group;
   d.scales.resize(size_t(c.n * groups));
   for (float &v : d.scales)
     v = s(rng);
+  if (c.zeroPoints) {
+    // Around the middle of the format's range.
+    std::uniform_real_distribution<float> z(f.decode(lowest) * 0.5f,
+                                            f.decode(biggest) * 0.5f + 1);
+    d.zeroPoints.resize(d.scales.size());
+    for (float &v : d.zeroPoints)
+      v = std::round(z(rng));
+  }
   if (c.adversarial) {
     for (int64_t j = 0; j < c.k; ++j) {
-      d.codes[size_t(0 * c.k + j)] = lo; // largest magnitude
-      d.codes[size_t(1 * c.k + j)] = hi;
+      d.codes[size_t(0 * c.k + j)] = biggest; // largest magnitude
+      d.codes[size_t(1 * c.k + j)] = lowest;
       if (j < c.group)
-        d.codes[size_t(2 * c.k + j)] = 0; // an all-zero group
+        d.codes[size_t(2 * c.k + j)] = zero; // an all-zero group
     }
     d.scales[size_t(3 * groups)] = 0; // a zero scale
     for (int64_t j = 0; j < c.k; ++j)
@@ -68,45 +121,58 @@ Data makeData(const Case &c, uint32_t seed) {
   return d;
 }
 
-std::string moduleText(const Case &c, const Data &d) {
-  std::vector<uint8_t> codes(d.codes.size());
-  for (size_t i = 0; i < codes.size(); ++i)
-    codes[i] = uint8_t(d.codes[i]) & uint8_t((1u << c.bits) - 1);
-  std::vector<uint8_t> packed(
-      nibble::formats::packedByteCount(codes.size(), unsigned(c.bits)));
-  nibble::formats::packCodes(codes.data(), codes.size(), unsigned(c.bits),
-                             packed.data());
-  const int64_t groups = c.k / c.group;
+std::string matrix(const std::vector<float> &v, int64_t rows, int64_t cols) {
   std::ostringstream os;
   os.precision(9);
   os << std::scientific; // "0" would not parse as a float
+  os << "dense<[";
+  for (int64_t r = 0; r < rows; ++r) {
+    os << (r ? ", [" : "[");
+    for (int64_t g = 0; g < cols; ++g)
+      os << (g ? ", " : "") << v[size_t(r * cols + g)];
+    os << "]";
+  }
+  os << "]> : tensor<" << rows << "x" << cols << "xf32>";
+  return os.str();
+}
+
+std::string moduleText(const Case &c, const Data &d) {
+  const unsigned bits = unsigned(formatOf(c).bits());
+  std::vector<uint8_t> codes(d.codes.size());
+  for (size_t i = 0; i < codes.size(); ++i)
+    codes[i] = uint8_t(d.codes[i]);
+  std::vector<uint8_t> packed(
+      nibble::formats::packedByteCount(codes.size(), bits));
+  nibble::formats::packCodes(codes.data(), codes.size(), bits,
+                             packed.data());
+  const int64_t groups = c.k / c.group;
+  std::ostringstream os;
   std::string gran = c.group == c.k
                          ? "per_channel<0>"
                          : "group<1, " + std::to_string(c.group) + ">";
-  os << "!w = !nibble.qtensor<" << c.n << "x" << c.k
-     << ", #nibble.scheme<#nibble.int<" << c.bits << ", signed>, " << gran
-     << ", scale = f32>>\n";
+  std::string sT = "tensor<" + std::to_string(c.n) + "x" +
+                   std::to_string(groups) + "xf32>";
+  os << "!w = !nibble.qtensor<" << c.n << "x" << c.k << ", #nibble.scheme<"
+     << formatAttr(c) << ", " << gran << ", scale = f32"
+     << (c.zeroPoints ? ", zero_point = f32" : "") << ">>\n";
   os << "func.func @forward(%x: tensor<" << c.m << "x" << c.k
      << "xf32>) -> tensor<" << c.m << "x" << c.n << "xf32> {\n";
   os << "  %w = nibble.constant dense<[";
   for (size_t i = 0; i < packed.size(); ++i)
     os << (i ? ", " : "") << int(int8_t(packed[i]));
   os << "]> : tensor<" << packed.size() << "xi8> -> !w\n";
-  os << "  %s = arith.constant dense<[";
-  for (int64_t r = 0; r < c.n; ++r) {
-    os << (r ? ", [" : "[");
-    for (int64_t g = 0; g < groups; ++g)
-      os << (g ? ", " : "") << d.scales[size_t(r * groups + g)];
-    os << "]";
-  }
-  os << "]> : tensor<" << c.n << "x" << groups << "xf32>\n";
+  os << "  %s = arith.constant " << matrix(d.scales, c.n, groups) << "\n";
+  if (c.zeroPoints)
+    os << "  %z = arith.constant " << matrix(d.zeroPoints, c.n, groups)
+       << "\n";
   std::string attrs;
   if (c.act != Act::None)
     attrs = std::string(" {act_format = #nibble.int<8, signed>") +
             // A static scale small enough that some activations saturate.
             (c.act == Act::Static ? ", act_scale = 1.0e-02 : f32" : "") + "}";
-  os << "  %y = nibble.matmul %x, %w scales(%s : tensor<" << c.n << "x"
-     << groups << "xf32>)" << attrs << " : tensor<" << c.m << "x" << c.k << "xf32>, !w -> "
+  os << "  %y = nibble.matmul %x, %w scales(%s : " << sT << ")"
+     << (c.zeroPoints ? " zero_points(%z : " + sT + ")" : "") << attrs
+     << " : tensor<" << c.m << "x" << c.k << "xf32>, !w -> "
      << "tensor<" << c.m << "x" << c.n << "xf32>\n";
   os << "  return %y : tensor<" << c.m << "x" << c.n << "xf32>\n}\n";
   return os.str();
@@ -115,7 +181,7 @@ std::string moduleText(const Case &c, const Data &d) {
 /// Parses `text`, optionally runs nibble-generate-kernels for this machine
 /// (then `inspect` sees the rewritten module), lowers the rest with the
 /// reference pipeline, JITs it and runs @forward on x [m, k] -> y [m, n].
-std::vector<float> runForward(const std::string &text, bool kernels,
+std::vector<float> runForward(const std::string &text, const char *target,
                               std::vector<float> x, int64_t m, int64_t k,
                               int64_t n,
                               const std::function<void(mlir::ModuleOp)> &inspect) {
@@ -126,10 +192,10 @@ std::vector<float> runForward(const std::string &text, bool kernels,
     return {};
   auto fn = module->lookupSymbol<mlir::func::FuncOp>("forward");
   fn->setAttr("llvm.emit_c_interface", mlir::UnitAttr::get(ctx.ctx.get()));
-  if (kernels) {
+  if (target) {
     mlir::PassManager gen(ctx.ctx.get());
-    EXPECT_TRUE(mlir::succeeded(
-        mlir::parsePassPipeline("nibble-generate-kernels{target=native}", gen)));
+    EXPECT_TRUE(mlir::succeeded(mlir::parsePassPipeline(
+        std::string("nibble-generate-kernels{target=") + target + "}", gen)));
     EXPECT_TRUE(mlir::succeeded(gen.run(*module)));
     if (inspect)
       inspect(*module);
@@ -163,9 +229,9 @@ std::vector<float> runForward(const std::string &text, bool kernels,
 }
 
 /// Runs @forward on x; `kernels` selects the generated path.
-std::vector<float> run(const Case &c, const Data &d, bool kernels,
+std::vector<float> run(const Case &c, const Data &d, const char *target,
                        int *kernelFuncs) {
-  return runForward(moduleText(c, d), kernels, d.x, c.m, c.k, c.n,
+  return runForward(moduleText(c, d), target, d.x, c.m, c.k, c.n,
                     [&](mlir::ModuleOp module) {
                       *kernelFuncs = 0;
                       module->walk([&](mlir::func::FuncOp f) {
@@ -173,6 +239,28 @@ std::vector<float> run(const Case &c, const Data &d, bool kernels,
                           ++*kernelFuncs;
                       });
                     });
+}
+
+/// |got - want| <= 1e-5 * sum_k |x| |w| per output.
+void expectClose(const Case &c, const Data &d, const std::vector<float> &got,
+                 const std::vector<float> &want) {
+  const int64_t groups = c.k / c.group;
+  nibble::formats::Format f = formatOf(c);
+  for (int64_t i = 0; i < c.m; ++i)
+    for (int64_t j = 0; j < c.n; ++j) {
+      double mag = 0;
+      for (int64_t kk = 0; kk < c.k; ++kk) {
+        size_t g = size_t(j * groups + kk / c.group);
+        double w = f.decode(d.codes[size_t(j * c.k + kk)]);
+        if (c.zeroPoints)
+          w -= d.zeroPoints[g];
+        mag += std::fabs(d.x[size_t(i * c.k + kk)]) *
+               std::fabs(w * d.scales[g]);
+      }
+      size_t at = size_t(i * c.n + j);
+      EXPECT_LE(std::fabs(got[at] - want[at]), 1e-5 * mag + 1e-30)
+          << "m " << i << " n " << j << ": " << got[at] << " vs " << want[at];
+    }
 }
 
 class KernelsTest : public ::testing::TestWithParam<Case> {};
@@ -190,42 +278,55 @@ TEST_P(KernelsTest, EqualsTheReferenceLowering) {
                       "checked in assembly only (lit)";
   }
   Data d = makeData(c, 7);
-  int kernelFuncs = 0;
-  std::vector<float> want = run(c, d, false, nullptr);
-  std::vector<float> got = run(c, d, true, &kernelFuncs);
-  // The integer path adds the activation quantizer.
-  EXPECT_EQ(kernelFuncs, c.act == Act::None ? 1 : 2)
-      << "the generated path was not taken";
-  ASSERT_EQ(got.size(), want.size());
-  const int64_t groups = c.k / c.group;
-  for (int64_t i = 0; i < c.m; ++i)
-    for (int64_t j = 0; j < c.n; ++j) {
-      double mag = 0;
-      for (int64_t kk = 0; kk < c.k; ++kk)
-        mag += std::fabs(d.x[size_t(i * c.k + kk)]) *
-               std::fabs(d.codes[size_t(j * c.k + kk)] *
-                         d.scales[size_t(j * groups + kk / c.group)]);
-      size_t at = size_t(i * c.n + j);
-      EXPECT_LE(std::fabs(got[at] - want[at]), 1e-5 * mag + 1e-30)
-          << "m " << i << " n " << j << ": " << got[at] << " vs " << want[at];
-    }
+  std::vector<float> want = run(c, d, nullptr, nullptr);
+  // Weight-only kernels are also generated for AVX2 (another table lookup)
+  // and run here when this machine can.
+  std::vector<const char *> targets = {"native"};
+  std::string error;
+  auto native = nibble::target::TargetSpec::parse("native", error);
+  ASSERT_TRUE(native) << error;
+  if (c.act == Act::None && native->has("avx512f") && native->has("avx2") &&
+      native->has("fma"))
+    targets.push_back("x86-64-v3");
+  for (const char *target : targets) {
+    SCOPED_TRACE(target);
+    int kernelFuncs = 0;
+    std::vector<float> got = run(c, d, target, &kernelFuncs);
+    // The integer path adds the activation quantizer.
+    EXPECT_EQ(kernelFuncs, c.act == Act::None ? 1 : 2)
+        << "the generated path was not taken";
+    ASSERT_EQ(got.size(), want.size());
+    expectClose(c, d, got, want);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, KernelsTest,
-    ::testing::Values(Case{1, 48, 256, 32, 4, false},
-                      Case{3, 40, 128, 64, 4, true},
-                      Case{2, 24, 96, 96, 4, true},   // per output row
-                      Case{17, 8, 64, 32, 4, false},  // many accumulators
-                      Case{2, 33, 64, 32, 8, true},
-                      Case{1, 16, 256, 128, 8, false},
+    ::testing::Values(Case{1, 48, 256, 32, "int4", false},
+                      Case{3, 40, 128, 64, "int4", true},
+                      Case{2, 24, 96, 96, "int4", true},   // per output row
+                      Case{17, 8, 64, 32, "int4", false},  // many accumulators
+                      Case{2, 33, 64, 32, "int8", true},
+                      Case{1, 16, 256, 128, "int8", false},
+                      // Every other weight-only family: narrow and wide
+                      // integers, unsigned with zero points, tables, fp8.
+                      Case{2, 20, 128, 32, "int3", true},
+                      Case{1, 24, 64, 64, "int2", false},
+                      Case{3, 18, 96, 32, "int6", true},
+                      Case{2, 40, 256, 128, "uint4", true, Act::None, true},
+                      Case{2, 17, 64, 16, "uint8", false, Act::None, true},
+                      Case{1, 21, 128, 32, "nf4", true},
+                      Case{4, 19, 128, 64, "e2m1fn", false},
+                      Case{1, 36, 256, 32, "e2m1fn", true, Act::None, true},
+                      Case{2, 23, 128, 128, "e4m3fn", true},
+                      Case{1, 22, 96, 32, "e5m2", true},
                       // Integer dot products (W4A8, W8A8).
-                      Case{1, 40, 256, 128, 4, false, Act::Dynamic},
-                      Case{3, 36, 512, 256, 4, true, Act::Dynamic},
-                      Case{7, 20, 256, 256, 4, false, Act::Static},
-                      Case{1, 24, 192, 64, 8, true, Act::Dynamic},
-                      Case{5, 17, 128, 128, 8, false, Act::Static},
-                      Case{32, 9, 128, 128, 4, false, Act::Dynamic}));
+                      Case{1, 40, 256, 128, "int4", false, Act::Dynamic},
+                      Case{3, 36, 512, 256, "int4", true, Act::Dynamic},
+                      Case{7, 20, 256, 256, "int4", false, Act::Static},
+                      Case{1, 24, 192, 64, "int8", true, Act::Dynamic},
+                      Case{5, 17, 128, 128, "int8", false, Act::Static},
+                      Case{32, 9, 128, 128, "int4", false, Act::Dynamic}));
 
 } // namespace
 
@@ -316,7 +417,8 @@ TEST(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
   for (float &v : x)
     v = u(rng);
   auto runIt = [&](bool kernels, int *generics) {
-    return runForward(epilogueModule(), kernels, x, m, k, n,
+    return runForward(epilogueModule(), kernels ? "native" : nullptr, x, m, k,
+                      n,
                       [&](mlir::ModuleOp module) {
                         *generics = 0;
                         module.walk([&](mlir::func::FuncOp f) {

@@ -22,6 +22,8 @@
 #include "llvm/ADT/Hashing.h"
 #include "llvm/Support/Format.h"
 
+#include <cstring>
+
 using namespace mlir;
 using namespace mlir::nibble;
 using namespace mlir::nibble::cpu;
@@ -217,8 +219,34 @@ std::optional<Epilogue> cpu::matchEpilogue(Value result, Operation *user) {
 }
 
 std::string WeightOnlyKernel::name() const {
-  return "nibble_gemv_w" + std::to_string(bits) + "g" +
-         std::to_string(group) + shapeSuffix(m, n, k);
+  std::string tag;
+  switch (decode) {
+  case WeightDecode::SignedInt:
+    tag = "w" + std::to_string(storeBits);
+    break;
+  case WeightDecode::UnsignedInt:
+    tag = "u" + std::to_string(storeBits);
+    break;
+  case WeightDecode::Table: {
+    // Kernels differ by their table; name them by its bits.
+    llvm::hash_code h = llvm::hash_combine_range(
+        reinterpret_cast<const uint32_t *>(table.data()),
+        reinterpret_cast<const uint32_t *>(table.data() + table.size()));
+    std::string hex;
+    llvm::raw_string_ostream hs(hex);
+    hs << llvm::format_hex_no_prefix(uint64_t(h) & 0xFFFFFFFFu, 8);
+    tag = "lut" + hex + "_";
+    break;
+  }
+  case WeightDecode::E4M3:
+    tag = "e4m3";
+    break;
+  case WeightDecode::E5M2:
+    tag = "e5m2";
+    break;
+  }
+  return "nibble_gemv_" + tag + "g" + std::to_string(group) +
+         (zeroPoints ? "z" : "") + shapeSuffix(m, n, k);
 }
 
 std::string IntDotKernel::name() const {
@@ -231,43 +259,282 @@ std::string ActQuantizer::name() const {
          std::to_string(m) + "_k" + std::to_string(k);
 }
 
+namespace {
+
+/// Turns one vector<16xi8> of stored weight bytes into f32 vectors: two
+/// (codes c..c+15 from the low nibbles, c+16..c+31 from the high ones) for
+/// nibble storage, one for bytes. Constants are made once, at the entry.
+struct WeightDecoder {
+  const WeightOnlyKernel &key;
+  MLIRContext *ctx;
+  VectorType vf32, vi32, vi16, vf16, vi8;
+  Value c4, c28, c15, c8i16, c1i16, signKeep, c15b, c4b;
+  // Table lookups: the whole table (AVX-512), its halves (AVX2) or its four
+  // byte planes (NEON), and the bit that picks a half.
+  Value table, tableLo, tableHi, bit3;
+  SmallVector<Value, 4> planes;
+
+  WeightDecoder(OpBuilder &b, Location loc, const WeightOnlyKernel &key)
+      : key(key), ctx(b.getContext()) {
+    Emit e{b, loc};
+    vf32 = VectorType::get({kF32Lanes}, b.getF32Type());
+    vi32 = VectorType::get({kF32Lanes}, b.getI32Type());
+    vi16 = VectorType::get({kF32Lanes}, b.getI16Type());
+    vf16 = VectorType::get({kF32Lanes}, b.getF16Type());
+    vi8 = VectorType::get({kF32Lanes}, b.getI8Type());
+    c4 = e.splat(vi32, b.getI32IntegerAttr(4));
+    c28 = e.splat(vi32, b.getI32IntegerAttr(28));
+    c15 = e.splat(vi32, b.getI32IntegerAttr(15));
+    c8i16 = e.splat(vi16, b.getI16IntegerAttr(8));
+    c1i16 = e.splat(vi16, b.getI16IntegerAttr(1));
+    // 0xBFFF: keep the sign (bit 15), clear its copy in bit 14.
+    signKeep = e.splat(vi16, b.getI16IntegerAttr(int16_t(0xBFFF)));
+    c15b = e.splat(vi8, b.getI8IntegerAttr(15));
+    c4b = e.splat(vi8, b.getI8IntegerAttr(4));
+    if (key.decode != WeightDecode::Table)
+      return;
+    auto floats = [&](size_t first, int64_t count) {
+      auto t = VectorType::get({count}, b.getF32Type());
+      return arith::ConstantOp::create(
+                 b, loc,
+                 DenseElementsAttr::get(
+                     t, ArrayRef<float>(key.table).slice(first, size_t(count))))
+          .getResult();
+    };
+    switch (key.permute) {
+    case PermuteKind::Avx512:
+      table = floats(0, 16);
+      break;
+    case PermuteKind::Avx2:
+      tableLo = floats(0, 8);
+      tableHi = floats(8, 8);
+      bit3 = e.splat(VectorType::get({8}, b.getI32Type()),
+                     b.getI32IntegerAttr(8));
+      break;
+    case PermuteKind::Neon:
+      for (unsigned byte = 0; byte < 4; ++byte) {
+        SmallVector<int8_t> plane;
+        for (float v : key.table) {
+          uint32_t bits;
+          std::memcpy(&bits, &v, 4);
+          plane.push_back(int8_t(bits >> (8 * byte)));
+        }
+        planes.push_back(arith::ConstantOp::create(
+            b, loc, DenseElementsAttr::get(vi8, ArrayRef<int8_t>(plane))));
+      }
+      break;
+    case PermuteKind::None:
+      llvm_unreachable("table decode needs a vector permute");
+    }
+  }
+
+  Value intrinsic(OpBuilder &b, Location l, StringRef name, Type result,
+                  ValueRange args) {
+    return LLVM::CallIntrinsicOp::create(b, l, result,
+                                         StringAttr::get(ctx, name), args)
+        .getResult(0);
+  }
+
+  /// table[idx & 15] per lane; idx is vector<16xi32> (x86) or the codes
+  /// as vector<16xi8> (NEON).
+  Value lookup(OpBuilder &b, Location l, Value idx) {
+    switch (key.permute) {
+    case PermuteKind::Avx512:
+      // vpermps reads the low 4 bits of each index.
+      return intrinsic(b, l, "llvm.x86.avx512.permvar.sf.512", vf32,
+                       {table, idx});
+    case PermuteKind::Avx2: {
+      // vpermps ymm reads the low 3 bits; bit 3 picks the half.
+      auto v8f = VectorType::get({8}, b.getF32Type());
+      auto v8i = VectorType::get({8}, b.getI32Type());
+      Value out = arith::ConstantOp::create(
+          b, l, DenseElementsAttr::get(vf32, b.getF32FloatAttr(0.0f)));
+      for (int64_t h = 0; h < 2; ++h) {
+        Value part = vector::ExtractStridedSliceOp::create(
+            b, l, idx, ArrayRef<int64_t>{8 * h}, ArrayRef<int64_t>{8},
+            ArrayRef<int64_t>{1});
+        Value lo = intrinsic(b, l, "llvm.x86.avx2.permps", v8f,
+                             {tableLo, part});
+        Value hi = intrinsic(b, l, "llvm.x86.avx2.permps", v8f,
+                             {tableHi, part});
+        Value zero = arith::ConstantOp::create(
+            b, l, DenseElementsAttr::get(v8i, b.getI32IntegerAttr(0)));
+        Value upper = arith::CmpIOp::create(
+            b, l, arith::CmpIPredicate::ne,
+            arith::AndIOp::create(b, l, part, bit3), zero);
+        Value sel = arith::SelectOp::create(b, l, upper, hi, lo);
+        out = vector::InsertStridedSliceOp::create(
+            b, l, sel, out, ArrayRef<int64_t>{8 * h}, ArrayRef<int64_t>{1});
+      }
+      return out;
+    }
+    case PermuteKind::Neon: {
+      // Byte b of every looked-up value, for the 16 codes, per plane;
+      // then interleave the planes into 16 little-endian f32.
+      SmallVector<Value, 4> bytes;
+      for (Value plane : planes)
+        bytes.push_back(intrinsic(b, l, "llvm.aarch64.neon.tbl1.v16i8", vi8,
+                                  {plane, idx}));
+      SmallVector<int64_t> zip, quad;
+      for (int64_t i = 0; i < 16; ++i)
+        zip.append({i, 16 + i});
+      for (int64_t i = 0; i < 16; ++i)
+        quad.append({2 * i, 2 * i + 1, 32 + 2 * i, 32 + 2 * i + 1});
+      Value b01 = vector::ShuffleOp::create(b, l, bytes[0], bytes[1], zip);
+      Value b23 = vector::ShuffleOp::create(b, l, bytes[2], bytes[3], zip);
+      Value all = vector::ShuffleOp::create(b, l, b01, b23, quad);
+      return vector::BitCastOp::create(b, l, vf32, all);
+    }
+    case PermuteKind::None:
+      break;
+    }
+    llvm_unreachable("table decode needs a vector permute");
+  }
+
+  /// fp8 bytes -> f32 through f16 bit patterns (exact, subnormals too).
+  Value fp8(OpBuilder &b, Location l, Value raw) {
+    Value wide = arith::ExtUIOp::create(b, l, vi16, raw);
+    Value bits = arith::ShLIOp::create(b, l, wide, c8i16);
+    if (key.decode == WeightDecode::E4M3)
+      // s eeee mmm -> s 0eeee mmm0000000: the f16 value is the e4m3 value
+      // times 2^-8 (bias 15 vs 7); the group scale carries the 2^8.
+      bits = arith::AndIOp::create(
+          b, l, arith::ShRSIOp::create(b, l, bits, c1i16), signKeep);
+    Value half = vector::BitCastOp::create(b, l, vf16, bits);
+    return arith::ExtFOp::create(b, l, vf32, half);
+  }
+
+  SmallVector<Value> decode(OpBuilder &b, Location l, Value raw) {
+    auto toF32 = [&](Value v) -> Value {
+      return arith::SIToFPOp::create(b, l, vf32, v);
+    };
+    switch (key.decode) {
+    case WeightDecode::SignedInt: {
+      // Widen bytes to i32 first: x86 has no byte shifts, and i32 shifts
+      // are one instruction each.
+      Value wide = arith::ExtSIOp::create(b, l, vi32, raw);
+      if (key.storeBits == 8)
+        return {toF32(wide)};
+      // low nibble: (v << 28) >> 28; high: v >> 4 (v is the sign-extended
+      // byte, so its high nibble's sign is in place).
+      Value lo = arith::ShRSIOp::create(
+          b, l, arith::ShLIOp::create(b, l, wide, c28), c28);
+      return {toF32(lo), toF32(arith::ShRSIOp::create(b, l, wide, c4))};
+    }
+    case WeightDecode::UnsignedInt: {
+      Value wide = arith::ExtUIOp::create(b, l, vi32, raw);
+      if (key.storeBits == 8)
+        return {toF32(wide)};
+      return {toF32(arith::AndIOp::create(b, l, wide, c15)),
+              toF32(arith::ShRUIOp::create(b, l, wide, c4))};
+    }
+    case WeightDecode::Table: {
+      if (key.permute == PermuteKind::Neon)
+        return {lookup(b, l, arith::AndIOp::create(b, l, raw, c15b)),
+                lookup(b, l, arith::ShRUIOp::create(b, l, raw, c4b))};
+      // The low nibble needs no mask: vpermps reads the index's low bits
+      // and the AVX2 blend its bit 3.
+      Value wide = arith::ExtUIOp::create(b, l, vi32, raw);
+      return {lookup(b, l, wide),
+              lookup(b, l, arith::ShRUIOp::create(b, l, wide, c4))};
+    }
+    case WeightDecode::E4M3:
+    case WeightDecode::E5M2:
+      return {fp8(b, l, raw)};
+    }
+    llvm_unreachable("unknown weight decode");
+  }
+
+  /// The factor the decoded values are short of (folded into the scale).
+  float scaleFactor() const {
+    return key.decode == WeightDecode::E4M3 ? 256.0f : 1.0f;
+  }
+};
+
+/// Per activation row and group, the sum of x over the group (for the
+/// zero-point term): tensor<M x groups x f32>.
+Value groupSums(OpBuilder &b, Location loc, Value x, int64_t m, int64_t k,
+                int64_t group) {
+  Emit e{b, loc};
+  const int64_t groups = k / group;
+  auto vf = VectorType::get({kF32Lanes}, b.getF32Type());
+  Value zero = e.splat(vf, b.getF32FloatAttr(0.0f));
+  Value init = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{m, groups},
+                                       b.getF32Type());
+  return loop(b, loc, e.idx(0), e.idx(m), {init}, [&](OpBuilder &rb,
+                                                      Location l, Value mi,
+                                                      ValueRange it) {
+    Emit r{rb, l};
+    auto g = loop(rb, l, r.idx(0), r.idx(groups), {it[0]},
+                  [&](OpBuilder &gb, Location gl, Value gi, ValueRange git) {
+      Emit ge{gb, gl};
+      auto sum = loop(gb, gl, ge.idx(0), ge.idx(group / kF32Lanes), {zero},
+                      [&](OpBuilder &sb, Location sl, Value st,
+                          ValueRange acc) {
+        Emit se{sb, sl};
+        Value col = se.add(se.affine(gi, group, nullptr),
+                           se.affine(st, kF32Lanes, nullptr));
+        return SmallVector<Value>{arith::AddFOp::create(
+            sb, sl, acc[0], se.read(x, {mi, col}, vf))};
+      });
+      Value red = vector::ReductionOp::create(
+          gb, gl, vector::CombiningKind::ADD, sum.getResult(0),
+          arith::FastMathFlags::reassoc);
+      return SmallVector<Value>{
+          tensor::InsertOp::create(gb, gl, red, git[0], ValueRange{mi, gi})};
+    });
+    return SmallVector<Value>{g.getResult(0)};
+  }).getResult(0);
+}
+
+} // namespace
+
 func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
                                   const Epilogue *epilogue, StringRef name) {
   OpBuilder b(module.getContext());
   Location loc = module.getLoc();
   Type f32 = b.getF32Type(), i8 = b.getI8Type();
   const int64_t groups = key.k / key.group;
-  const int64_t bytes = key.n * key.k * key.bits / 8;
+  const int64_t bytes = key.n * key.k * key.storeBits / 8;
   auto xT = RankedTensorType::get({key.m, key.k}, f32);
   auto wT = RankedTensorType::get({bytes}, i8);
   auto sT = RankedTensorType::get({key.n, groups}, f32);
   auto yT = RankedTensorType::get({key.m, key.n}, f32);
-  SmallVector<Type> args = {xT, wT, sT, yT, b.getIndexType(),
-                            b.getIndexType()};
+  SmallVector<Type> args = {xT, wT, sT};
+  if (key.zeroPoints)
+    args.push_back(sT);
+  args.append({yT, b.getIndexType(), b.getIndexType()});
   args.append(extraTypes(epilogue));
-  func::FuncOp fn = makeFunc(module, b, name, args, {yT}, "weight-only", {3});
+  const unsigned yi = key.yArg();
+  func::FuncOp fn =
+      makeFunc(module, b, name, args, {yT}, "weight-only", {yi});
   Block *entry = &fn.getBody().front();
   Value x = entry->getArgument(0), w = entry->getArgument(1),
-        s = entry->getArgument(2), y0 = entry->getArgument(3),
-        n0 = entry->getArgument(4), n1 = entry->getArgument(5);
-  ValueRange extras = entry->getArguments().drop_front(6);
+        s = entry->getArgument(2), y0 = entry->getArgument(yi),
+        n0 = entry->getArgument(yi + 1), n1 = entry->getArgument(yi + 2);
+  Value zp = key.zeroPoints ? entry->getArgument(3) : Value();
+  ValueRange extras = entry->getArguments().drop_front(yi + 3);
   Emit e{b, loc};
-  auto vf32 = VectorType::get({kF32Lanes}, f32);
-  auto vi8 = VectorType::get({kF32Lanes}, i8);
-  auto vi32 = VectorType::get({kF32Lanes}, b.getI32Type());
+  WeightDecoder dec(b, loc, key);
+  auto vf32 = dec.vf32;
   Value zeroV = e.splat(vf32, b.getF32FloatAttr(0.0f));
-  Value c4 = e.splat(vi32, b.getI32IntegerAttr(4));
-  Value c28 = e.splat(vi32, b.getI32IntegerAttr(28));
-  const int64_t codesPerStep = key.bits == 4 ? 32 : 16;
+  Value zeroS = e.f32(0.0f);
+  const int64_t codesPerStep = key.storeBits == 4 ? 32 : 16;
   const int64_t stepsPerGroup = key.group / codesPerStep;
-  const int64_t rowBytes = key.k * key.bits / 8;
+  const int64_t rowBytes = key.k * key.storeBits / 8;
   const int64_t M = key.m;
+  const float factor = dec.scaleFactor();
+  Value xsum = key.zeroPoints ? groupSums(b, loc, x, M, key.k, key.group)
+                              : Value();
 
   auto rows = loop(b, loc, n0, n1, {y0}, [&](OpBuilder &rb, Location l,
                                              Value n, ValueRange rowIter) {
     Emit r{rb, l};
     Value rowBase = r.affine(n, rowBytes, nullptr);
+    // iter: M vector accumulators, then (zero points) M scalar terms.
     SmallVector<Value> accInit(size_t(M), zeroV);
+    if (key.zeroPoints)
+      accInit.append(size_t(M), zeroS);
     auto grp = loop(rb, l, r.idx(0), r.idx(groups), accInit,
                     [&](OpBuilder &gb, Location gl, Value g, ValueRange acc) {
       Emit ge{gb, gl};
@@ -277,43 +544,45 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
                         [&](OpBuilder &sb, Location sl, Value st,
                             ValueRange ga) {
         Emit se{sb, sl};
-        auto [col, byteOff] =
-            se.column(rowBase, g, key.group, st, codesPerStep, key.bits);
-        Value raw = se.read(w, {byteOff}, vi8);
-        // Widen bytes to i32 first: x86 has no byte shifts, and i32 shifts
-        // are one instruction each.
-        Value wide = arith::ExtSIOp::create(sb, sl, vi32, raw);
-        SmallVector<Value> codeVecs;
-        if (key.bits == 4) {
-          // low nibble: (v << 28) >> 28; high: v >> 4 (v is the
-          // sign-extended byte, so its high nibble's sign is in place).
-          Value lo = arith::ShRSIOp::create(
-              sb, sl, arith::ShLIOp::create(sb, sl, wide, c28), c28);
-          Value hi = arith::ShRSIOp::create(sb, sl, wide, c4);
-          codeVecs = {lo, hi};
-        } else {
-          codeVecs = {wide};
-        }
+        auto [col, byteOff] = se.column(rowBase, g, key.group, st,
+                                        codesPerStep, int64_t(key.storeBits));
+        Value raw = se.read(w, {byteOff}, dec.vi8);
+        SmallVector<Value> vals = dec.decode(sb, sl, raw);
         SmallVector<Value> next(ga.begin(), ga.end());
-        for (size_t h = 0; h < codeVecs.size(); ++h) {
-          Value cf = arith::SIToFPOp::create(sb, sl, vf32, codeVecs[h]);
+        for (size_t h = 0; h < vals.size(); ++h) {
           Value xc = se.add(col, se.idx(int64_t(h) * kF32Lanes));
           for (int64_t mi = 0; mi < M; ++mi) {
             Value xv = se.read(x, {se.idx(mi), xc}, vf32);
             size_t a = size_t(2 * mi) + h % 2;
-            next[a] = vector::FMAOp::create(sb, sl, cf, xv, next[a]);
+            next[a] = vector::FMAOp::create(sb, sl, vals[h], xv, next[a]);
           }
         }
         return next;
       });
       Value scale = tensor::ExtractOp::create(gb, gl, s, ValueRange{n, g});
-      Value sv = vector::BroadcastOp::create(gb, gl, vf32, scale);
+      Value sv = vector::BroadcastOp::create(
+          gb, gl, vf32,
+          factor == 1.0f
+              ? scale
+              : arith::MulFOp::create(gb, gl, scale, ge.f32(factor))
+                    .getResult());
       SmallVector<Value> out;
       for (int64_t mi = 0; mi < M; ++mi) {
         Value sum =
             arith::AddFOp::create(gb, gl, steps.getResult(unsigned(2 * mi)),
                                   steps.getResult(unsigned(2 * mi + 1)));
         out.push_back(vector::FMAOp::create(gb, gl, sv, sum, acc[size_t(mi)]));
+      }
+      if (key.zeroPoints) {
+        // sum_g s * zp * sum(x over g), subtracted at the row's end.
+        Value z = tensor::ExtractOp::create(gb, gl, zp, ValueRange{n, g});
+        Value sz = arith::MulFOp::create(gb, gl, scale, z);
+        for (int64_t mi = 0; mi < M; ++mi) {
+          Value xs = tensor::ExtractOp::create(gb, gl, xsum,
+                                               ValueRange{ge.idx(mi), g});
+          out.push_back(
+              math::FmaOp::create(gb, gl, sz, xs, acc[size_t(M + mi)]));
+        }
       }
       return out;
     });
@@ -322,6 +591,9 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
       Value red = vector::ReductionOp::create(
           rb, l, vector::CombiningKind::ADD, grp.getResult(unsigned(mi)),
           arith::FastMathFlags::reassoc);
+      if (key.zeroPoints)
+        red = arith::SubFOp::create(rb, l, red,
+                                    grp.getResult(unsigned(M + mi)));
       Value mIdx = r.idx(mi);
       red = applyEpilogue(rb, l, epilogue, red, mIdx, n, extras);
       yt = tensor::InsertOp::create(rb, l, red, yt, ValueRange{mIdx, n});

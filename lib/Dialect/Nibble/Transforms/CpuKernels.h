@@ -15,6 +15,7 @@
 #include "mlir/IR/BuiltinOps.h"
 
 #include <string>
+#include <vector>
 
 namespace mlir::nibble::cpu {
 
@@ -40,12 +41,40 @@ struct Epilogue {
 /// uses nothing from outside and does not read the output.
 std::optional<Epilogue> matchEpilogue(Value result, Operation *user);
 
-/// Weight-only: signed int4 (interleave-32 layout) or int8 codes widened in
-/// registers, f32 FMA with 16-lane accumulators.
-///   func(x: [M,K]f32, w: [B]i8, s: [N,K/G]f32, y: [M,N]f32, n0, n1) -> y
+/// How the weight-only kernel turns stored codes into f32 in registers.
+enum class WeightDecode {
+  SignedInt,   ///< two's complement (sign-extended to the storage width)
+  UnsignedInt, ///< zero-extended
+  Table,       ///< any format of <= 16 codes: a 16-entry f32 table, looked
+               ///< up with a vector permute (vpermps / tbl)
+  E4M3,        ///< fp8 e4m3fn: rebuilt as f16 bits, widened, x 2^8
+  E5M2,        ///< fp8 e5m2: the high byte of an f16, widened
+};
+
+/// How the target permutes vector lanes for WeightDecode::Table.
+enum class PermuteKind {
+  None,
+  Avx512, ///< vpermps zmm: a whole 16-entry table in one register
+  Avx2,   ///< two vpermps ymm (8 entries each) and a blend on bit 3
+  Neon,   ///< tbl over the table's four byte planes, then zips
+};
+
+/// Weight-only: codes stored in nibbles (layout interleave-32: one 16-byte
+/// load gives two runs of 16 codes) or bytes, decoded in registers, f32
+/// FMA with 16-lane accumulators; with zero points, each group subtracts
+/// s * zp * (sum of the group's activations), summed once per call.
+///   func(x: [M,K]f32, w: [B]i8, s: [N,K/G]f32, [zp: [N,K/G]f32,]
+///        y: [M,N]f32, n0, n1) -> y
 struct WeightOnlyKernel {
-  int64_t m, n, k, group, bits;
+  int64_t m, n, k, group;
+  int64_t storeBits; ///< 4 (nibbles) or 8 (bytes)
+  WeightDecode decode;
+  std::vector<float> table; ///< 16 entries, WeightDecode::Table only
+  PermuteKind permute = PermuteKind::None;
+  bool zeroPoints = false;
   std::string name() const;
+  /// Index of the y argument.
+  unsigned yArg() const { return zeroPoints ? 4 : 3; }
 };
 
 /// Integer dot products (W8A8 / W4A8): int8 activations, quantized per row

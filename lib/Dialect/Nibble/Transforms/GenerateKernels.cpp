@@ -8,9 +8,13 @@
 // attribute on the byte constant (`nibble.scheme`).
 //
 // Paths (docs/performance.md lists which formats each serves):
-//  - weight-only (no act_format): symmetric signed int4 / int8 weights,
-//    f32 scales per group (a multiple of 32) or per row, widened in
-//    registers, f32 FMA. Needs vector FMA (AVX2+FMA, AVX-512, NEON).
+//  - weight-only (no act_format): integer weights of any width (signed or
+//    unsigned, with or without zero points), fp8 e4m3fn / e5m2 (widened
+//    through f16 bit patterns) and every format of at most 16 codes (fp4,
+//    NF4, any lookup table: a 16-entry f32 table and a vector permute,
+//    vpermps or NEON tbl); f32 scales per group (a multiple of the 32- or
+//    16-code step) or per row; decoded in registers, f32 FMA. Needs vector
+//    FMA (AVX2+FMA, AVX-512, NEON).
 //  - integer dot (act_format int8, dynamic or static): the same weights
 //    times int8 activations with an 8-bit dot-product instruction:
 //    vpdpbusd (AVX-512 VNNI, 16 lanes; AVX-VNNI, 8 lanes), which multiplies
@@ -74,6 +78,8 @@ std::vector<uint8_t> constantBytes(ConstantOp c) {
 /// What the target offers the kernels.
 struct Capabilities {
   bool vectorFMA = false;
+  /// How a 16-entry table lookup is done (weight-only table formats).
+  PermuteKind permute = PermuteKind::None;
   /// 8-bit dot product: i32 lanes per instruction, 0 when absent.
   int64_t dotLanes = 0;
   bool dotUnsignedWeights = false;
@@ -86,6 +92,8 @@ Capabilities capabilities(const ::nibble::target::TargetSpec &spec) {
   c.describe = spec.describe();
   if (spec.isAArch64()) {
     c.vectorFMA = spec.has("neon");
+    if (c.vectorFMA)
+      c.permute = PermuteKind::Neon;
     if (spec.has("dotprod")) {
       c.dotLanes = 4;
       c.dotIntrinsic = "llvm.aarch64.neon.sdot.v4i32.v16i8";
@@ -93,6 +101,8 @@ Capabilities capabilities(const ::nibble::target::TargetSpec &spec) {
     return c;
   }
   c.vectorFMA = spec.has("fma") && spec.has("avx2");
+  if (c.vectorFMA)
+    c.permute = spec.has("avx512f") ? PermuteKind::Avx512 : PermuteKind::Avx2;
   // vpdpbusd: u8 x s8. (Not vpdpbssd, s8 x s8, which needs AVX-VNNI-INT8:
   // Zen 4 lacks it.)
   if (spec.has("avx512vnni") && spec.has("avx512bw")) {
@@ -109,24 +119,24 @@ Capabilities capabilities(const ::nibble::target::TargetSpec &spec) {
 /// The shape and scheme facts both paths need, or nullopt when the matmul
 /// is outside every generated path.
 struct MatmulShape {
-  int64_t m, n, k, group, bits;
+  int64_t m, n, k, group;
+  ::nibble::formats::Format format;
+  bool zeroPoints;
 };
 
 std::optional<MatmulShape> commonShape(MatmulOp op) {
   QTensorType wType = op.getWeight().getType();
   SchemeAttr scheme = wType.getScheme();
-  auto fmt = scheme.getFormatAttr().getFormat();
   auto xType = op.getInput().getType();
-  if (scheme.hasZeroPoints() || scheme.getScaleSchemeAttr() ||
-      scheme.getLayout() || fmt.kind() != ::nibble::formats::Kind::Int ||
-      !fmt.isSigned() || (fmt.bits() != 4 && fmt.bits() != 8) ||
+  if (scheme.getScaleSchemeAttr() || scheme.getLayout() ||
       !xType.getElementType().isF32() ||
       !op.getResult().getType().getElementType().isF32() ||
       !op.getWeight().getDefiningOp<ConstantOp>() ||
       !op.getScales().getDefiningOp<arith::ConstantOp>())
     return std::nullopt;
   MatmulShape s{xType.getDimSize(0), wType.getShape()[0], wType.getShape()[1],
-                0, fmt.bits()};
+                0, scheme.getFormatAttr().getFormat(),
+                scheme.hasZeroPoints()};
   if (scheme.getGranularity() == GranularityKind::Group &&
       scheme.getAxis() == 1)
     s.group = scheme.getBlockShape()[0];
@@ -139,7 +149,52 @@ std::optional<MatmulShape> commonShape(MatmulOp op) {
   if (!sType || !sType.getElementType().isF32() || s.m > 32 || s.m < 1 ||
       !hasPayload(op.getWeight().getDefiningOp<ConstantOp>()))
     return std::nullopt;
+  if (s.zeroPoints) {
+    auto zType = op.getZeroPoints()
+                     ? dyn_cast<RankedTensorType>(op.getZeroPoints().getType())
+                     : RankedTensorType();
+    if (!zType || zType != sType)
+      return std::nullopt;
+  }
   return s;
+}
+
+/// How the weight-only kernel stores and decodes a format's codes.
+struct WeightOnlyPlan {
+  WeightDecode decode;
+  int64_t storeBits;
+  bool signExtend;
+  std::vector<float> table;
+  std::string layout;
+};
+
+/// The weight-only plan for `f`, or nullopt (generic path): integers of
+/// any width, fp8 e4m3fn / e5m2, and every format of at most 16 codes
+/// (fp4, NF4, any lookup table) through a table.
+std::optional<WeightOnlyPlan> weightOnlyPlan(const ::nibble::formats::Format &f) {
+  using ::nibble::formats::Format;
+  using ::nibble::formats::Kind;
+  const unsigned bits = unsigned(f.bits());
+  const int64_t store = ::nibble::formats::interleavedStorageBits(bits);
+  const std::string storage =
+      store == 4 ? "4-interleave32" : std::string("8-dense");
+  if (f.kind() == Kind::Int)
+    return WeightOnlyPlan{f.isSigned() ? WeightDecode::SignedInt
+                                       : WeightDecode::UnsignedInt,
+                          store, f.isSigned(), {},
+                          (f.isSigned() ? "int" : "uint") + storage};
+  if (f == Format::e4m3fn())
+    return WeightOnlyPlan{WeightDecode::E4M3, 8, false, {}, "code8-dense"};
+  if (f == Format::e5m2())
+    return WeightOnlyPlan{WeightDecode::E5M2, 8, false, {}, "code8-dense"};
+  if (f.numCodes() <= 16) {
+    WeightOnlyPlan p{WeightDecode::Table, 4, false,
+                     std::vector<float>(16, 0.0f), "code" + storage};
+    for (uint32_t c = 0; c < f.numCodes(); ++c)
+      p.table[c] = f.decode(c);
+    return p;
+  }
+  return std::nullopt;
 }
 
 /// Whether the matmul quantizes its activations to int8 (the only
@@ -179,7 +234,10 @@ struct GenerateKernelsPass
       if (!shape)
         continue;
       if (op.getActFormatAttr()) {
-        if (!int8Activations(op))
+        const auto &f = shape->format;
+        if (!int8Activations(op) || shape->zeroPoints ||
+            f.kind() != ::nibble::formats::Kind::Int || !f.isSigned() ||
+            (f.bits() != 4 && f.bits() != 8))
           continue;
         if (!caps.dotLanes) {
           op.emitRemark("target ")
@@ -190,7 +248,7 @@ struct GenerateKernelsPass
         }
         IntDotKernel key{shape->m,      shape->n,
                          shape->k,      shape->group,
-                         shape->bits,   caps.dotLanes,
+                         f.bits(),      caps.dotLanes,
                          caps.dotUnsignedWeights, caps.dotIntrinsic};
         if (key.group % key.blockCodes() != 0) {
           op.emitRemark("group ")
@@ -202,6 +260,9 @@ struct GenerateKernelsPass
         rewriteIntDot(op, key);
         continue;
       }
+      std::optional<WeightOnlyPlan> plan = weightOnlyPlan(shape->format);
+      if (!plan)
+        continue;
       if (!caps.vectorFMA) {
         if (!remarkedFMA)
           module.emitRemark("target ")
@@ -211,11 +272,17 @@ struct GenerateKernelsPass
         remarkedFMA = true;
         continue;
       }
-      if (shape->group % 32 != 0)
+      const int64_t codesPerStep = plan->storeBits == 4 ? 32 : 16;
+      if (shape->group % codesPerStep != 0) {
+        op.emitRemark("group ")
+            << shape->group << " is not a multiple of the " << codesPerStep
+            << "-code step of the weight-only kernel: reference lowering";
         continue;
-      WeightOnlyKernel key{shape->m, shape->n, shape->k, shape->group,
-                           shape->bits};
-      rewriteWeightOnly(op, key);
+      }
+      WeightOnlyKernel key{shape->m,         shape->n,      shape->k,
+                           shape->group,     plan->storeBits, plan->decode,
+                           plan->table,      caps.permute,  shape->zeroPoints};
+      rewriteWeightOnly(op, key, *plan);
     }
   }
 
@@ -232,7 +299,7 @@ struct GenerateKernelsPass
   /// layout: matmuls sharing a weight share its packed copy, placed right
   /// after the weight constant so that it dominates every use.
   Value packedWeights(MatmulOp op, int64_t block, bool flipSign,
-                      StringRef layout) {
+                      StringRef layout, bool signExtend = false) {
     auto cst = op.getWeight().getDefiningOp<ConstantOp>();
     Value &cached = packed[{cst.getOperation(), layout.str()}];
     if (cached)
@@ -246,7 +313,8 @@ struct GenerateKernelsPass
     const unsigned bits =
         unsigned(wType.getScheme().getFormatAttr().getFormat().bits());
     std::vector<uint8_t> bytes = ::nibble::formats::repackInterleaved(
-        canonical.data(), size_t(n), size_t(k), bits, size_t(block), flipSign);
+        canonical.data(), size_t(n), size_t(k), bits, size_t(block), flipSign,
+        signExtend);
     std::string name = "weights";
     if (auto lin = op->getAttrOfType<StringAttr>("nibble.linear"))
       name = lin.getValue().str();
@@ -302,7 +370,8 @@ struct GenerateKernelsPass
     replace(op, call.getResult(0));
   }
 
-  void rewriteWeightOnly(MatmulOp op, const WeightOnlyKernel &key) {
+  void rewriteWeightOnly(MatmulOp op, const WeightOnlyKernel &key,
+                         const WeightOnlyPlan &plan) {
     std::optional<Epilogue> epi = epilogueOf(op);
     std::string name = key.name() + (epi ? epi->key() : "");
     func::FuncOp fn = kernel(name, [&] {
@@ -311,15 +380,16 @@ struct GenerateKernelsPass
     });
     OpBuilder b(op);
     Location loc = op.getLoc();
-    Value w = key.bits == 4 ? packedWeights(op, 32, false, "int4-interleave32")
-                            : packedWeights(op, 1, false, "int8-dense");
+    Value w = packedWeights(op, key.storeBits == 4 ? 32 : 1, false,
+                            plan.layout, plan.signExtend);
     Value yInit = tensor::EmptyOp::create(
         b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
-    emitCall(op, fn,
-             {op.getInput(), w, op.getScales(), yInit,
-              arith::ConstantIndexOp::create(b, loc, 0),
-              arith::ConstantIndexOp::create(b, loc, key.n)},
-             epi);
+    SmallVector<Value> args = {op.getInput(), w, op.getScales()};
+    if (key.zeroPoints)
+      args.push_back(op.getZeroPoints());
+    args.append({yInit, arith::ConstantIndexOp::create(b, loc, 0),
+                 arith::ConstantIndexOp::create(b, loc, key.n)});
+    emitCall(op, fn, args, epi);
   }
 
   /// The quantized activations of `x` for groups of `group`, shared by

@@ -1,0 +1,77 @@
+// Weight-only kernels for the other format families: formats of at most 16
+// codes (NF4, fp4 e2m1, any table) decode with a vector permute of a
+// 16-entry f32 table (vpermps zmm on AVX-512; two vpermps ymm and a blend
+// on AVX2; tbl over the table's byte planes on NEON), fp8 e4m3fn / e5m2
+// widen through f16 bit patterns (vcvtph2ps / fcvtl), narrow integers are
+// sign-extended into nibbles at compile time. Formats outside these
+// families (fp6 here) keep the reference lowering.
+// RUN: quant-opt %s --nibble-generate-kernels=target=znver4 | FileCheck %s
+// RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=znver4" | mlir-translate --mlir-to-llvmir \
+// RUN:   | llc -O3 -mtriple=x86_64-unknown-linux-gnu -mcpu=znver4 | FileCheck %s --check-prefix=ZEN4
+// RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=x86-64-v3" | mlir-translate --mlir-to-llvmir \
+// RUN:   | llc -O3 -mtriple=x86_64-unknown-linux-gnu -mcpu=x86-64-v3 | FileCheck %s --check-prefix=AVX2
+// RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=aarch64" | mlir-translate --mlir-to-llvmir \
+// RUN:   | llc -O3 -mtriple=aarch64-unknown-linux-gnu | FileCheck %s --check-prefix=NEON
+
+!nf4 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.lut<nf4>, group<1, 32>, scale = f32>>
+!fp4 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e2m1fn>, group<1, 32>, scale = f32>>
+!e4 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e4m3fn>, per_channel<0>, scale = f32>>
+!e5 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e5m2>, group<1, 32>, scale = f32>>
+!i3 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.int<3, signed>, group<1, 64>, scale = f32>>
+!fp6 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e2m3fn>, group<1, 32>, scale = f32>>
+
+func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>) {
+  %s2 = arith.constant dense<0.5> : tensor<8x2xf32>
+  %s1 = arith.constant dense<0.25> : tensor<8x1xf32>
+  %wn = nibble.constant dense<17> : tensor<256xi8> -> !nf4
+  %yn = nibble.matmul %x, %wn scales(%s2 : tensor<8x2xf32>) : tensor<1x64xf32>, !nf4 -> tensor<1x8xf32>
+  %wf = nibble.constant dense<33> : tensor<256xi8> -> !fp4
+  %yf = nibble.matmul %x, %wf scales(%s2 : tensor<8x2xf32>) : tensor<1x64xf32>, !fp4 -> tensor<1x8xf32>
+  %w4 = nibble.constant dense<56> : tensor<512xi8> -> !e4
+  %y4 = nibble.matmul %x, %w4 scales(%s1 : tensor<8x1xf32>) : tensor<1x64xf32>, !e4 -> tensor<1x8xf32>
+  %w5 = nibble.constant dense<-60> : tensor<512xi8> -> !e5
+  %y5 = nibble.matmul %x, %w5 scales(%s2 : tensor<8x2xf32>) : tensor<1x64xf32>, !e5 -> tensor<1x8xf32>
+  %w3 = nibble.constant dense<-83> : tensor<192xi8> -> !i3
+  %y3 = nibble.matmul %x, %w3 scales(%s1 : tensor<8x1xf32>) : tensor<1x64xf32>, !i3 -> tensor<1x8xf32>
+  %w6 = nibble.constant dense<5> : tensor<384xi8> -> !fp6
+  %y6 = nibble.matmul %x, %w6 scales(%s2 : tensor<8x2xf32>) : tensor<1x64xf32>, !fp6 -> tensor<1x8xf32>
+  return %yn, %yf, %y4, %y5, %y3, %y6 : tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>
+}
+
+// CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.lut<nf4>, group<1, 32>, scale = f32, layout = "code4-interleave32">} {{.*}} : tensor<256xi8>
+// CHECK: call @[[NF4:nibble_gemv_lut[0-9a-f]+_g32_m1_n8_k64]](
+// CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.float<e2m1fn>, group<1, 32>, scale = f32, layout = "code4-interleave32">}
+// CHECK: call @[[FP4:nibble_gemv_lut[0-9a-f]+_g32_m1_n8_k64]](
+// CHECK: layout = "code8-dense"
+// CHECK: call @nibble_gemv_e4m3g64_m1_n8_k64(
+// CHECK: call @nibble_gemv_e5m2g32_m1_n8_k64(
+// The int3 codes take nibbles: 256 bytes for 8 x 64 codes.
+// CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.int<3, signed>, group<1, 64>, scale = f32, layout = "int4-interleave32">} {{.*}} : tensor<256xi8>
+// CHECK: call @nibble_gemv_w4g64_m1_n8_k64(
+// CHECK: nibble.matmul {{.*}} !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e2m3fn>
+// CHECK: func.func @[[NF4]](
+// CHECK: arith.constant dense<[-1.000000e+00, -0.6961928{{[0-9]*}}, {{.*}}, 1.000000e+00]> : vector<16xf32>
+// CHECK: llvm.call_intrinsic "llvm.x86.avx512.permvar.sf.512"
+// CHECK: func.func @nibble_gemv_e4m3g64_m1_n8_k64(
+// CHECK: vector.bitcast {{.*}} : vector<16xi16> to vector<16xf16>
+// CHECK: arith.extf {{.*}} : vector<16xf16> to vector<16xf32>
+// CHECK: arith.mulf {{.*}}, %{{.*}} : f32
+
+// ZEN4-LABEL: nibble_gemv_lut
+// ZEN4: vperm{{d|ps}} {{.*}}zmm
+// ZEN4: vfmadd{{[0-9]+}}ps {{.*}}zmm
+// ZEN4-LABEL: nibble_gemv_e4m3g64_m1_n8_k64:
+// ZEN4: vcvtph2ps {{.*}}zmm
+
+// AVX2-LABEL: nibble_gemv_lut
+// AVX2-NOT: zmm
+// AVX2: vperm{{d|ps}} {{.*}}ymm
+// AVX2: vblendvps
+// AVX2-LABEL: nibble_gemv_e5m2g32_m1_n8_k64:
+// AVX2: vcvtph2ps {{.*}}ymm
+
+// NEON-LABEL: nibble_gemv_lut
+// NEON: tbl v{{[0-9]+}}.16b
+// NEON: fmla v{{[0-9]+}}.4s
+// NEON-LABEL: nibble_gemv_e4m3g64_m1_n8_k64:
+// NEON: fcvtl v{{[0-9]+}}.4s
