@@ -8,6 +8,9 @@
 // integer dot products with int8 activations quantized per token (path 1:
 // W4A8 / W8A8; the time includes quantizing the activations). Throughput
 // counts the bytes a kernel must read: packed codes plus f32 scales.
+// BM_WeightOnlyFormats times the weight-only path on the other format
+// families (NF4 through the table lookup, uint4 with zero points, fp8
+// e4m3) next to symmetric int4 / int8 on the same shapes.
 // scripts/bench.sh prints each as a fraction of the read probe
 // (nibble-bench-gemv) measured in the same script run.
 //
@@ -21,6 +24,7 @@
 #include "nibble/Runtime/ThreadPool.h"
 #include "nibble/Target/TargetSpec.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/InitAllDialects.h"
@@ -35,6 +39,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <iterator>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -60,6 +65,10 @@ MemRef<T, 2> view2(T *p, int64_t r, int64_t c) {
 using WeightOnlyFn = void (*)(MemRef<float, 2> *, MemRef<float, 2> *,
                               MemRef<int8_t, 1> *, MemRef<float, 2> *,
                               MemRef<float, 2> *, int64_t, int64_t);
+using WeightOnlyZpFn = void (*)(MemRef<float, 2> *, MemRef<float, 2> *,
+                                MemRef<int8_t, 1> *, MemRef<float, 2> *,
+                                MemRef<float, 2> *, MemRef<float, 2> *,
+                                int64_t, int64_t);
 struct QuantizeResult {
   MemRef<int8_t, 2> xq;
   MemRef<float, 2> xsum;
@@ -73,11 +82,25 @@ using IntDotFn = void (*)(MemRef<float, 2> *, MemRef<int8_t, 2> *,
                           MemRef<int8_t, 1> *, MemRef<float, 2> *,
                           MemRef<float, 2> *, int64_t, int64_t);
 
-/// The generated kernels for [1, k] x [n, k]^T, int `bits`, group `group`.
+/// The weights of a benchmark: a format attribute, its code width and
+/// whether it has zero points.
+struct WeightFormat {
+  const char *attr;
+  int bits;
+  bool zeroPoints;
+};
+
+WeightFormat signedInt(int bits) {
+  return {bits == 4 ? "#nibble.int<4, signed>" : "#nibble.int<8, signed>",
+          bits, false};
+}
+
+/// The generated kernels for [m, k] x [n, k]^T, group `group`.
 struct Kernel {
   std::unique_ptr<mlir::MLIRContext> ctx;
   std::unique_ptr<mlir::ExecutionEngine> engine;
   WeightOnlyFn weightOnly = nullptr;
+  WeightOnlyZpFn weightOnlyZp = nullptr;
   QuantizeFn quantize = nullptr;
   IntDotFn intDot = nullptr;
 };
@@ -89,7 +112,7 @@ bool nativeHasDot() {
 }
 
 Kernel compileKernel(int64_t m, int64_t n, int64_t k, int64_t group,
-                     int bits, bool intDot) {
+                     const WeightFormat &fmt, bool intDot) {
   static bool init = [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
@@ -106,22 +129,24 @@ Kernel compileKernel(int64_t m, int64_t n, int64_t k, int64_t group,
   Kernel kern;
   kern.ctx = std::make_unique<mlir::MLIRContext>(registry);
   std::string w = "!nibble.qtensor<" + std::to_string(n) + "x" +
-                  std::to_string(k) + ", #nibble.scheme<#nibble.int<" +
-                  std::to_string(bits) + ", signed>, group<1, " +
-                  std::to_string(group) + ">, scale = f32>>";
+                  std::to_string(k) + ", #nibble.scheme<" + fmt.attr +
+                  ", group<1, " + std::to_string(group) + ">, scale = f32" +
+                  (fmt.zeroPoints ? ", zero_point = f32" : "") + ">>";
   std::string s = "tensor<" + std::to_string(n) + "x" +
                   std::to_string(k / group) + "xf32>";
   std::string x =
       "tensor<" + std::to_string(m) + "x" + std::to_string(k) + "xf32>";
   std::string y =
       "tensor<" + std::to_string(m) + "x" + std::to_string(n) + "xf32>";
-  int64_t bytes = n * k * bits / 8;
+  int64_t bytes = n * k * fmt.bits / 8;
+  std::string zp = fmt.zeroPoints ? " zero_points(%s : " + s + ")" : "";
   std::string attrs = intDot ? " {act_format = #nibble.int<8, signed>}" : "";
   std::string text =
       "func.func @wrap(%x: " + x + ") -> " + y + " {\n"
       "  %w = nibble.constant dense<0> : tensor<" + std::to_string(bytes) +
       "xi8> -> " + w + "\n  %s = arith.constant dense<1.0> : " + s +
-      "\n  %y = nibble.matmul %x, %w scales(%s : " + s + ")" + attrs + " : " +
+      "\n  %y = nibble.matmul %x, %w scales(%s : " + s + ")" + zp + attrs +
+      " : " +
       x + ", " + w + " -> " + y + "\n  return %y : " + y + "\n}\n";
   auto module = mlir::parseSourceString<mlir::ModuleOp>(text, kern.ctx.get());
   mlir::PassManager pm(kern.ctx.get());
@@ -134,24 +159,31 @@ Kernel compileKernel(int64_t m, int64_t n, int64_t k, int64_t group,
   auto engine = mlir::ExecutionEngine::create(*module);
   if (!engine)
     std::abort();
-  std::string shape = "_m" + std::to_string(m) + "_n" + std::to_string(n) +
-                      "_k" + std::to_string(k);
+  // The kernel's name carries its format (a table hash for lookup-table
+  // formats): take it from the lowered module.
+  std::string kernelName, quantizerName;
+  module->walk([&](mlir::LLVM::LLVMFuncOp f) {
+    llvm::StringRef name = f.getName();
+    if (name.consume_front("_mlir_ciface_")) {
+      if (name.starts_with("nibble_gemv_"))
+        kernelName = name.str();
+      else if (name.starts_with("nibble_quantize_rows_"))
+        quantizerName = name.str();
+    }
+  });
   auto lookup = [&](const std::string &name) {
     auto sym = (*engine)->lookup("_mlir_ciface_" + name);
-    if (!sym)
+    if (name.empty() || !sym)
       std::abort();
     return *sym;
   };
-  std::string g = std::to_string(group), b = std::to_string(bits);
   if (intDot) {
-    kern.quantize = reinterpret_cast<QuantizeFn>(lookup(
-        "nibble_quantize_rows_i8g" + g + "_m" + std::to_string(m) + "_k" +
-        std::to_string(k)));
-    kern.intDot = reinterpret_cast<IntDotFn>(
-        lookup("nibble_gemv_w" + b + "a8g" + g + shape));
+    kern.quantize = reinterpret_cast<QuantizeFn>(lookup(quantizerName));
+    kern.intDot = reinterpret_cast<IntDotFn>(lookup(kernelName));
+  } else if (fmt.zeroPoints) {
+    kern.weightOnlyZp = reinterpret_cast<WeightOnlyZpFn>(lookup(kernelName));
   } else {
-    kern.weightOnly = reinterpret_cast<WeightOnlyFn>(
-        lookup("nibble_gemv_w" + b + "g" + g + shape));
+    kern.weightOnly = reinterpret_cast<WeightOnlyFn>(lookup(kernelName));
   }
   kern.engine = std::move(*engine);
   return kern;
@@ -159,21 +191,20 @@ Kernel compileKernel(int64_t m, int64_t n, int64_t k, int64_t group,
 
 using nibble::bench::hugeAlloc;
 
-/// Arguments: N, K, threads, bits, path (0 weight-only, 1 int8 dot), M
-/// (activation rows: 1 for decode, 8 / 16 for prefill chunks); group 128.
-void BM_GeneratedGEMV(benchmark::State &state) {
-  const int64_t n = state.range(0), k = state.range(1), group = 128;
-  const int threads = int(state.range(2)), bits = int(state.range(3));
-  const bool intDot = state.range(4) == 1;
-  const int64_t m = state.range(5);
+/// Times one kernel on [m, k] x [n, k]^T, group 128, weights cold.
+void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
+               int threads, const WeightFormat &fmt, bool intDot) {
+  const int64_t group = 128;
   if (intDot && !nativeHasDot()) {
     state.SkipWithError("no 8-bit dot product (VNNI) on this machine");
     return;
   }
-  Kernel kern = compileKernel(m, n, k, group, bits, intDot);
+  Kernel kern = compileKernel(m, n, k, group, fmt, intDot);
   nibble::runtime::ThreadPool pool{static_cast<unsigned>(threads)};
-  const size_t wBytes = size_t(n * k * bits / 8);
+  const size_t wBytes = size_t(n * k * fmt.bits / 8);
   const size_t sFloats = size_t(n * (k / group));
+  // Scales and zero points, one buffer: [scales | zero points].
+  const size_t sPerCopy = sFloats * (fmt.zeroPoints ? 2 : 1);
   const size_t copies =
       std::max<size_t>(2, ((size_t(160) << 20) + wBytes - 1) / wBytes);
   std::vector<void *> ws, ss;
@@ -181,11 +212,11 @@ void BM_GeneratedGEMV(benchmark::State &state) {
   for (size_t c = 0; c < copies; ++c) {
     auto *w = static_cast<int8_t *>(hugeAlloc(wBytes));
     for (size_t i = 0; i < wBytes; i += 61)
-      w[i] = int8_t(rng());
+      w[i] = int8_t(rng() & 0x77); // never an fp8 NaN code
     ws.push_back(w);
-    auto *s = static_cast<float *>(hugeAlloc(sFloats * 4));
-    for (size_t i = 0; i < sFloats; ++i)
-      s[i] = 0.01f;
+    auto *s = static_cast<float *>(hugeAlloc(sPerCopy * 4));
+    for (size_t i = 0; i < sPerCopy; ++i)
+      s[i] = i < sFloats ? 0.01f : 8.0f;
     ss.push_back(s);
   }
   std::vector<float> x(static_cast<size_t>(m * k)),
@@ -202,6 +233,7 @@ void BM_GeneratedGEMV(benchmark::State &state) {
     auto *s = static_cast<float *>(ss[c]);
     MemRef<int8_t, 1> wm = view1(w, int64_t(wBytes));
     MemRef<float, 2> sm = view2(s, n, k / group);
+    MemRef<float, 2> zm = view2(s + sFloats, n, k / group);
     MemRef<float, 2> xm = view2(x.data(), m, k);
     MemRef<float, 2> ym = view2(y.data(), m, n);
     if (intDot) {
@@ -221,19 +253,48 @@ void BM_GeneratedGEMV(benchmark::State &state) {
       });
     } else {
       pool.parallelFor(n, 16, [&](int64_t n0, int64_t n1) {
-        MemRef<float, 2> ret{}, xx = xm, sc = sm, yy = ym;
+        MemRef<float, 2> ret{}, xx = xm, sc = sm, zz = zm, yy = ym;
         MemRef<int8_t, 1> ww = wm;
-        kern.weightOnly(&ret, &xx, &ww, &sc, &yy, n0, n1);
+        if (fmt.zeroPoints)
+          kern.weightOnlyZp(&ret, &xx, &ww, &sc, &zz, &yy, n0, n1);
+        else
+          kern.weightOnly(&ret, &xx, &ww, &sc, &yy, n0, n1);
       });
     }
     benchmark::DoNotOptimize(y.data());
   }
   state.SetBytesProcessed(int64_t(state.iterations()) *
-                          int64_t(wBytes + sFloats * 4));
+                          int64_t(wBytes + sPerCopy * 4));
   for (void *p : ws)
     std::free(p);
   for (void *p : ss)
     std::free(p);
+}
+
+/// Arguments: N, K, threads, bits, path (0 weight-only, 1 int8 dot), M
+/// (activation rows: 1 for decode, 8 / 16 for prefill chunks); signed
+/// int4 / int8, group 128.
+void BM_GeneratedGEMV(benchmark::State &state) {
+  runKernel(state, state.range(5), state.range(0), state.range(1),
+            int(state.range(2)), signedInt(int(state.range(3))),
+            state.range(4) == 1);
+}
+
+/// The weight-only formats BM_WeightOnlyFormats times (argument `format`).
+const WeightFormat kFormats[] = {
+    {"#nibble.int<4, signed>", 4, false},
+    {"#nibble.lut<nf4>", 4, false},
+    {"#nibble.int<4, unsigned>", 4, true},
+    {"#nibble.float<e4m3fn>", 8, false},
+    {"#nibble.int<8, signed>", 8, false},
+};
+
+/// Arguments: N, K, threads, format (index into kFormats); M = 1.
+void BM_WeightOnlyFormats(benchmark::State &state) {
+  const WeightFormat &fmt = kFormats[state.range(3)];
+  state.SetLabel(fmt.attr + std::string(fmt.zeroPoints ? " zp" : ""));
+  runKernel(state, 1, state.range(0), state.range(1), int(state.range(2)),
+            fmt, false);
 }
 
 void shapes(benchmark::internal::Benchmark *b) {
@@ -253,6 +314,15 @@ void shapes(benchmark::internal::Benchmark *b) {
 }
 
 BENCHMARK(BM_GeneratedGEMV)->Apply(shapes)->UseRealTime();
+
+void formatShapes(benchmark::internal::Benchmark *b) {
+  b->ArgNames({"N", "K", "threads", "format"});
+  for (int64_t f = 0; f < int64_t(std::size(kFormats)); ++f)
+    for (int64_t t : {1, 2})
+      b->Args({4096, 4096, t, f});
+}
+
+BENCHMARK(BM_WeightOnlyFormats)->Apply(formatShapes)->UseRealTime();
 
 } // namespace
 
