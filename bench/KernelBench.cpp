@@ -193,7 +193,8 @@ using nibble::bench::hugeAlloc;
 
 /// Times one kernel on [m, k] x [n, k]^T, group 128, weights cold.
 void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
-               int threads, const WeightFormat &fmt, bool intDot) {
+               int threads, const WeightFormat &fmt, bool intDot,
+               bool cold = true) {
   const int64_t group = 128;
   if (intDot && !nativeHasDot()) {
     state.SkipWithError("no 8-bit dot product (VNNI) on this machine");
@@ -205,8 +206,12 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
   const size_t sFloats = size_t(n * (k / group));
   // Scales and zero points, one buffer: [scales | zero points].
   const size_t sPerCopy = sFloats * (fmt.zeroPoints ? 2 : 1);
+  // Cold: rotate over >= 160 MiB (DRAM every call). Hot: one copy, which
+  // stays in cache for shapes that fit L3: the kernel's instruction
+  // throughput without the memory bound.
   const size_t copies =
-      std::max<size_t>(2, ((size_t(160) << 20) + wBytes - 1) / wBytes);
+      cold ? std::max<size_t>(2, ((size_t(160) << 20) + wBytes - 1) / wBytes)
+           : 1;
   std::vector<void *> ws, ss;
   std::mt19937 rng(1);
   for (size_t c = 0; c < copies; ++c) {
@@ -289,12 +294,15 @@ const WeightFormat kFormats[] = {
     {"#nibble.int<8, signed>", 8, false},
 };
 
-/// Arguments: N, K, threads, format (index into kFormats); M = 1.
+/// Arguments: N, K, threads, format (index into kFormats), cold (0: the
+/// weights stay in cache); M = 1.
 void BM_WeightOnlyFormats(benchmark::State &state) {
   const WeightFormat &fmt = kFormats[state.range(3)];
-  state.SetLabel(fmt.attr + std::string(fmt.zeroPoints ? " zp" : ""));
+  const bool cold = state.range(4) != 0;
+  state.SetLabel(fmt.attr + std::string(fmt.zeroPoints ? " zp" : "") +
+                 (cold ? "" : " (hot)"));
   runKernel(state, 1, state.range(0), state.range(1), int(state.range(2)),
-            fmt, false);
+            fmt, false, cold);
 }
 
 void shapes(benchmark::internal::Benchmark *b) {
@@ -316,10 +324,12 @@ void shapes(benchmark::internal::Benchmark *b) {
 BENCHMARK(BM_GeneratedGEMV)->Apply(shapes)->UseRealTime();
 
 void formatShapes(benchmark::internal::Benchmark *b) {
-  b->ArgNames({"N", "K", "threads", "format"});
-  for (int64_t f = 0; f < int64_t(std::size(kFormats)); ++f)
+  b->ArgNames({"N", "K", "threads", "format", "cold"});
+  for (int64_t f = 0; f < int64_t(std::size(kFormats)); ++f) {
     for (int64_t t : {1, 2})
-      b->Args({4096, 4096, t, f});
+      b->Args({4096, 4096, t, f, 1});
+    b->Args({4096, 4096, 1, f, 0});
+  }
 }
 
 BENCHMARK(BM_WeightOnlyFormats)->Apply(formatShapes)->UseRealTime();

@@ -111,6 +111,21 @@ TEST(PackingTest, HighBitsOfCodesAreIgnored) {
 
 } // namespace
 
+namespace {
+
+/// The stored code of (row r, column c) in an interleaved layout of
+/// `store`-bit codes (repackInterleaved), read back as the kernels do.
+uint8_t storedCode(const std::vector<uint8_t> &out, size_t r, size_t c,
+                   size_t k, size_t block, unsigned store) {
+  if (store == 8)
+    return out[r * k + c];
+  size_t b = c / block, j = c % block;
+  uint8_t byte = out[(r * k + b * block) / 2 + j % (block / 2)];
+  return j < block / 2 ? byte & 0xF : byte >> 4;
+}
+
+} // namespace
+
 // Kernel layouts: every code lands where the kernels read it, for both
 // widths, with and without the sign flip, on a 2-row, 2-block input.
 TEST(PackingTest, InterleavedLayoutsPlaceEveryCode) {
@@ -129,15 +144,7 @@ TEST(PackingTest, InterleavedLayoutsPlaceEveryCode) {
       for (size_t r = 0; r < rows; ++r)
         for (size_t c = 0; c < k; ++c) {
           const uint8_t want = codes[r * k + c] ^ f;
-          uint8_t got;
-          if (bits == 8) {
-            got = out[r * k + c];
-          } else {
-            size_t b = c / block, j = c % block;
-            uint8_t byte = out[(r * k + b * block) / 2 + j % (block / 2)];
-            got = j < block / 2 ? byte & 0xF : byte >> 4;
-          }
-          EXPECT_EQ(got, want) << "bits " << bits << " flip " << flip
+          EXPECT_EQ(storedCode(out, r, c, k, block, bits), want) << "bits " << bits << " flip " << flip
                                << " row " << r << " col " << c;
         }
     }
@@ -164,15 +171,7 @@ TEST(PackingTest, InterleavedLayoutsWidenNarrowCodes) {
           if (sign && code >= (1 << (bits - 1)))
             code -= 1 << bits; // two's complement value
           const uint8_t want = uint8_t(code) & uint8_t((1u << store) - 1);
-          uint8_t got;
-          if (store == 8) {
-            got = out[r * k + c];
-          } else {
-            size_t b = c / block, j = c % block;
-            uint8_t byte = out[(r * k + b * block) / 2 + j % (block / 2)];
-            got = j < block / 2 ? byte & 0xF : byte >> 4;
-          }
-          EXPECT_EQ(got, want) << "bits " << bits << " sign " << sign
+          EXPECT_EQ(storedCode(out, r, c, k, block, store), want) << "bits " << bits << " sign " << sign
                                << " row " << r << " col " << c;
         }
     }
