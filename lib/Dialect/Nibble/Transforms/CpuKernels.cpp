@@ -249,6 +249,14 @@ std::string WeightOnlyKernel::name() const {
          (zeroPoints ? "z" : "") + shapeSuffix(m, n, k);
 }
 
+std::string WeightOnlyKernel::layout() const {
+  const char *prefix = decode == WeightDecode::SignedInt     ? "int"
+                       : decode == WeightDecode::UnsignedInt ? "uint"
+                                                             : "code";
+  return std::string(prefix) +
+         (storeBits == 4 ? "4-interleave32" : "8-dense");
+}
+
 std::string IntDotKernel::name() const {
   return "nibble_gemv_w" + std::to_string(bits) + "a8g" +
          std::to_string(group) + shapeSuffix(m, n, k);
@@ -271,7 +279,7 @@ struct WeightDecoder {
   Value c4, c28, c15, c8i16, c1i16, signKeep, c15b, c4b;
   // Table lookups: the whole table (AVX-512), its halves (AVX2) or its four
   // byte planes (NEON), and the bit that picks a half.
-  Value table, tableLo, tableHi, bit3;
+  Value table, tableLo, tableHi, bit3, zero8, zero16;
   SmallVector<Value, 4> planes;
 
   WeightDecoder(OpBuilder &b, Location loc, const WeightOnlyKernel &key)
@@ -310,6 +318,9 @@ struct WeightDecoder {
       tableHi = floats(8, 8);
       bit3 = e.splat(VectorType::get({8}, b.getI32Type()),
                      b.getI32IntegerAttr(8));
+      zero8 = e.splat(VectorType::get({8}, b.getI32Type()),
+                      b.getI32IntegerAttr(0));
+      zero16 = e.splat(vf32, b.getF32FloatAttr(0.0f));
       break;
     case PermuteKind::Neon:
       for (unsigned byte = 0; byte < 4; ++byte) {
@@ -346,9 +357,7 @@ struct WeightDecoder {
     case PermuteKind::Avx2: {
       // vpermps ymm reads the low 3 bits; bit 3 picks the half.
       auto v8f = VectorType::get({8}, b.getF32Type());
-      auto v8i = VectorType::get({8}, b.getI32Type());
-      Value out = arith::ConstantOp::create(
-          b, l, DenseElementsAttr::get(vf32, b.getF32FloatAttr(0.0f)));
+      Value out = zero16;
       for (int64_t h = 0; h < 2; ++h) {
         Value part = vector::ExtractStridedSliceOp::create(
             b, l, idx, ArrayRef<int64_t>{8 * h}, ArrayRef<int64_t>{8},
@@ -357,11 +366,9 @@ struct WeightDecoder {
                              {tableLo, part});
         Value hi = intrinsic(b, l, "llvm.x86.avx2.permps", v8f,
                              {tableHi, part});
-        Value zero = arith::ConstantOp::create(
-            b, l, DenseElementsAttr::get(v8i, b.getI32IntegerAttr(0)));
         Value upper = arith::CmpIOp::create(
             b, l, arith::CmpIPredicate::ne,
-            arith::AndIOp::create(b, l, part, bit3), zero);
+            arith::AndIOp::create(b, l, part, bit3), zero8);
         Value sel = arith::SelectOp::create(b, l, upper, hi, lo);
         out = vector::InsertStridedSliceOp::create(
             b, l, sel, out, ArrayRef<int64_t>{8 * h}, ArrayRef<int64_t>{1});
@@ -519,7 +526,7 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   auto vf32 = dec.vf32;
   Value zeroV = e.splat(vf32, b.getF32FloatAttr(0.0f));
   Value zeroS = e.f32(0.0f);
-  const int64_t codesPerStep = key.storeBits == 4 ? 32 : 16;
+  const int64_t codesPerStep = key.codesPerStep();
   const int64_t stepsPerGroup = key.group / codesPerStep;
   const int64_t rowBytes = key.k * key.storeBits / 8;
   const int64_t M = key.m;

@@ -73,6 +73,12 @@ struct WeightOnlyKernel {
   PermuteKind permute = PermuteKind::None;
   bool zeroPoints = false;
   std::string name() const;
+  /// The packed layout the kernel reads (recorded in the scheme):
+  /// int|uint|code + 4-interleave32 | 8-dense. Signed integers are stored
+  /// sign-extended to the storage width.
+  std::string layout() const;
+  /// Codes one step of the kernel reads: one 16-byte load.
+  int64_t codesPerStep() const { return storeBits == 4 ? 32 : 16; }
   /// Index of the y argument.
   unsigned yArg() const { return zeroPoints ? 4 : 3; }
 };

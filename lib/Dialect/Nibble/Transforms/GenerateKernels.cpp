@@ -159,42 +159,33 @@ std::optional<MatmulShape> commonShape(MatmulOp op) {
   return s;
 }
 
-/// How the weight-only kernel stores and decodes a format's codes.
-struct WeightOnlyPlan {
-  WeightDecode decode;
-  int64_t storeBits;
-  bool signExtend;
-  std::vector<float> table;
-  std::string layout;
-};
-
-/// The weight-only plan for `f`, or nullopt (generic path): integers of
-/// any width, fp8 e4m3fn / e5m2, and every format of at most 16 codes
-/// (fp4, NF4, any lookup table) through a table.
-std::optional<WeightOnlyPlan> weightOnlyPlan(const ::nibble::formats::Format &f) {
+/// The weight-only kernel for a matmul of `s`, or nullopt (generic path):
+/// integers of any width, fp8 e4m3fn / e5m2, and every format of at most
+/// 16 codes (fp4, NF4, any lookup table) through a table.
+std::optional<WeightOnlyKernel> weightOnlyKernel(const MatmulShape &s,
+                                                 PermuteKind permute) {
   using ::nibble::formats::Format;
-  using ::nibble::formats::Kind;
-  const unsigned bits = unsigned(f.bits());
-  const int64_t store = ::nibble::formats::interleavedStorageBits(bits);
-  const std::string storage =
-      store == 4 ? "4-interleave32" : std::string("8-dense");
-  if (f.kind() == Kind::Int)
-    return WeightOnlyPlan{f.isSigned() ? WeightDecode::SignedInt
-                                       : WeightDecode::UnsignedInt,
-                          store, f.isSigned(), {},
-                          (f.isSigned() ? "int" : "uint") + storage};
-  if (f == Format::e4m3fn())
-    return WeightOnlyPlan{WeightDecode::E4M3, 8, false, {}, "code8-dense"};
-  if (f == Format::e5m2())
-    return WeightOnlyPlan{WeightDecode::E5M2, 8, false, {}, "code8-dense"};
-  if (f.numCodes() <= 16) {
-    WeightOnlyPlan p{WeightDecode::Table, 4, false,
-                     std::vector<float>(16, 0.0f), "code" + storage};
+  const Format &f = s.format;
+  WeightOnlyKernel key{s.m, s.n, s.k, s.group,
+                       ::nibble::formats::interleavedStorageBits(
+                           unsigned(f.bits())),
+                       WeightDecode::SignedInt, {}, permute, s.zeroPoints};
+  if (f.kind() == ::nibble::formats::Kind::Int) {
+    key.decode =
+        f.isSigned() ? WeightDecode::SignedInt : WeightDecode::UnsignedInt;
+  } else if (f == Format::e4m3fn()) {
+    key.decode = WeightDecode::E4M3;
+  } else if (f == Format::e5m2()) {
+    key.decode = WeightDecode::E5M2;
+  } else if (f.numCodes() <= 16) {
+    key.decode = WeightDecode::Table;
+    key.table.assign(16, 0.0f);
     for (uint32_t c = 0; c < f.numCodes(); ++c)
-      p.table[c] = f.decode(c);
-    return p;
+      key.table[c] = f.decode(c);
+  } else {
+    return std::nullopt;
   }
-  return std::nullopt;
+  return key;
 }
 
 /// Whether the matmul quantizes its activations to int8 (the only
@@ -260,8 +251,9 @@ struct GenerateKernelsPass
         rewriteIntDot(op, key);
         continue;
       }
-      std::optional<WeightOnlyPlan> plan = weightOnlyPlan(shape->format);
-      if (!plan)
+      std::optional<WeightOnlyKernel> key =
+          weightOnlyKernel(*shape, caps.permute);
+      if (!key)
         continue;
       if (!caps.vectorFMA) {
         if (!remarkedFMA)
@@ -272,17 +264,14 @@ struct GenerateKernelsPass
         remarkedFMA = true;
         continue;
       }
-      const int64_t codesPerStep = plan->storeBits == 4 ? 32 : 16;
-      if (shape->group % codesPerStep != 0) {
+      const int64_t codesPerStep = key->codesPerStep();
+      if (key->group % codesPerStep != 0) {
         op.emitRemark("group ")
-            << shape->group << " is not a multiple of the " << codesPerStep
+            << key->group << " is not a multiple of the " << codesPerStep
             << "-code step of the weight-only kernel: reference lowering";
         continue;
       }
-      WeightOnlyKernel key{shape->m,         shape->n,      shape->k,
-                           shape->group,     plan->storeBits, plan->decode,
-                           plan->table,      caps.permute,  shape->zeroPoints};
-      rewriteWeightOnly(op, key, *plan);
+      rewriteWeightOnly(op, *key);
     }
   }
 
@@ -370,8 +359,7 @@ struct GenerateKernelsPass
     replace(op, call.getResult(0));
   }
 
-  void rewriteWeightOnly(MatmulOp op, const WeightOnlyKernel &key,
-                         const WeightOnlyPlan &plan) {
+  void rewriteWeightOnly(MatmulOp op, const WeightOnlyKernel &key) {
     std::optional<Epilogue> epi = epilogueOf(op);
     std::string name = key.name() + (epi ? epi->key() : "");
     func::FuncOp fn = kernel(name, [&] {
@@ -381,7 +369,8 @@ struct GenerateKernelsPass
     OpBuilder b(op);
     Location loc = op.getLoc();
     Value w = packedWeights(op, key.storeBits == 4 ? 32 : 1, false,
-                            plan.layout, plan.signExtend);
+                            key.layout(),
+                            key.decode == WeightDecode::SignedInt);
     Value yInit = tensor::EmptyOp::create(
         b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
     SmallVector<Value> args = {op.getInput(), w, op.getScales()};
