@@ -263,11 +263,8 @@ std::optional<GPTQResult> quantizeGPTQ(MatrixView w,
                                        const WeightScheme &scheme,
                                        const GPTQOptions &options,
                                        std::string &error) {
-  if (!detail::checkWeights(w, error))
-    return std::nullopt;
   std::optional<GroupQuantizer> qz =
-      GroupQuantizer::create(scheme, w.cols, options.mseClip, options.minClip,
-                             options.clipSteps, error);
+      detail::quantizerFor(w, scheme, options, error);
   if (!qz)
     return std::nullopt;
   const int64_t k = w.cols;

@@ -71,6 +71,20 @@ private:
 /// bad element's row and column).
 bool checkWeights(MatrixView w, std::string &error);
 
+/// checkWeights, then the group quantizer for `w` with the clip options of
+/// `options` (RTNOptions, GPTQOptions): what every rounding method starts
+/// with.
+template <typename ClipOptions>
+std::optional<GroupQuantizer> quantizerFor(MatrixView w,
+                                           const WeightScheme &scheme,
+                                           const ClipOptions &options,
+                                           std::string &error) {
+  if (!checkWeights(w, error))
+    return std::nullopt;
+  return GroupQuantizer::create(scheme, w.cols, options.mseClip,
+                                options.minClip, options.clipSteps, error);
+}
+
 } // namespace nibble::quant::detail
 
 #endif // NIBBLE_LIB_QUANT_GROUPQUANTIZER_H

@@ -202,11 +202,8 @@ std::optional<QuantizedWeight> quantizeRTN(MatrixView w,
                                            const WeightScheme &scheme,
                                            const RTNOptions &options,
                                            std::string &error) {
-  if (!detail::checkWeights(w, error))
-    return std::nullopt;
   std::optional<GroupQuantizer> qz =
-      GroupQuantizer::create(scheme, w.cols, options.mseClip, options.minClip,
-                             options.clipSteps, error);
+      detail::quantizerFor(w, scheme, options, error);
   if (!qz)
     return std::nullopt;
   const std::vector<float> &imp = options.importance;
