@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Fuzz the checkpoint loaders and tokenizers: builds test/fuzz with clang-22,
-# libFuzzer, ASan and UBSan into build-fuzz/, then runs every target for
-# FUZZ_SECONDS (default 10, at most 60) from its seed corpus in
-# test/fuzz/corpus/<target>/. A crash, leak, sanitizer report or an
+# Fuzz the checkpoint loaders, tokenizers and the bundle reader: builds
+# test/fuzz with clang-22, libFuzzer, ASan and UBSan into build-fuzz/, then
+# runs every target for FUZZ_SECONDS (default 10, at most 60) from its seed
+# corpus in test/fuzz/corpus/<target>/. A crash, leak, sanitizer report or an
 # invariant abort fails the run and leaves the input in build-fuzz/.
 # Skips (exit 0, with the reason) when clang-22 or libFuzzer is absent.
 set -euo pipefail
@@ -28,7 +28,7 @@ fi
 ninja -C build-fuzz -j"${JOBS:-2}"
 
 status=0
-for t in safetensors hf_config llama2c llama2c_tokenizer tokenizer_json; do
+for t in safetensors hf_config llama2c llama2c_tokenizer tokenizer_json bundle; do
   work=$(mktemp -d)
   cp test/fuzz/corpus/$t/* "$work"/ 2>/dev/null || true
   dict=()
