@@ -63,6 +63,19 @@ public:
 
   Value build(Value tokens);
 
+  /// Step mode: positions start at `pos` and keys/values go through the
+  /// caches [L, S, KVH, HD] (see FloatModelOptions::kvCache); `logitsInit`
+  /// is the destination of the lm_head. The caches after the last layer
+  /// are in kCache/vCache once build() returns.
+  void setKVCache(Value pos, Value kCache, Value vCache, Value logitsInit) {
+    pos_ = pos;
+    kCache_ = kCache;
+    vCache_ = vCache;
+    logitsInit_ = logitsInit;
+  }
+  Value kCache() const { return kCache_; }
+  Value vCache() const { return vCache_; }
+
 private:
   // --- small helpers --------------------------------------------------------
   RankedTensorType tensorTy(ArrayRef<int64_t> shape) {
@@ -75,9 +88,16 @@ private:
     return tensor::EmptyOp::create(b, loc, shape, f32);
   }
   Value filled(ArrayRef<int64_t> shape, float v) {
+    return fill(empty(shape), v);
+  }
+  Value fill(Value init, float v) {
     return linalg::FillOp::create(b, loc, ValueRange{cst(b, loc, v)},
-                                  ValueRange{empty(shape)})
+                                  ValueRange{init})
         .getResult(0);
+  }
+  /// Shapes with dynamic extents (the attended length in step mode).
+  Value emptyMixed(ArrayRef<OpFoldResult> shape) {
+    return tensor::EmptyOp::create(b, loc, shape, f32);
   }
   static Value widen(OpBuilder &ob, Location l, Value v) {
     if (v.getType().isF32())
@@ -113,9 +133,15 @@ private:
     const model::TensorView &t = m.get(name);
     auto type = RankedTensorType::get(
         t.shape, *elementTypeOf(b.getContext(), t.dtype));
-    auto handle = DenseResourceElementsHandle::getManagerInterface(
-                      b.getContext())
-                      .insert(name);
+    // A second function of the module (prefill next to decode) refers to
+    // the resources the first one created; a fresh insert would rename.
+    auto known = resources.find(name);
+    auto handle = known != resources.end()
+                      ? known->second
+                      : DenseResourceElementsHandle::getManagerInterface(
+                            b.getContext())
+                            .insert(name);
+    resources.emplace(name, handle);
     Value v = arith::ConstantOp::create(
         b, loc, DenseResourceElementsAttr::get(type, handle));
     weights_[name] = v;
@@ -132,10 +158,11 @@ private:
   /// are linear in (see nibble.input_producer), with query heads per
   /// key/value head `repeat`.
   Value linear(Value x, Value w, int64_t out, const std::string &name,
-               const std::string &producer = "", int64_t repeat = 1);
+               const std::string &producer = "", int64_t repeat = 1,
+               Value init = nullptr);
   std::pair<Value, Value> ropeTables();
   Value rope(Value x, int64_t heads, Value cosT, Value sinT);
-  Value attention(Value q, Value k, Value v);
+  Value attention(Value q, Value k, Value v, int64_t layer);
   Value add(Value a, Value x);
   Value swiglu(Value gate, Value up);
 
@@ -146,6 +173,11 @@ private:
   const int64_t T;
   Type f32;
   std::map<std::string, Value> weights_;
+  Value pos_, kCache_, vCache_, logitsInit_;
+
+public:
+  /// Resources already in the module, by tensor name.
+  std::map<std::string, DenseResourceElementsHandle> resources;
 };
 
 Value DecoderBuilder::embed(Value tokens) {
@@ -200,10 +232,11 @@ Value DecoderBuilder::rmsNorm(Value x, Value w, const std::string &name) {
 
 Value DecoderBuilder::linear(Value x, Value w, int64_t out,
                              const std::string &name,
-                             const std::string &producer, int64_t repeat) {
+                             const std::string &producer, int64_t repeat,
+                             Value init) {
   auto mm = linalg::MatmulTransposeBOp::create(
       b, loc, TypeRange{tensorTy({T, out})}, ValueRange{x, w},
-      ValueRange{filled({T, out}, 0.0f)});
+      ValueRange{fill(init ? init : empty({T, out}), 0.0f)});
   mm->setAttr("nibble.linear", b.getStringAttr(name));
   if (!producer.empty()) {
     // Input channel c of this linear is linear in output row
@@ -233,6 +266,8 @@ std::pair<Value, Value> DecoderBuilder::ropeTables() {
       [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
         // angle = float(pos) * inv_freq[i]
         Value pos = linalg::IndexOp::create(ob, l, 0);
+        if (pos_)
+          pos = arith::AddIOp::create(ob, l, pos, pos_);
         pos = arith::IndexCastOp::create(ob, l, ob.getI64Type(), pos);
         Value posF = arith::SIToFPOp::create(ob, l, ob.getF32Type(), pos);
         Value angle = arith::MulFOp::create(ob, l, posF, a[0]);
@@ -277,7 +312,7 @@ Value DecoderBuilder::rope(Value x, int64_t heads, Value cosT, Value sinT) {
                                          rotated, reassoc);
 }
 
-Value DecoderBuilder::attention(Value q, Value k, Value v) {
+Value DecoderBuilder::attention(Value q, Value k, Value v, int64_t layer) {
   const int64_t KV = c.numKVHeads, G = c.numHeads / c.numKVHeads,
                 hd = c.headDim;
   const float invSqrtD = 1.0f / std::sqrt(float(hd));
@@ -290,6 +325,46 @@ Value DecoderBuilder::attention(Value q, Value k, Value v) {
                                            kvAssoc);
   Value v3 = tensor::ExpandShapeOp::create(b, loc, tensorTy({T, KV, hd}), v,
                                            kvAssoc);
+  // Keys are attended at positions 0 .. n-1: the chunk itself (n = T), or,
+  // in step mode, the cache after this chunk is written (n = pos + T).
+  OpFoldResult n = b.getIndexAttr(T);
+  if (pos_) {
+    auto put = [&](Value cache, Value x) {
+      SmallVector<OpFoldResult> offsets = {b.getIndexAttr(layer), pos_,
+                                           b.getIndexAttr(0),
+                                           b.getIndexAttr(0)};
+      SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(T),
+                                         b.getIndexAttr(KV),
+                                         b.getIndexAttr(hd)};
+      SmallVector<OpFoldResult> ones(4, b.getIndexAttr(1));
+      return tensor::InsertSliceOp::create(b, loc, x, cache, offsets, sizes,
+                                           ones)
+          .getResult();
+    };
+    kCache_ = put(kCache_, k3);
+    vCache_ = put(vCache_, v3);
+    Value len = arith::AddIOp::create(
+        b, loc, pos_, arith::ConstantIndexOp::create(b, loc, T));
+    n = len;
+    auto take = [&](Value cache) {
+      SmallVector<OpFoldResult> offsets = {b.getIndexAttr(layer),
+                                           b.getIndexAttr(0),
+                                           b.getIndexAttr(0),
+                                           b.getIndexAttr(0)};
+      SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), len,
+                                         b.getIndexAttr(KV),
+                                         b.getIndexAttr(hd)};
+      SmallVector<OpFoldResult> ones(4, b.getIndexAttr(1));
+      auto type = RankedTensorType::get({ShapedType::kDynamic, KV, hd}, f32);
+      return tensor::ExtractSliceOp::create(b, loc, type, cache, offsets,
+                                            sizes, ones)
+          .getResult();
+    };
+    k3 = take(kCache_);
+    v3 = take(vCache_);
+  }
+  const SmallVector<OpFoldResult> scoreShape = {
+      b.getIndexAttr(KV), b.getIndexAttr(G), b.getIndexAttr(T), n};
   auto macc = [](OpBuilder &ob, Location l,
                  ValueRange a) -> SmallVector<Value> {
     Value prod = arith::MulFOp::create(ob, l, a[0], a[1]);
@@ -297,6 +372,8 @@ Value DecoderBuilder::attention(Value q, Value k, Value v) {
   };
   auto masked = [&](OpBuilder &ob, Location l) {
     Value i = linalg::IndexOp::create(ob, l, 2);
+    if (pos_)
+      i = arith::AddIOp::create(ob, l, i, pos_);
     Value j = linalg::IndexOp::create(ob, l, 3);
     return arith::CmpIOp::create(ob, l, arith::CmpIPredicate::ugt, j, i);
   };
@@ -306,7 +383,7 @@ Value DecoderBuilder::attention(Value q, Value k, Value v) {
                                    IT::reduction};
   // dot[kv, g, i, j] = sum_d q[i, kv, g, d] * k[j, kv, d]
   Value dots = generic(
-      ValueRange{q4, k3}, filled({KV, G, T, T}, 0.0f),
+      ValueRange{q4, k3}, fill(emptyMixed(scoreShape), 0.0f),
       {map(5, {d(2), d(0), d(1), d(4)}), map(5, {d(3), d(0), d(4)}),
        map(5, {d(0), d(1), d(2), d(3)})},
       {IT::parallel, IT::parallel, IT::parallel, IT::parallel, IT::reduction},
@@ -324,7 +401,8 @@ Value DecoderBuilder::attention(Value q, Value k, Value v) {
       })[0];
   // e = exp(dot * invSqrtD - max), 0 where masked
   Value e = generic(
-      ValueRange{dots, rowMax}, empty({KV, G, T, T}), {all4, row4, all4}, par4,
+      ValueRange{dots, rowMax}, emptyMixed(scoreShape), {all4, row4, all4},
+      par4,
       [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
         Value s = arith::MulFOp::create(ob, l, a[0], cst(ob, l, invSqrtD));
         Value ex = math::ExpOp::create(ob, l,
@@ -338,7 +416,7 @@ Value DecoderBuilder::attention(Value q, Value k, Value v) {
         return {arith::AddFOp::create(ob, l, a[1], a[0])};
       })[0];
   Value probs = generic(
-      ValueRange{e, sum}, empty({KV, G, T, T}), {all4, row4, all4}, par4,
+      ValueRange{e, sum}, emptyMixed(scoreShape), {all4, row4, all4}, par4,
       [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
         return {arith::DivFOp::create(ob, l, a[0], a[1])};
       })[0];
@@ -394,7 +472,7 @@ Value DecoderBuilder::build(Value tokens) {
                      p + "self_attn.v_proj");
     q = rope(q, c.numHeads, cosT, sinT);
     k = rope(k, c.numKVHeads, cosT, sinT);
-    Value att = attention(q, k, v);
+    Value att = attention(q, k, v, l);
     x = add(x, linear(att, layerWeight(l, "self_attn.o_proj.weight"), c.dim,
                       p + "self_attn.o_proj", p + "self_attn.v_proj",
                       c.numHeads / c.numKVHeads));
@@ -408,21 +486,81 @@ Value DecoderBuilder::build(Value tokens) {
                       c.dim, p + "mlp.down_proj", p + "mlp.up_proj", 1));
   }
   x = rmsNorm(x, weight("model.norm.weight"), "model.norm");
-  return linear(x, weight(m.lmHead().name), c.vocabSize, "lm_head");
+  return linear(x, weight(m.lmHead().name), c.vocabSize, "lm_head", "", 1,
+                logitsInit_);
 }
 
 } // namespace
+
+bool appendFloatFunction(ModuleOp module, const model::Model &model,
+                         const FloatModelOptions &options, std::string &error) {
+  const LlamaConfig &c = model.config();
+  const int64_t S = options.contextLen > 0 ? options.contextLen : c.maxSeqLen;
+  if (options.seqLen <= 0 || options.seqLen > c.maxSeqLen) {
+    error = "sequence length " + std::to_string(options.seqLen) +
+            " must be in [1, " + std::to_string(c.maxSeqLen) +
+            "] (the model's maximum)";
+    return false;
+  }
+  if (options.kvCache && (S > c.maxSeqLen || options.seqLen > S)) {
+    error = "context length " + std::to_string(S) + " must be in [" +
+            std::to_string(options.seqLen) + ", " +
+            std::to_string(c.maxSeqLen) +
+            "] (the chunk length .. the model's maximum)";
+    return false;
+  }
+  if (module.lookupSymbol(options.funcName)) {
+    error = "the module already has a function @" + options.funcName;
+    return false;
+  }
+  MLIRContext *ctx = module.getContext();
+  OpBuilder b(ctx);
+  Location loc = module.getLoc();
+  b.setInsertionPointToEnd(module.getBody());
+  const int64_t T = options.seqLen;
+  auto tokensTy = RankedTensorType::get({T}, b.getI32Type());
+  auto logitsTy = RankedTensorType::get({T, c.vocabSize}, b.getF32Type());
+  auto cacheTy = RankedTensorType::get(
+      {c.numLayers, S, c.numKVHeads, c.headDim}, b.getF32Type());
+  SmallVector<Type> args = {tokensTy}, results = {logitsTy};
+  if (options.kvCache) {
+    args.append({b.getIndexType(), cacheTy, cacheTy, logitsTy});
+    results.append({cacheTy, cacheTy});
+  }
+  auto func = func::FuncOp::create(b, loc, options.funcName,
+                                   b.getFunctionType(args, results));
+  const char *names[] = {"tokens", "pos", "k_cache", "v_cache", "logits"};
+  for (unsigned i = 0; i < args.size(); ++i)
+    func.setArgAttr(i, "nibble.name", b.getStringAttr(names[i]));
+  if (options.kvCache)
+    func->setAttr("nibble.in_place_results", b.getUnitAttr());
+  Block *entry = func.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  DecoderBuilder builder(b, loc, model, T);
+  module.walk([&](arith::ConstantOp op) {
+    if (auto attr = dyn_cast<DenseResourceElementsAttr>(op.getValue()))
+      builder.resources.emplace(attr.getRawHandle().getKey().str(),
+                                attr.getRawHandle());
+  });
+  if (options.kvCache)
+    builder.setKVCache(entry->getArgument(1), entry->getArgument(2),
+                       entry->getArgument(3), entry->getArgument(4));
+  Value logits = builder.build(entry->getArgument(0));
+  SmallVector<Value> outs = {logits};
+  if (options.kvCache)
+    outs.append({builder.kCache(), builder.vCache()});
+  func::ReturnOp::create(b, loc, outs);
+  if (failed(verify(func))) {
+    error = "internal error: the generated float IR does not verify";
+    return false;
+  }
+  return true;
+}
 
 OwningOpRef<ModuleOp> buildFloatModel(MLIRContext &ctx,
                                       const model::Model &model,
                                       const FloatModelOptions &options,
                                       std::string &error) {
-  if (options.seqLen <= 0 || options.seqLen > model.config().maxSeqLen) {
-    error = "sequence length " + std::to_string(options.seqLen) +
-            " must be in [1, " + std::to_string(model.config().maxSeqLen) +
-            "] (the model's maximum)";
-    return nullptr;
-  }
   DialectRegistry registry;
   registerFloatModelDialects(registry);
   ctx.appendDialectRegistry(registry);
@@ -452,23 +590,8 @@ OwningOpRef<ModuleOp> buildFloatModel(MLIRContext &ctx,
   info.append("norm_eps", b.getF64FloatAttr(c.normEps));
   info.append("tied_embeddings", b.getBoolAttr(c.tiedEmbeddings));
   (*module)->setAttr("nibble.model", info.getDictionary(&ctx));
-
-  b.setInsertionPointToEnd(module->getBody());
-  auto tokensTy = RankedTensorType::get({options.seqLen}, b.getI32Type());
-  auto logitsTy =
-      RankedTensorType::get({options.seqLen, c.vocabSize}, b.getF32Type());
-  auto func = func::FuncOp::create(b, loc, options.funcName,
-                                   b.getFunctionType({tokensTy}, {logitsTy}));
-  func.setArgAttr(0, "nibble.name", b.getStringAttr("tokens"));
-  Block *entry = func.addEntryBlock();
-  b.setInsertionPointToStart(entry);
-  DecoderBuilder builder(b, loc, model, options.seqLen);
-  Value logits = builder.build(entry->getArgument(0));
-  func::ReturnOp::create(b, loc, logits);
-  if (failed(verify(*module))) {
-    error = "internal error: the generated float IR does not verify";
+  if (!appendFloatFunction(*module, model, options, error))
     return nullptr;
-  }
   return module;
 }
 

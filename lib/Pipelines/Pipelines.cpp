@@ -9,15 +9,15 @@
 using namespace mlir;
 
 LogicalResult
-mlir::nibble::buildReferenceToLLVMPipeline(OpPassManager &pm,
-                                           const ReferencePipelineOptions &o) {
+mlir::nibble::buildReferenceToBuffersPipeline(OpPassManager &pm,
+                                              const ReferencePipelineOptions &o) {
   std::string text;
   llvm::raw_string_ostream os(text);
-  // 1. nibble -> linalg on tensors: the literal semantics, formats seen only
-  //    through NumberFormatAttrInterface.
   // 0. Optionally, generated vector kernels for the matmuls they cover.
   if (!o.kernelTarget.empty())
     os << "nibble-generate-kernels{target=" << o.kernelTarget << "},";
+  // 1. nibble -> linalg on tensors: the literal semantics, formats seen only
+  //    through NumberFormatAttrInterface.
   os << "nibble-lower-to-linalg{weights-dir=" << o.weightsDir
      << " probes=" << o.probes << "},";
   // tensor.empty -> alloc_tensor first: CSE would otherwise merge the
@@ -26,6 +26,19 @@ mlir::nibble::buildReferenceToLLVMPipeline(OpPassManager &pm,
   // 2. Tensors -> buffers; identity layouts so raw buffers can be passed.
   os << "one-shot-bufferize{bufferize-function-boundaries "
         "function-boundary-type-conversion=identity-layout-map},";
+  // Step functions' caches and logits are updated in their arguments:
+  // their results leave the signature.
+  os << "nibble-drop-in-place-results";
+  if (!o.weightsOutput.empty())
+    os << ",nibble-externalize-weights{output=" << o.weightsOutput << "}";
+  return parsePassPipeline(os.str(), pm);
+}
+
+LogicalResult
+mlir::nibble::buildBuffersToLLVMPipeline(OpPassManager &pm,
+                                         const ReferencePipelineOptions &o) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
   // 3. linalg -> loops -> cf. This is the oracle, not the fast path: no
   //    tiling or vectorization on purpose.
   os << "func.func(convert-linalg-to-loops),convert-vector-to-scf,";
@@ -40,11 +53,20 @@ mlir::nibble::buildReferenceToLLVMPipeline(OpPassManager &pm,
 }
 
 LogicalResult
+mlir::nibble::buildReferenceToLLVMPipeline(OpPassManager &pm,
+                                           const ReferencePipelineOptions &o) {
+  if (failed(buildReferenceToBuffersPipeline(pm, o)))
+    return failure();
+  return buildBuffersToLLVMPipeline(pm, o);
+}
+
+LogicalResult
 mlir::nibble::buildCompilePipeline(OpPassManager &pm,
                                    const CompilePipelineOptions &o) {
   ReferencePipelineOptions ref;
   ref.kernelTarget = o.target;
   ref.weightsDir = o.weightsDir;
+  ref.weightsOutput = o.weightsOutput;
   if (failed(buildReferenceToLLVMPipeline(pm, ref)))
     return failure();
   std::string text;

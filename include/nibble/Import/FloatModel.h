@@ -44,6 +44,23 @@ struct FloatModelOptions {
   /// Static number of tokens the function processes.
   int64_t seqLen = 64;
   std::string funcName = "forward";
+  /// A step over a KV cache instead of a whole sequence from position 0:
+  ///
+  ///   func.func @NAME(%tokens: tensor<Cxi32>, %pos: index,
+  ///                   %k_cache: tensor<L x S x KVH x HDxf32>,
+  ///                   %v_cache: tensor<L x S x KVH x HDxf32>,
+  ///                   %logits: tensor<C x Vxf32>)
+  ///       -> (tensor<CxVxf32>, k_cache, v_cache)
+  ///
+  /// runs C = seqLen tokens at positions pos .. pos+C-1, writes their keys
+  /// and values into the caches at those positions, attends over positions
+  /// 0 .. pos+C-1 (a dynamic slice of the cache, causal within the chunk)
+  /// and writes the logits of every token into %logits. The results are
+  /// the updated arguments, so bufferization updates them in place and
+  /// drops them from the signature. The caller guarantees pos + C <= S.
+  bool kvCache = false;
+  /// Cache positions S (0: the model's maximum sequence length).
+  int64_t contextLen = 0;
 };
 
 /// Dialects the float IR uses.
@@ -53,6 +70,12 @@ void registerFloatModelDialects(mlir::DialectRegistry &registry);
 mlir::OwningOpRef<mlir::ModuleOp>
 buildFloatModel(mlir::MLIRContext &ctx, const model::Model &model,
                 const FloatModelOptions &options, std::string &error);
+
+/// Appends the function `options` describes to `module` (built by
+/// buildFloatModel, so that the decode step and the prefill chunk of one
+/// model share a module). False and `error` on failure.
+bool appendFloatFunction(mlir::ModuleOp module, const model::Model &model,
+                         const FloatModelOptions &options, std::string &error);
 
 /// Attaches the bytes of every weight the module references by canonical
 /// tensor name. With `copy` false, aligned tensors are referenced in place

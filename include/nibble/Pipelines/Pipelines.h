@@ -35,7 +35,21 @@ struct ReferencePipelineOptions
       *this, "weights-dir",
       llvm::cl::desc("Directory for relative #nibble.external paths"),
       llvm::cl::init("")};
+  PassOptions::Option<std::string> weightsOutput{
+      *this, "weights-output",
+      llvm::cl::desc("Move constant weights out of the code into this blob "
+                     "file (nibble-externalize-weights); empty: keep them"),
+      llvm::cl::init("")};
 };
+
+/// The first half: nibble IR -> buffers (generated kernels, reference
+/// lowering, bufferization, step-function ABI, optionally externalized
+/// weights). quant-compile runs the halves separately to take the weights.
+LogicalResult buildReferenceToBuffersPipeline(OpPassManager &pm,
+                                              const ReferencePipelineOptions &o);
+/// The second half: buffers -> LLVM dialect.
+LogicalResult buildBuffersToLLVMPipeline(OpPassManager &pm,
+                                         const ReferencePipelineOptions &o);
 
 /// nibble IR -> LLVM dialect through the reference (linalg) lowering: the
 /// oracle every backend is compared with, runnable with the ExecutionEngine
@@ -60,6 +74,11 @@ struct CompilePipelineOptions
   PassOptions::Option<std::string> weightsDir{
       *this, "weights-dir",
       llvm::cl::desc("Directory for relative #nibble.external paths"),
+      llvm::cl::init("")};
+  PassOptions::Option<std::string> weightsOutput{
+      *this, "weights-output",
+      llvm::cl::desc("Move constant weights out of the code into this blob "
+                     "file; empty: keep them in the code"),
       llvm::cl::init("")};
 };
 

@@ -126,6 +126,83 @@ TEST(FloatModelTest, TinyStories656KMatchesReference) {
               r.maxDiff, r.range);
 }
 
+// The KV-cache step functions the runtime calls: a prefill chunk of 8 and a
+// decode step, run as 2 chunks + 48 steps, reproduce the whole-sequence
+// logits of the reference at every position.
+void checkSteps(const model::Model &m, const std::vector<int32_t> &tokens) {
+  Context c;
+  std::string error;
+  const auto &cfg = m.config();
+  import::FloatModelOptions prefill;
+  prefill.funcName = "prefill";
+  prefill.kvCache = true;
+  prefill.seqLen = 8;
+  prefill.contextLen = 96;
+  auto module = import::buildFloatModel(*c.ctx, m, prefill, error);
+  ASSERT_TRUE(module) << error;
+  import::FloatModelOptions decode = prefill;
+  decode.funcName = "decode";
+  decode.seqLen = 1;
+  ASSERT_TRUE(import::appendFloatFunction(*module, m, decode, error)) << error;
+  ASSERT_TRUE(import::bindWeights(*module, m, /*copy=*/false, error)) << error;
+  const int64_t V = cfg.vocabSize;
+  auto steps = nibble::jit::CompiledSteps::create(
+      *module, {"prefill", "decode"}, cfg.numLayers, 96, cfg.numKVHeads,
+      cfg.headDim, V);
+  ASSERT_TRUE(steps);
+  std::vector<float> got;
+  int64_t pos = 0;
+  for (; pos < 16; pos += 8) {
+    auto l = steps->run(
+        "prefill",
+        std::vector<int32_t>(tokens.begin() + pos, tokens.begin() + pos + 8),
+        pos);
+    got.insert(got.end(), l.begin(), l.end());
+  }
+  for (; pos < int64_t(tokens.size()); ++pos) {
+    auto l = steps->run("decode", {tokens[pos]}, pos);
+    got.insert(got.end(), l.begin(), l.end());
+  }
+  reference::LlamaReference ref(m);
+  std::vector<float> want;
+  ASSERT_TRUE(ref.prefill(tokens, &want, error)) << error;
+  ASSERT_EQ(got.size(), want.size());
+  float maxDiff = 0, lo = INFINITY, hi = -INFINITY;
+  for (size_t i = 0; i < want.size(); ++i) {
+    lo = std::min(lo, want[i]);
+    hi = std::max(hi, want[i]);
+    maxDiff = std::max(maxDiff, std::fabs(got[i] - want[i]));
+  }
+  EXPECT_LE(maxDiff, 1e-5f * (hi - lo)) << "range " << hi - lo;
+  std::printf("%s steps: max |diff| %g over logit range %g\n",
+              m.source().c_str(), maxDiff, hi - lo);
+}
+
+TEST(FloatModelTest, KVCacheStepsMatchReferenceStories260K) {
+  NIBBLE_REQUIRE_SHARED(shared);
+  std::string error;
+  auto m = model::Model::load(shared + "/models/stories260K/stories260K.bin",
+                              error);
+  ASSERT_TRUE(m) << error;
+  checkSteps(*m,
+             promptTokens(shared, shared + "/models/stories260K/tok512.bin"));
+}
+
+TEST(FloatModelTest, KVCacheStepsMatchReferenceSynthetic) {
+  testdata::SyntheticSpec spec; // grouped-query heads, untied lm_head
+  spec.maxSeq = 128;
+  std::string dir = testdata::makeTempDir("steps");
+  std::string error;
+  ASSERT_TRUE(testdata::writeSyntheticHF(dir, spec, model::DType::F32, 1, error))
+      << error;
+  auto m = model::Model::load(dir, error);
+  ASSERT_TRUE(m) << error;
+  std::vector<int32_t> tokens(64);
+  for (int i = 0; i < 64; ++i)
+    tokens[i] = (i * 37 + 5) % int32_t(m->config().vocabSize);
+  checkSteps(*m, tokens);
+}
+
 // bf16 weights (widened in the IR), an untied lm_head and llama3 RoPE
 // scaling, none of which the shared models exercise.
 TEST(FloatModelTest, SyntheticBF16UntiedLlama3Scaling) {

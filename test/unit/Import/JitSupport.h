@@ -19,7 +19,10 @@
 
 #include "gtest/gtest.h"
 
+#include <array>
 #include <cstdlib>
+#include <map>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -128,6 +131,90 @@ private:
   std::unique_ptr<mlir::ExecutionEngine> engine_;
   Fn fn_ = nullptr;
   int64_t vocab_ = 0;
+};
+
+/// KV-cache step functions (FloatModelOptions::kvCache) of one module,
+/// lowered with the reference pipeline and JIT-compiled, with the caches
+/// they update in place.
+class CompiledSteps {
+public:
+  static std::unique_ptr<CompiledSteps>
+  create(mlir::ModuleOp module, const std::vector<std::string> &names,
+         int64_t layers, int64_t context, int64_t kvHeads, int64_t headDim,
+         int64_t vocab, const std::string &kernelTarget = "") {
+    for (const std::string &n : names) {
+      auto func = module.lookupSymbol<mlir::func::FuncOp>(n);
+      EXPECT_TRUE(func) << n;
+      if (!func)
+        return nullptr;
+      func->setAttr("llvm.emit_c_interface",
+                    mlir::UnitAttr::get(module.getContext()));
+    }
+    mlir::PassManager pm(module.getContext());
+    mlir::nibble::ReferencePipelineOptions opts;
+    opts.kernelTarget = kernelTarget;
+    EXPECT_TRUE(
+        mlir::succeeded(mlir::nibble::buildReferenceToLLVMPipeline(pm, opts)));
+    if (mlir::failed(pm.run(module))) {
+      ADD_FAILURE() << "reference lowering failed";
+      return nullptr;
+    }
+    auto engine = mlir::ExecutionEngine::create(module);
+    if (!engine) {
+      ADD_FAILURE() << llvm::toString(engine.takeError());
+      return nullptr;
+    }
+    auto c = std::unique_ptr<CompiledSteps>(new CompiledSteps());
+    for (const std::string &n : names) {
+      auto sym = (*engine)->lookup("_mlir_ciface_" + n);
+      if (!sym) {
+        ADD_FAILURE() << llvm::toString(sym.takeError());
+        return nullptr;
+      }
+      c->fns_[n] = reinterpret_cast<Fn>(*sym);
+    }
+    c->engine_ = std::move(*engine);
+    c->shape_ = {layers, context, kvHeads, headDim};
+    c->vocab_ = vocab;
+    size_t cache = size_t(layers * context * kvHeads * headDim);
+    c->k_.assign(cache, 0.0f);
+    c->v_.assign(cache, 0.0f);
+    return c;
+  }
+
+  /// Runs `name` on `tokens` (its chunk length) at `pos`; returns
+  /// [tokens x vocab] logits.
+  std::vector<float> run(const std::string &name,
+                         const std::vector<int32_t> &tokens, int64_t pos) {
+    std::vector<int32_t> in = tokens;
+    std::vector<float> logits(tokens.size() * size_t(vocab_));
+    MemRef<int32_t, 1> t{in.data(), in.data(), 0, {int64_t(in.size())}, {1}};
+    auto cache = [&](std::vector<float> &c) {
+      MemRef<float, 4> m{c.data(), c.data(), 0, {}, {}};
+      int64_t stride = 1;
+      for (int d = 3; d >= 0; --d) {
+        m.sizes[d] = shape_[d];
+        m.strides[d] = stride;
+        stride *= shape_[d];
+      }
+      return m;
+    };
+    MemRef<float, 4> k = cache(k_), v = cache(v_);
+    MemRef<float, 2> l{logits.data(), logits.data(), 0,
+                       {int64_t(tokens.size()), vocab_}, {vocab_, 1}};
+    fns_.at(name)(&t, pos, &k, &v, &l);
+    return logits;
+  }
+
+private:
+  using Fn = void (*)(MemRef<int32_t, 1> *, int64_t, MemRef<float, 4> *,
+                      MemRef<float, 4> *, MemRef<float, 2> *);
+  CompiledSteps() = default;
+  std::unique_ptr<mlir::ExecutionEngine> engine_;
+  std::map<std::string, Fn> fns_;
+  std::array<int64_t, 4> shape_{};
+  int64_t vocab_ = 0;
+  std::vector<float> k_, v_;
 };
 
 /// Lowers `module` with the reference pipeline and runs @forward on

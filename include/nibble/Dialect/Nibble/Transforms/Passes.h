@@ -22,6 +22,11 @@ namespace mlir::nibble {
 #define GEN_PASS_DECL
 #include "nibble/Dialect/Nibble/Transforms/Passes.h.inc"
 
+/// The rewrite behind nibble-externalize-weights: moves constant globals of
+/// at least `minBytes` read by public functions into `blob` (see the pass).
+LogicalResult externalizeWeights(ModuleOp module, int64_t minBytes,
+                                 std::string &blob);
+
 #define GEN_PASS_REGISTRATION
 #include "nibble/Dialect/Nibble/Transforms/Passes.h.inc"
 

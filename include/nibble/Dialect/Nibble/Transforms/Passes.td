@@ -366,4 +366,42 @@ def NibbleQuantizeActivations : Pass<"nibble-quantize-activations", "ModuleOp"> 
   ];
 }
 
+
+def NibbleDropInPlaceResults : Pass<"nibble-drop-in-place-results", "ModuleOp"> {
+  let summary = "Drop the results of step functions that are their own updated arguments";
+  let description = [{
+    A KV-cache step function (`nibble.in_place_results`, made by the float
+    model builder) returns its updated caches and logits, which
+    bufferization writes in place into the argument buffers. After
+    `one-shot-bufferize`, this pass checks that every returned memref *is*
+    a function argument and removes the results, so the compiled entry
+    point has the runtime's signature (arguments only, no allocation
+    handed back). A result that bufferization could not place in its
+    argument is an error naming the function and the argument.
+  }];
+}
+
+def NibbleExternalizeWeights : Pass<"nibble-externalize-weights", "ModuleOp"> {
+  let summary = "Move constant weight buffers out of the code into one weights blob";
+  let description = [{
+    After bufferization, every constant of at least `min-bytes` bytes that
+    a public function reads through `memref.get_global` moves into a
+    weights blob: identical contents are stored once, each at a 64-byte
+    aligned offset, and the function gains a trailing
+    `memref<?xi8> {nibble.name = "weights"}` argument from which
+    `memref.view` takes the tensor at its offset. The code then holds no
+    weights; a bundle stores the blob as its own section, mapped at run
+    time. The blob is written to `output` (atomically) and its layout is
+    recorded on the module as `nibble.weights`
+    (a dictionary of the blob size and, per moved global, its offset and
+    size).
+  }];
+  let options = [
+    Option<"output", "output", "std::string", /*default=*/"",
+           "File to write the weights blob to (empty: only rewrite)">,
+    Option<"minBytes", "min-bytes", "int64_t", /*default=*/"1024",
+           "Constants smaller than this stay in the code">,
+  ];
+}
+
 #endif // NIBBLE_PASSES_TD
