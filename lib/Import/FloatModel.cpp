@@ -158,8 +158,7 @@ private:
   /// are linear in (see nibble.input_producer), with query heads per
   /// key/value head `repeat`.
   Value linear(Value x, Value w, int64_t out, const std::string &name,
-               const std::string &producer = "", int64_t repeat = 1,
-               Value init = nullptr);
+               const std::string &producer = "", int64_t repeat = 1);
   std::pair<Value, Value> ropeTables();
   Value rope(Value x, int64_t heads, Value cosT, Value sinT);
   Value attention(Value q, Value k, Value v, int64_t layer);
@@ -232,11 +231,10 @@ Value DecoderBuilder::rmsNorm(Value x, Value w, const std::string &name) {
 
 Value DecoderBuilder::linear(Value x, Value w, int64_t out,
                              const std::string &name,
-                             const std::string &producer, int64_t repeat,
-                             Value init) {
+                             const std::string &producer, int64_t repeat) {
   auto mm = linalg::MatmulTransposeBOp::create(
       b, loc, TypeRange{tensorTy({T, out})}, ValueRange{x, w},
-      ValueRange{fill(init ? init : empty({T, out}), 0.0f)});
+      ValueRange{filled({T, out}, 0.0f)});
   mm->setAttr("nibble.linear", b.getStringAttr(name));
   if (!producer.empty()) {
     // Input channel c of this linear is linear in output row
@@ -486,8 +484,12 @@ Value DecoderBuilder::build(Value tokens) {
                       c.dim, p + "mlp.down_proj", p + "mlp.up_proj", 1));
   }
   x = rmsNorm(x, weight("model.norm.weight"), "model.norm");
-  return linear(x, weight(m.lmHead().name), c.vocabSize, "lm_head", "", 1,
-                logitsInit_);
+  Value logits = linear(x, weight(m.lmHead().name), c.vocabSize, "lm_head");
+  if (!logitsInit_)
+    return logits;
+  // Into the caller's buffer: a copy of T x V floats, whichever op (a float
+  // matmul, a generated kernel) produced them.
+  return linalg::CopyOp::create(b, loc, logits, logitsInit_).getResult(0);
 }
 
 } // namespace

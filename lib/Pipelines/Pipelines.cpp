@@ -39,6 +39,9 @@ mlir::nibble::buildBuffersToLLVMPipeline(OpPassManager &pm,
                                          const ReferencePipelineOptions &o) {
   std::string text;
   llvm::raw_string_ostream os(text);
+  // Temporaries are freed where their last use is (a decode loop calls the
+  // entry points thousands of times).
+  os << "buffer-deallocation-pipeline,convert-bufferization-to-memref,";
   // 3. linalg -> loops -> cf. This is the oracle, not the fast path: no
   //    tiling or vectorization on purpose.
   os << "func.func(convert-linalg-to-loops),convert-vector-to-scf,";

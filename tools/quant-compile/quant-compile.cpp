@@ -1,0 +1,421 @@
+//===- quant-compile.cpp - A model to an ahead-of-time bundle -------------===//
+//
+//   quant-compile MODEL [--calib TEXT] [--recipe R | --format F --method M
+//                 --group G [--asymmetric]] [--target T] -o OUT.nbl
+//
+// Loads the checkpoint, records calibration statistics on a stated leading
+// slice of TEXT when the method needs them, builds the decoder's two entry
+// points (a prefill chunk and a decode step over a KV cache), quantizes the
+// weights, generates kernels for the target, moves the weights out of the
+// code, compiles the code to a shared object and writes one bundle
+// (docs/bundle.md): manifest with the quantization card, code, weights,
+// tokenizer. The output is written atomically and is byte-identical for
+// identical inputs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "nibble/Bundle/Bundle.h"
+#include "nibble/Calibration/Calibrate.h"
+#include "nibble/Dialect/Nibble/IR/Nibble.h"
+#include "nibble/Dialect/Nibble/Transforms/Passes.h"
+#include "nibble/Import/FloatModel.h"
+#include "nibble/Model/Model.h"
+#include "nibble/Pipelines/Pipelines.h"
+#include "nibble/Support/File.h"
+#include "nibble/Support/Hash.h"
+#include "nibble/Support/Progress.h"
+#include "nibble/Target/TargetSpec.h"
+#include "nibble/Tokenizer/Tokenizer.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace nibble;
+namespace cl = llvm::cl;
+using json = nlohmann::ordered_json;
+
+static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
+                                      cl::desc("<model dir or llama2.c .bin>"));
+static cl::opt<std::string> outputPath("o", cl::Required,
+                                       cl::desc("Bundle to write (.nbl)"));
+static cl::opt<std::string> calibPath("calib", cl::init(""),
+                                      cl::desc("Calibration text file"));
+static cl::opt<int64_t> calibFirst("calib-first-token", cl::init(0),
+                                   cl::desc("First token of the calibration slice"));
+static cl::opt<int64_t> calibSequences("calib-sequences", cl::init(16),
+                                       cl::desc("Calibration windows"));
+static cl::opt<int64_t> calibSeqLen("calib-seq-len", cl::init(128),
+                                    cl::desc("Tokens per calibration window "
+                                             "(BOS is prepended)"));
+static cl::opt<std::string> formatName(
+    "format", cl::init("int4"),
+    cl::desc("Weight format: f32 (no quantization), int2..int8, uint*, "
+             "e4m3fn, e5m2, e2m1fn, nf4, or #nibble attribute text"));
+static cl::opt<std::string> method("method", cl::init("rtn"),
+                                   cl::desc("rtn | rtn-mse | imatrix | gptq | awq"));
+static cl::opt<int64_t> group("group", cl::init(32),
+                              cl::desc("Columns per scale group (0: per channel)"));
+static cl::opt<bool> asymmetric("asymmetric",
+                                cl::desc("Zero points (integer formats)"));
+static cl::opt<std::string> recipePath("recipe", cl::init(""),
+                                       cl::desc("Per-layer recipe (JSON)"));
+static cl::opt<std::string> targetName("target", cl::init("native"),
+                                       cl::desc("Target CPU (see docs/performance.md)"));
+static cl::opt<int64_t> contextLen("context", cl::init(0),
+                                   cl::desc("KV-cache positions (0: the model's "
+                                            "maximum, at most 2048)"));
+static cl::opt<int64_t> prefillChunk("prefill-chunk", cl::init(16),
+                                     cl::desc("Tokens per prefill call"));
+static cl::opt<std::string> tokenizerPath("tokenizer", cl::init(""),
+                                          cl::desc("Tokenizer (default: the model's)"));
+static cl::opt<bool> quiet("quiet", cl::desc("No progress output"));
+
+static int fail(const std::string &msg) {
+  llvm::errs() << "quant-compile: error: " << msg << "\n";
+  return 1;
+}
+
+namespace {
+
+/// Phase timings for the summary.
+struct Phases {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point start = Clock::now();
+  void done(const std::string &what) {
+    double s = std::chrono::duration<double>(Clock::now() - start).count();
+    if (!quiet)
+      llvm::errs() << "quant-compile: " << what << " ("
+                   << llvm::format("%.2f", s) << " s)\n";
+    start = Clock::now();
+  }
+};
+
+/// The tokenizer file itself (a directory means its tokenizer.json or
+/// tokenizer.model, as loadTokenizer reads it).
+std::string tokenizerFile(const std::string &path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    for (const char *name : {"/tokenizer.json", "/tokenizer.model"})
+      if (stat((path + name).c_str(), &st) == 0)
+        return path + name;
+  }
+  return path;
+}
+
+std::string baseName(const std::string &path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool methodNeedsStats(const std::string &m) {
+  return m == "imatrix" || m == "gptq" || m == "awq";
+}
+
+/// A temporary file path, removed when this goes out of scope.
+struct TempPath {
+  std::string path;
+  explicit TempPath(const char *suffix) {
+    const char *dir = std::getenv("TMPDIR");
+    std::string tmpl = std::string(dir && *dir ? dir : "/tmp") +
+                       "/quant-compile-XXXXXX" + suffix;
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    int fd = mkstemps(buf.data(), int(std::strlen(suffix)));
+    if (fd >= 0) {
+      close(fd);
+      path = buf.data();
+    }
+  }
+  ~TempPath() {
+    if (!path.empty())
+      unlink(path.c_str());
+  }
+};
+
+std::string typeString(mlir::Type t) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << t;
+  return s;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  mlir::registerAllPasses();
+  mlir::nibble::registerNibblePasses();
+  cl::ParseCommandLineOptions(argc, argv,
+                              "quant-compile: compile a model into an "
+                              "ahead-of-time bundle\n");
+  Phases phases;
+  std::string error;
+  auto model = model::Model::load(modelPath, error);
+  if (!model)
+    return fail(error);
+  const model::LlamaConfig &cfg = model->config();
+  std::optional<target::TargetSpec> target =
+      target::TargetSpec::parse(targetName, error);
+  if (!target)
+    return fail("--target " + targetName + ": " + error);
+  const bool quantize = formatName != "f32";
+  if (quantize && !recipePath.empty() && calibPath.empty())
+    return fail("--recipe needs --calib TEXT (rules may use calibrated "
+                "methods)");
+  if (quantize && methodNeedsStats(method) && calibPath.empty())
+    return fail("--method " + method + " needs calibration statistics: "
+                "pass --calib TEXT");
+  const int64_t S = contextLen > 0
+                        ? int64_t(contextLen)
+                        : std::min<int64_t>(cfg.maxSeqLen, 2048);
+  if (S > cfg.maxSeqLen)
+    return fail("--context " + std::to_string(S) + " exceeds the model's " +
+                std::to_string(cfg.maxSeqLen) + " positions");
+  if (prefillChunk < 1 || prefillChunk > S)
+    return fail("--prefill-chunk must be in [1, " + std::to_string(S) + "]");
+
+  std::string tokPath = tokenizerPath.empty() ? model->defaultTokenizerPath()
+                                              : std::string(tokenizerPath);
+  if (tokPath.empty())
+    return fail("no tokenizer found next to " + model->source() +
+                "; pass --tokenizer PATH");
+  tokPath = tokenizerFile(tokPath);
+  auto tok = tokenizer::loadTokenizer(tokPath, error);
+  if (!tok)
+    return fail(error);
+  std::string tokBytes;
+  if (!support::readFile(tokPath, tokBytes, error))
+    return fail(error);
+  phases.done("loaded the model and tokenizer");
+
+  // --- calibration -------------------------------------------------------
+  json card;
+  TempPath statsFile(".safetensors");
+  const bool calibrate =
+      quantize && (methodNeedsStats(method) || !recipePath.empty());
+  if (calibrate) {
+    std::string text;
+    if (!support::readFile(calibPath, text, error))
+      return fail(error);
+    std::vector<int32_t> tokens = tok->encode(text, /*addBos=*/false);
+    calibration::CalibrationOptions opts;
+    opts.windows = {calibFirst, calibSequences, calibSeqLen};
+    opts.hessians = true;
+    support::Progress progress("calibrating", calibSequences, quiet);
+    opts.progress = [&](int64_t done, int64_t) { progress.update(done); };
+    quant::StatsFile stats;
+    if (!calibration::calibrate(*model, tokens, opts, stats, error))
+      return fail(calibPath + ": " + error);
+    progress.finish();
+    if (statsFile.path.empty() || !stats.save(statsFile.path, error))
+      return fail("cannot write the calibration statistics: " + error);
+    card["calibration"] = {
+        {"text", baseName(calibPath)},
+        {"sha256", support::sha256Hex(text.data(), text.size())},
+        {"text_tokens", int64_t(tokens.size())},
+        {"first_token", int64_t(calibFirst)},
+        {"end_token", opts.windows.endToken()},
+        {"windows", std::to_string(calibSequences) + " x " +
+                        std::to_string(calibSeqLen) + " tokens, BOS first"},
+        {"tokens", calibSequences * calibSeqLen},
+        {"tokenizer", baseName(tokPath)},
+        {"source", "the float model (all blocks calibrated on float "
+                   "activations)"}};
+    phases.done("calibrated");
+  } else {
+    card["calibration"] = quantize ? "not used (method " + method + ")"
+                                   : "not used (float bundle)";
+  }
+
+  // --- float IR of the two entry points ------------------------------------
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  mlir::registerAllToLLVMIRTranslations(registry);
+  registry.insert<mlir::nibble::NibbleDialect>();
+  mlir::MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  import::FloatModelOptions prefill;
+  prefill.funcName = "nibble_prefill";
+  prefill.kvCache = true;
+  prefill.seqLen = prefillChunk;
+  prefill.contextLen = S;
+  auto module = import::buildFloatModel(ctx, *model, prefill, error);
+  if (!module)
+    return fail(error);
+  import::FloatModelOptions decode = prefill;
+  decode.funcName = "nibble_decode";
+  decode.seqLen = 1;
+  if (!import::appendFloatFunction(*module, *model, decode, error) ||
+      !import::bindWeights(*module, *model, /*copy=*/false, error))
+    return fail(error);
+
+  // --- quantization ----------------------------------------------------------
+  if (quantize) {
+    std::string p;
+    llvm::raw_string_ostream os(p);
+    os << "nibble-quantize-weights{method=" << method
+       << " format=" << formatName << " group=" << group
+       << " symmetric=" << (asymmetric ? "false" : "true")
+       << " progress=" << (quiet ? "false" : "true");
+    if (calibrate)
+      os << " stats=" << statsFile.path;
+    if (!recipePath.empty())
+      os << " recipe=" << recipePath;
+    os << "}";
+    mlir::PassManager pm(&ctx);
+    if (failed(mlir::parsePassPipeline(p, pm)))
+      return fail("internal error: bad pipeline " + p);
+    if (failed(pm.run(*module)))
+      return fail("quantization failed (see the diagnostics above)");
+    phases.done("quantized");
+  }
+  // The card's per-tensor list: every linear of the prefill function (the
+  // decode function holds the same weights).
+  json tensors = json::array();
+  int64_t quantizedCount = 0, floatCount = 0;
+  module->lookupSymbol<mlir::func::FuncOp>("nibble_prefill")
+      .walk([&](mlir::Operation *op) {
+        auto name = op->getAttrOfType<mlir::StringAttr>("nibble.linear");
+        if (!name)
+          return;
+        json t = {{"name", name.str() + ".weight"}};
+        if (auto mm = llvm::dyn_cast<mlir::nibble::MatmulOp>(op)) {
+          t["type"] = typeString(mm.getWeight().getType());
+          t["method"] = op->hasAttr("nibble.method")
+                            ? op->getAttrOfType<mlir::StringAttr>(
+                                    "nibble.method")
+                                  .str()
+                            : std::string(method);
+          ++quantizedCount;
+        } else {
+          t["type"] = "f32 (not quantized)";
+          ++floatCount;
+        }
+        tensors.push_back(t);
+      });
+  json weights = {
+      {"format", quantize ? std::string(formatName) : "f32"},
+      {"method", quantize ? std::string(method) : "none"},
+      {"group", quantize ? int64_t(group) : 0},
+      {"symmetric", !asymmetric},
+      {"recipe", recipePath.empty() ? "none" : baseName(recipePath)},
+      {"linears_quantized", quantizedCount},
+      {"linears_float", floatCount},
+      {"not_quantized", "embedding table and RMSNorm weights (f32)"},
+      {"tensors", tensors}};
+  if (!recipePath.empty()) {
+    std::string r;
+    if (support::readFile(recipePath, r, error))
+      weights["recipe_sha256"] = support::sha256Hex(r.data(), r.size());
+  }
+  card["weights"] = weights;
+  card["activations"] = "f32 (not quantized)";
+  card["kv_cache"] = "f32 (not quantized)";
+  card["evaluation"] = "not measured";
+  card["speed"] = "not measured";
+
+  // --- lowering, weights out of the code, machine code ----------------------
+  for (const char *fn : {"nibble_prefill", "nibble_decode"})
+    module->lookupSymbol<mlir::func::FuncOp>(fn)->setAttr(
+        "llvm.emit_c_interface", mlir::UnitAttr::get(&ctx));
+  mlir::nibble::ReferencePipelineOptions lower;
+  lower.kernelTarget = targetName;
+  {
+    mlir::PassManager pm(&ctx);
+    if (failed(mlir::nibble::buildReferenceToBuffersPipeline(pm, lower)))
+      return fail("internal error: bad lowering pipeline");
+    if (failed(pm.run(*module)))
+      return fail("lowering failed (see the diagnostics above)");
+  }
+  std::string blob;
+  if (failed(mlir::nibble::externalizeWeights(*module, 1024, blob)))
+    return fail("moving the weights out of the code failed");
+  TempPath codeFile(".so");
+  if (codeFile.path.empty())
+    return fail("cannot create a temporary file");
+  {
+    mlir::PassManager pm(&ctx);
+    if (failed(mlir::nibble::buildBuffersToLLVMPipeline(pm, lower)) ||
+        failed(mlir::parsePassPipeline(
+            "nibble-emit-object{target=" + targetName +
+                " output=" + codeFile.path + " kind=shared}",
+            pm)))
+      return fail("internal error: bad code generation pipeline");
+    if (failed(pm.run(*module)))
+      return fail("code generation failed (see the diagnostics above)");
+  }
+  std::string code;
+  if (!support::readFile(codeFile.path, code, error))
+    return fail(error);
+  phases.done("compiled");
+
+  // --- the bundle -------------------------------------------------------------
+  json manifest;
+  manifest["nibble_bundle"] = 1;
+  manifest["compiler"] = "quant-compile " NIBBLE_VERSION_STRING;
+  manifest["model"] = {{"name", baseName(model->source())},
+                       {"source", model->source()},
+                       {"format", model->format()},
+                       {"dim", cfg.dim},
+                       {"hidden_dim", cfg.hiddenDim},
+                       {"layers", cfg.numLayers},
+                       {"heads", cfg.numHeads},
+                       {"kv_heads", cfg.numKVHeads},
+                       {"head_dim", cfg.headDim},
+                       {"vocab", cfg.vocabSize},
+                       {"max_seq_len", cfg.maxSeqLen}};
+  manifest["target"] = {{"spec", std::string(targetName)},
+                        {"triple", target->triple()},
+                        {"cpu", target->cpu()},
+                        {"features", target->enabledFeatures()}};
+  manifest["entry"] = {{"decode", "_mlir_ciface_nibble_decode"},
+                       {"prefill", "_mlir_ciface_nibble_prefill"},
+                       {"prefill_chunk", int64_t(prefillChunk)},
+                       {"context", S}};
+  manifest["kv_cache"] = {{"dtype", "f32"},
+                          {"layout", "layers x context x kv_heads x head_dim"}};
+  manifest["weights"] = {{"bytes", int64_t(blob.size())}};
+  manifest["tokenizer"] = {{"kind", std::string(tok->kind())},
+                           {"file", baseName(tokPath)},
+                           {"vocab", tok->vocabSize()},
+                           {"bos", tok->bosId()},
+                           {"eos", tok->eosId()}};
+  manifest["card"] = card;
+  std::string manifestText = manifest.dump(2) + "\n";
+
+  bundle::BundleWriter writer;
+  if (!writer.add("manifest", manifestText, error) ||
+      !writer.addView("code", code, error, 4096) ||
+      !writer.addView("weights", blob, error, 4096) ||
+      !writer.addView("tokenizer", tokBytes, error))
+    return fail(error);
+  if (!writer.write(outputPath, error))
+    return fail(error);
+  phases.done("written");
+  llvm::outs() << "wrote " << outputPath << ": code " << code.size()
+               << " bytes, weights " << blob.size() << " bytes ("
+               << (quantize ? formatName + " " + method : std::string("f32"))
+               << "), context " << S << ", target " << target->triple() << " "
+               << target->cpu()
+               << "\n";
+  return 0;
+}
