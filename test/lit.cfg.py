@@ -10,7 +10,7 @@ from lit.llvm.subst import ToolSubst
 
 config.name = "NIBBLE"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
-config.suffixes = [".mlir"]
+config.suffixes = [".mlir", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.nibble_obj_root, "test")
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit",
@@ -21,6 +21,7 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.nibble_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["quant-opt", "quant-import", "quant-calibrate",
+                                    "quant-compile",
                                     "mlir-runner"],
                                    tool_dirs)
 
