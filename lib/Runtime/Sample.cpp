@@ -80,9 +80,10 @@ int32_t sample(const float *logits, int32_t vocab, float temperature,
       order[size_t(i)] = i;
   } else {
     // An id with p < (1 - top_p) / (vocab - 1) of the total cannot be in the
-    // nucleus (all of them together are below 1 - top_p): sort only the rest.
-    const double cutoff =
-        vocab > 1 ? (1.0 - double(topP)) / double(vocab - 1) * sum : 0.0;
+    // nucleus (all of them but the most probable, which p[best] = 1 always
+    // keeps, together are below 1 - top_p): sort only the rest.
+    const double cutoff = std::min(
+        1.0, vocab > 1 ? (1.0 - double(topP)) / double(vocab - 1) * sum : 0.0);
     for (int32_t i = 0; i < vocab; ++i)
       if (p[size_t(i)] > 0 && p[size_t(i)] >= cutoff)
         order.push_back(i);

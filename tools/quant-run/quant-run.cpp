@@ -494,8 +494,9 @@ int perplexity(const Args &args) {
          " overlap the calibration slice " + slice(*cal->first, *cal->end) +
          " of this text (recorded in the bundle's card); evaluate on tokens "
          "from " +
-         std::to_string(*cal->end) + " on (the default) or before " +
-         std::to_string(*cal->first));
+         std::to_string(*cal->end) + " on (the default)" +
+         (*cal->first > 0 ? " or before " + std::to_string(*cal->first)
+                          : std::string()));
 
   Session s(b, 1);
   const int64_t runTokens = bos ? window : window - 1;
@@ -648,8 +649,21 @@ void printTree(std::ostream &os, const std::string &key, const json &v,
       return;
     }
     os << pad << key << ":\n";
-    for (size_t i = 0; i < v.size(); ++i)
-      printTree(os, "[" + std::to_string(i) + "]", v[i], indent + 2);
+    for (size_t i = 0; i < v.size(); ++i) {
+      // A flat object (e.g. one tensor of the card) reads best on one line.
+      const json &e = v[i];
+      bool flat = e.is_object() && std::all_of(e.begin(), e.end(), [](const json &x) {
+                    return !x.is_object() && !x.is_array();
+                  });
+      if (!flat) {
+        printTree(os, "[" + std::to_string(i) + "]", e, indent + 2);
+        continue;
+      }
+      std::string line;
+      for (const auto &[k, x] : e.items())
+        line += (line.empty() ? "" : ", ") + k + ": " + scalar(x);
+      os << pad << "  - " << line << "\n";
+    }
     return;
   }
   os << pad << key << ": " << scalar(v) << "\n";

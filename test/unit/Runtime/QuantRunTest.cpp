@@ -99,8 +99,10 @@ TEST_F(QuantRunTest, CardReadsTheManifest) {
         std::string("weights: 4 bytes"),
         "tokenizer: llama2c, vocab " + std::to_string(V) + ", bos 1, eos 2",
         std::string("card:\n  weights:\n    method: none (toy)\n    format: "
-                    "int8\n  activations: not measured\n  calibration:\n"
-                    "    text: none\n  evaluation: not measured")})
+                    "int8\n    tensors:\n      - name: w0, type: int8\n"
+                    "      - name: w1, type: f32\n  activations: not measured\n"
+                    "  calibration:\n    text: none\n  evaluation: not "
+                    "measured")})
     EXPECT_THAT(r.out, HasSubstr(line + "\n"));
 
   json m = toyManifest();
@@ -281,7 +283,8 @@ TEST_F(QuantRunTest, PerplexityStaysOffTheCalibrationSlice) {
                                 ": tokens [8, "));
   EXPECT_THAT(r.err, HasSubstr(") overlap the calibration slice tokens [0, "
                                "16) of this text (recorded in the bundle's "
-                               "card)"));
+                               "card); evaluate on tokens from 16 on (the "
+                               "default)\n"));
   EXPECT_EQ(r.out, "");
   // An explicit slice starting where calibration ends is fine.
   j = runJson({bundle, "perplexity", textPath, "--context", "8",

@@ -651,6 +651,21 @@ TEST(Sample, TopPKeepsTheSmallestNucleus) {
   EXPECT_NEAR(counts[2] / 30000.0, 0.3 / 0.8, 0.01);
 }
 
+TEST(Sample, TopPOverFewIds) {
+  // p = {0.4, 0.6}, top_p 0.9: the nucleus is both ids.
+  std::vector<float> l = {float(std::log(0.4)), float(std::log(0.6))};
+  uint64_t rng = 3;
+  int counts[2] = {0, 0};
+  for (int i = 0; i < 20000; ++i)
+    ++counts[nibble_sample(l.data(), 2, 1.0f, 0.9f, &rng)];
+  EXPECT_NEAR(counts[0] / 20000.0, 0.4, 0.015);
+  // Nearly uniform over three ids with top_p 0.2: the most probable alone
+  // (the candidate cut-off exceeds every probability but is capped at it).
+  l = {0.0f, float(std::log(0.9)), float(std::log(0.9))};
+  for (int i = 0; i < 100; ++i)
+    EXPECT_EQ(nibble_sample(l.data(), 3, 1.0f, 0.2f, &rng), 0);
+}
+
 TEST(Sample, BadArgumentsAreErrors) {
   std::vector<float> l = {0.0f, 1.0f};
   uint64_t rng = 1;

@@ -129,7 +129,11 @@ inline json toyManifest() {
       {"tokenizer",
        {{"kind", "llama2c"}, {"vocab", toyVocab()}, {"bos", 1}, {"eos", 2}}},
       {"card",
-       {{"weights", {{"method", "none (toy)"}, {"format", "int8"}}},
+       {{"weights",
+         {{"method", "none (toy)"},
+          {"format", "int8"},
+          {"tensors", json::array({{{"name", "w0"}, {"type", "int8"}},
+                                   {{"name", "w1"}, {"type", "f32"}}})}}},
         {"calibration", {{"text", "none"}}},
         {"evaluation", nullptr}}}};
 }
