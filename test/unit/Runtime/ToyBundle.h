@@ -9,6 +9,7 @@
 #ifndef NIBBLE_TEST_UNIT_RUNTIME_TOYBUNDLE_H
 #define NIBBLE_TEST_UNIT_RUNTIME_TOYBUNDLE_H
 
+#include "../Tokenizer/TestUtil.h"
 #include "TestData.h"
 #include "nibble/Bundle/Bundle.h"
 #include "nibble/Runtime/CpuFeatures.h"
@@ -41,47 +42,29 @@ inline void writeBytes(const std::string &path, const std::string &bytes) {
   out.write(bytes.data(), std::streamsize(bytes.size()));
 }
 
-/// The toy tokenizer's pieces: llama2.c's specials, 256 byte tokens, the
-/// printable ASCII characters, then a few merges; the last piece is " and".
-inline std::vector<std::pair<std::string, float>> toyPieces() {
-  std::vector<std::pair<std::string, float>> p = {
-      {"<unk>", 0}, {"\n<s>\n", 0}, {"\n</s>\n", 0}};
+/// The toy tokenizer: llama2.c's specials, 256 byte tokens, the printable
+/// ASCII characters, then a few merges; the last piece is " and".
+inline std::vector<tokenizer::test::Llama2cEntry> toyPieces() {
+  std::vector<tokenizer::test::Llama2cEntry> p = {
+      {0, "<unk>"}, {0, "\n<s>\n"}, {0, "\n</s>\n"}};
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof name, "<0x%02X>", b);
-    p.push_back({name, 0});
+    p.push_back({0, name});
   }
   for (char c = 32; c < 127; ++c)
-    p.push_back({std::string(1, c), -100});
+    p.push_back({-100, std::string(1, c)});
   // Listed by falling score (merged first); " and" forms via "an", "and".
   const char *merges[] = {"an", "and", "th", "he",  "the",
                           " the", "in", " t", " a", " and"};
   float score = -1;
   for (const char *m : merges)
-    p.push_back({m, score -= 1});
+    p.push_back({score -= 1, m});
   return p;
 }
 inline int32_t toyVocab() { return int32_t(toyPieces().size()); }
-
-/// The llama2.c tokenizer file of toyPieces().
 inline std::string toyTokenizer() {
-  std::string out;
-  auto i32 = [&](int32_t v) {
-    for (int i = 0; i < 4; ++i)
-      out += char(uint32_t(v) >> (8 * i) & 0xFF);
-  };
-  auto f32 = [&](float f) {
-    uint32_t bits;
-    std::memcpy(&bits, &f, 4);
-    i32(int32_t(bits));
-  };
-  i32(8);
-  for (const auto &[piece, score] : toyPieces()) {
-    f32(score);
-    i32(int32_t(piece.size()));
-    out += piece;
-  }
-  return out;
+  return tokenizer::test::llama2cFile(8, toyPieces());
 }
 
 /// An LLVM triple of another architecture than this machine's.
