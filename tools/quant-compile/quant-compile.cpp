@@ -347,7 +347,7 @@ int main(int argc, char **argv) {
       return fail("lowering failed (see the diagnostics above)");
   }
   std::string blob;
-  if (failed(mlir::nibble::externalizeWeights(*module, 1024, blob)))
+  if (failed(mlir::nibble::externalizeWeights(*module, 64, blob)))
     return fail("moving the weights out of the code failed");
   TempPath codeFile(".so");
   if (codeFile.path.empty())

@@ -1,0 +1,161 @@
+//===- BundleEndToEndTest.cpp - Real models through quant-compile + runtime ===//
+//
+// The whole path a deployment team takes: quant-compile a shared model into
+// a bundle, open it with the runtime's C API (no compiler in the process),
+// and check what the model says and computes against the C++ float
+// reference and the known greedy outputs of ../shared/models/README.md.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TestData.h"
+#include "nibble/Model/Model.h"
+#include "nibble/Reference/LlamaReference.h"
+#include "nibble/Runtime/nibble_runtime.h"
+
+#include "gtest/gtest.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+using namespace nibble;
+
+namespace {
+
+/// Runs quant-compile on `model` with `args`; the bundle path or "" (and a
+/// test failure) when it fails.
+std::string compile(const std::string &model, const std::string &args,
+                    const std::string &name) {
+  std::string out = testdata::makeTempDir("e2e") + "/" + name + ".nbl";
+  std::string cmd = std::string(QUANT_COMPILE_PATH) + " '" + model + "' " +
+                    args + " --quiet -o '" + out + "' > /dev/null";
+  int rc = std::system(cmd.c_str());
+  EXPECT_EQ(rc, 0) << cmd;
+  return rc == 0 ? out : "";
+}
+
+std::string readBytes(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+/// Greedy text of `n` tokens from BOS.
+std::string greedyFromBos(nibble_bundle *b, int n) {
+  nibble_session *s = nibble_session_create(b, 1);
+  EXPECT_TRUE(s) << nibble_last_error();
+  if (!s)
+    return "";
+  std::vector<int32_t> ids = {nibble_bundle_bos(b)};
+  EXPECT_EQ(nibble_session_prefill(s, ids.data(), 1, nullptr), 0)
+      << nibble_last_error();
+  std::vector<int32_t> out;
+  for (int i = 0; i < n; ++i) {
+    int32_t next = nibble_sample(nibble_session_logits(s),
+                                 nibble_bundle_vocab(b), 0.0f, 1.0f, nullptr);
+    out.push_back(next);
+    if (next == nibble_bundle_eos(b) ||
+        nibble_session_decode(s, next) != 0)
+      break;
+  }
+  nibble_session_free(s);
+  char *text = nibble_detokenize(b, out.data(), out.size());
+  std::string r = text ? text : "";
+  nibble_free_string(text);
+  return r;
+}
+
+/// Max |logit difference| over the logit range, 64 tokens of dev text.
+void compareWithReference(nibble_bundle *b, const model::Model &m,
+                          const std::string &shared, float tolerance) {
+  std::string text = testdata::readText(shared + "/data/tinystories_dev.txt");
+  std::vector<int32_t> ids(64);
+  int64_t n = nibble_tokenize(b, text.data(), 2000, 1, ids.data(), ids.size());
+  ASSERT_GE(n, 64) << nibble_last_error();
+  const int64_t V = nibble_bundle_vocab(b);
+  nibble_session *s = nibble_session_create(b, 1);
+  ASSERT_TRUE(s) << nibble_last_error();
+  std::vector<float> got(size_t(64 * V));
+  ASSERT_EQ(nibble_session_prefill(s, ids.data(), 64, got.data()), 0)
+      << nibble_last_error();
+  nibble_session_free(s);
+  reference::LlamaReference ref(m);
+  std::vector<float> want;
+  std::string error;
+  ASSERT_TRUE(ref.prefill(ids, &want, error)) << error;
+  ASSERT_EQ(got.size(), want.size());
+  float lo = INFINITY, hi = -INFINITY, diff = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    lo = std::min(lo, want[i]);
+    hi = std::max(hi, want[i]);
+    diff = std::max(diff, std::fabs(got[i] - want[i]));
+  }
+  EXPECT_LE(diff, tolerance * (hi - lo)) << "logit range " << hi - lo;
+  std::printf("max |bundle - reference| %g over logit range %g\n", diff,
+              hi - lo);
+}
+
+struct SharedModel {
+  const char *path; ///< under ../shared/models
+  const char *greedy;
+};
+const SharedModel kStories260K = {
+    "stories260K/stories260K.bin",
+    "Once upon a time, there was a little girl named Lily. She loved to "
+    "play outside in the park."};
+const SharedModel kTinyStories656K = {
+    "tinystories-656k",
+    "Once upon a time, there was a little girl named Lily. She had a toy "
+    "car that she loved very much."};
+
+void checkFloatBundle(const SharedModel &sm) {
+  NIBBLE_REQUIRE_SHARED(shared);
+  std::string modelPath = shared + "/models/" + sm.path;
+  std::string error;
+  auto m = model::Model::load(modelPath, error);
+  ASSERT_TRUE(m) << error;
+  std::string path = compile(modelPath, "--format f32 --context 128 --prefill-chunk 4", "f32");
+  ASSERT_FALSE(path.empty());
+  nibble_bundle *b = nibble_bundle_open(path.c_str());
+  ASSERT_TRUE(b) << nibble_last_error();
+  std::string text = greedyFromBos(b, 40);
+  EXPECT_EQ(text.substr(0, std::string(sm.greedy).size()), sm.greedy)
+      << "generated: " << text;
+  compareWithReference(b, *m, shared, 1e-3f);
+  nibble_bundle_close(b);
+}
+
+TEST(BundleEndToEndTest, Stories260KFloatBundle) {
+  checkFloatBundle(kStories260K);
+}
+
+TEST(BundleEndToEndTest, TinyStories656KFloatBundle) {
+  checkFloatBundle(kTinyStories656K);
+}
+
+// Same inputs, same bytes: two compilations of a quantized bundle (generated
+// kernels, externalized weights, linked code) are identical, and the bundle
+// still tells the story.
+TEST(BundleEndToEndTest, QuantizedBundleIsDeterministicAndCoherent) {
+  NIBBLE_REQUIRE_SHARED(shared);
+  std::string modelPath = shared + "/models/" + kTinyStories656K.path;
+  const std::string args = "--format int8 --group 0 --context 128";
+  std::string a = compile(modelPath, args, "a"), b = compile(modelPath, args, "b");
+  ASSERT_FALSE(a.empty());
+  ASSERT_FALSE(b.empty());
+  std::string bytesA = readBytes(a);
+  EXPECT_GT(bytesA.size(), 0u);
+  EXPECT_TRUE(bytesA == readBytes(b)) << a << " and " << b << " differ";
+  nibble_bundle *bundle = nibble_bundle_open(a.c_str());
+  ASSERT_TRUE(bundle) << nibble_last_error();
+  // int8 per channel keeps the first sentence of the float model's story.
+  std::string text = greedyFromBos(bundle, 16);
+  EXPECT_EQ(text.substr(0, 40), std::string(kTinyStories656K.greedy).substr(0, 40))
+      << "generated: " << text;
+  nibble_bundle_close(bundle);
+}
+
+} // namespace
