@@ -25,6 +25,14 @@ if [ -f "$M" ]; then
   "$BUILD_DIR/bin/quant-import" "$M" --emit-ir --seq-len 16 \
     | "$BUILD_DIR/bin/quant-opt" | grep -c 'linalg.matmul' \
     | sed 's/^/linalg.matmul ops in the float IR: /'
+  B="$BUILD_DIR/demo-stories260K-int8.nbl"
+  echo "== quant-compile $M --format int8 --group 0 -o $B"
+  "$BUILD_DIR/bin/quant-compile" "$M" --format int8 --group 0 --context 256 \
+    --prefill-chunk 8 -o "$B"
+  echo "== quant-run $B generate --prompt 'Once upon a time' --max-tokens 48"
+  "$BUILD_DIR/bin/quant-run" "$B" generate --prompt "Once upon a time" --max-tokens 48
+  echo "== quant-run $B card"
+  "$BUILD_DIR/bin/quant-run" "$B" card
 else
-  echo "(shared models not found at $SHARED: skipping the checkpoint import part)"
+  echo "(shared models not found at $SHARED: skipping the checkpoint import and bundle part)"
 fi
