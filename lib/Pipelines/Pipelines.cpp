@@ -40,8 +40,11 @@ mlir::nibble::buildBuffersToLLVMPipeline(OpPassManager &pm,
   std::string text;
   llvm::raw_string_ostream os(text);
   // Temporaries are freed where their last use is (a decode loop calls the
-  // entry points thousands of times).
-  os << "buffer-deallocation-pipeline,convert-bufferization-to-memref,";
+  // entry points thousands of times). Opt-in: the ownership analysis
+  // rejects ops with unknown memory effects, which some generated kernels
+  // (LLVM intrinsic calls) contain.
+  if (o.deallocate)
+    os << "buffer-deallocation-pipeline,convert-bufferization-to-memref,";
   // 3. linalg -> loops -> cf. This is the oracle, not the fast path: no
   //    tiling or vectorization on purpose.
   os << "func.func(convert-linalg-to-loops),convert-vector-to-scf,";

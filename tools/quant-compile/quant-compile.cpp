@@ -339,6 +339,7 @@ int main(int argc, char **argv) {
         "llvm.emit_c_interface", mlir::UnitAttr::get(&ctx));
   mlir::nibble::ReferencePipelineOptions lower;
   lower.kernelTarget = targetName;
+  lower.deallocate = true;
   {
     mlir::PassManager pm(&ctx);
     if (failed(mlir::nibble::buildReferenceToBuffersPipeline(pm, lower)))

@@ -40,6 +40,11 @@ struct ReferencePipelineOptions
       llvm::cl::desc("Move constant weights out of the code into this blob "
                      "file (nibble-externalize-weights); empty: keep them"),
       llvm::cl::init("")};
+  PassOptions::Option<bool> deallocate{
+      *this, "deallocate",
+      llvm::cl::desc("Free temporaries (buffer-deallocation-pipeline); "
+                     "needed by code called repeatedly (bundles)"),
+      llvm::cl::init(false)};
 };
 
 /// The first half: nibble IR -> buffers (generated kernels, reference
