@@ -17,23 +17,26 @@ std::vector<std::string> Tokenizer::preTokenize(std::string_view text) const {
   return {std::string(text)};
 }
 
+std::string resolveTokenizerFile(const std::string &path, std::string &error) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec))
+    return path;
+  fs::path dir(path);
+  for (const char *name : {"tokenizer.json", "tokenizer.model"})
+    if (fs::exists(dir / name, ec))
+      return (dir / name).string();
+  error = path + ": directory has neither tokenizer.json nor "
+                 "tokenizer.model";
+  return "";
+}
+
 std::unique_ptr<Tokenizer> loadTokenizer(const std::string &path,
                                          std::string &error) {
   namespace fs = std::filesystem;
-  std::error_code ec;
-  std::string file = path;
-  if (fs::is_directory(path, ec)) {
-    fs::path dir(path);
-    if (fs::exists(dir / "tokenizer.json", ec))
-      file = (dir / "tokenizer.json").string();
-    else if (fs::exists(dir / "tokenizer.model", ec))
-      file = (dir / "tokenizer.model").string();
-    else {
-      error = path + ": directory has neither tokenizer.json nor "
-                     "tokenizer.model";
-      return nullptr;
-    }
-  }
+  std::string file = resolveTokenizerFile(path, error);
+  if (file.empty())
+    return nullptr;
 
   std::string extension = fs::path(file).extension().string();
   if (extension == ".model")

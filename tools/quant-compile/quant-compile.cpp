@@ -45,7 +45,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace nibble;
@@ -107,18 +106,6 @@ struct Phases {
     start = Clock::now();
   }
 };
-
-/// The tokenizer file itself (a directory means its tokenizer.json or
-/// tokenizer.model, as loadTokenizer reads it).
-std::string tokenizerFile(const std::string &path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    for (const char *name : {"/tokenizer.json", "/tokenizer.model"})
-      if (stat((path + name).c_str(), &st) == 0)
-        return path + name;
-  }
-  return path;
-}
 
 std::string baseName(const std::string &path) {
   size_t slash = path.rfind('/');
@@ -197,7 +184,9 @@ int main(int argc, char **argv) {
   if (tokPath.empty())
     return fail("no tokenizer found next to " + model->source() +
                 "; pass --tokenizer PATH");
-  tokPath = tokenizerFile(tokPath);
+  tokPath = tokenizer::resolveTokenizerFile(tokPath, error);
+  if (tokPath.empty())
+    return fail(error);
   auto tok = tokenizer::loadTokenizer(tokPath, error);
   if (!tok)
     return fail(error);

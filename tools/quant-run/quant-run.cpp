@@ -71,6 +71,12 @@ double seconds(Clock::time_point a, Clock::time_point b) {
 }
 double rate(int64_t tokens, double s) { return s > 0 ? double(tokens) / s : 0; }
 
+/// --json output: one indented object; invalid UTF-8 (a path, a piece of
+/// generated text) is replaced rather than thrown on.
+void printJson(const json &j) {
+  std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+}
+
 std::string fixed(double v, int digits) {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "%.*f", digits, v);
@@ -403,8 +409,7 @@ int generate(const Args &args) {
     out["decode"] = {{"tokens", decodeCalls},
                      {"seconds", decodeSeconds},
                      {"tokens_per_second", rate(decodeCalls, decodeSeconds)}};
-    std::cout << out.dump(2, ' ', false, json::error_handler_t::replace)
-              << "\n";
+    printJson(out);
     return 0;
   }
   if (full != printed) // text that could not be streamed
@@ -582,8 +587,7 @@ int perplexity(const Args &args) {
     out["perplexity"] = ppl;
     out["calibration"] = calJson;
     out["seconds"] = elapsed;
-    std::cout << out.dump(2, ' ', false, json::error_handler_t::replace)
-              << "\n";
+    printJson(out);
     return 0;
   }
   std::cout << "bundle: " << args.bundle << "\n"
@@ -673,8 +677,7 @@ int card(const Args &args) {
   Bundle b(args.bundle);
   const json &m = b.manifest;
   if (args.json) {
-    std::cout << m.dump(2, ' ', false, json::error_handler_t::replace)
-              << "\n";
+    printJson(m);
     return 0;
   }
   auto field = [&](const std::string &path) {
@@ -785,7 +788,7 @@ int bench(const Args &args) {
         {"median", decodeTokens ? json(median(decodeRates)) : json(nullptr)},
         {"runs", decodeRates}};
     out["peak_rss_bytes"] = rssBytes;
-    std::cout << out.dump(2) << "\n";
+    printJson(out);
     return 0;
   }
   auto runs = [](const std::vector<double> &v) {

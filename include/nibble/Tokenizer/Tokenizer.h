@@ -55,6 +55,11 @@ public:
   virtual std::vector<std::string> preTokenize(std::string_view text) const;
 };
 
+/// The file loadTokenizer reads for `path`: a directory's tokenizer.json,
+/// else its tokenizer.model; any other path as is. "" and `error` for a
+/// directory with neither.
+std::string resolveTokenizerFile(const std::string &path, std::string &error);
+
 /// Opens a tokenizer by path: a directory (uses its tokenizer.json, else
 /// tokenizer.model), `*.json` (Hugging Face), `*.model` (SentencePiece), or
 /// any other file as a llama2.c tokenizer. Null and `error` set on failure.

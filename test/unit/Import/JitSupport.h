@@ -58,6 +58,35 @@ struct Context {
   std::unique_ptr<mlir::MLIRContext> ctx;
 };
 
+/// Marks `names` for C interfaces, lowers `module` with the reference
+/// pipeline under `opts` and JIT-compiles it; null (and a test failure) on
+/// any error.
+inline std::unique_ptr<mlir::ExecutionEngine>
+lowerAndJit(mlir::ModuleOp module, const std::vector<std::string> &names,
+            const mlir::nibble::ReferencePipelineOptions &opts) {
+  for (const std::string &n : names) {
+    auto func = module.lookupSymbol<mlir::func::FuncOp>(n);
+    EXPECT_TRUE(func) << n;
+    if (!func)
+      return nullptr;
+    func->setAttr("llvm.emit_c_interface",
+                  mlir::UnitAttr::get(module.getContext()));
+  }
+  mlir::PassManager pm(module.getContext());
+  EXPECT_TRUE(
+      mlir::succeeded(mlir::nibble::buildReferenceToLLVMPipeline(pm, opts)));
+  if (mlir::failed(pm.run(module))) {
+    ADD_FAILURE() << "reference lowering failed";
+    return nullptr;
+  }
+  auto engine = mlir::ExecutionEngine::create(module);
+  if (!engine) {
+    ADD_FAILURE() << llvm::toString(engine.takeError());
+    return nullptr;
+  }
+  return std::move(*engine);
+}
+
 /// @forward of a module lowered with the reference pipeline and JIT-compiled;
 /// run() may be called many times.
 class Compiled {
@@ -67,41 +96,26 @@ public:
   static std::unique_ptr<Compiled>
   create(mlir::ModuleOp module, int64_t vocab, bool probeCalls = false,
          const std::vector<std::pair<std::string, void *>> &symbols = {}) {
-    auto func = module.lookupSymbol<mlir::func::FuncOp>("forward");
-    EXPECT_TRUE(func);
-    if (!func)
-      return nullptr;
-    func->setAttr("llvm.emit_c_interface",
-                  mlir::UnitAttr::get(module.getContext()));
-    mlir::PassManager pm(module.getContext());
     mlir::nibble::ReferencePipelineOptions opts;
     opts.probes = probeCalls ? "call" : "drop";
-    EXPECT_TRUE(
-        mlir::succeeded(mlir::nibble::buildReferenceToLLVMPipeline(pm, opts)));
-    if (mlir::failed(pm.run(module))) {
-      ADD_FAILURE() << "reference lowering failed";
+    auto engine = lowerAndJit(module, {"forward"}, opts);
+    if (!engine)
       return nullptr;
-    }
-    auto engine = mlir::ExecutionEngine::create(module);
-    if (!engine) {
-      ADD_FAILURE() << llvm::toString(engine.takeError());
-      return nullptr;
-    }
     if (!symbols.empty())
-      (*engine)->registerSymbols([&](llvm::orc::MangleAndInterner interner) {
+      engine->registerSymbols([&](llvm::orc::MangleAndInterner interner) {
         llvm::orc::SymbolMap map;
         for (const auto &[name, ptr] : symbols)
           map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(ptr),
                                  llvm::JITSymbolFlags::Exported};
         return map;
       });
-    auto sym = (*engine)->lookup("_mlir_ciface_forward");
+    auto sym = engine->lookup("_mlir_ciface_forward");
     if (!sym) {
       ADD_FAILURE() << llvm::toString(sym.takeError());
       return nullptr;
     }
     auto c = std::unique_ptr<Compiled>(new Compiled());
-    c->engine_ = std::move(*engine);
+    c->engine_ = std::move(engine);
     c->fn_ = reinterpret_cast<Fn>(*sym);
     c->vocab_ = vocab;
     return c;
@@ -142,38 +156,21 @@ public:
   create(mlir::ModuleOp module, const std::vector<std::string> &names,
          int64_t layers, int64_t context, int64_t kvHeads, int64_t headDim,
          int64_t vocab, const std::string &kernelTarget = "") {
-    for (const std::string &n : names) {
-      auto func = module.lookupSymbol<mlir::func::FuncOp>(n);
-      EXPECT_TRUE(func) << n;
-      if (!func)
-        return nullptr;
-      func->setAttr("llvm.emit_c_interface",
-                    mlir::UnitAttr::get(module.getContext()));
-    }
-    mlir::PassManager pm(module.getContext());
     mlir::nibble::ReferencePipelineOptions opts;
     opts.kernelTarget = kernelTarget;
-    EXPECT_TRUE(
-        mlir::succeeded(mlir::nibble::buildReferenceToLLVMPipeline(pm, opts)));
-    if (mlir::failed(pm.run(module))) {
-      ADD_FAILURE() << "reference lowering failed";
+    auto engine = lowerAndJit(module, names, opts);
+    if (!engine)
       return nullptr;
-    }
-    auto engine = mlir::ExecutionEngine::create(module);
-    if (!engine) {
-      ADD_FAILURE() << llvm::toString(engine.takeError());
-      return nullptr;
-    }
     auto c = std::unique_ptr<CompiledSteps>(new CompiledSteps());
     for (const std::string &n : names) {
-      auto sym = (*engine)->lookup("_mlir_ciface_" + n);
+      auto sym = engine->lookup("_mlir_ciface_" + n);
       if (!sym) {
         ADD_FAILURE() << llvm::toString(sym.takeError());
         return nullptr;
       }
       c->fns_[n] = reinterpret_cast<Fn>(*sym);
     }
-    c->engine_ = std::move(*engine);
+    c->engine_ = std::move(engine);
     c->shape_ = {layers, context, kvHeads, headDim};
     c->vocab_ = vocab;
     size_t cache = size_t(layers * context * kvHeads * headDim);

@@ -25,12 +25,6 @@ using namespace mlir;
 
 namespace {
 
-std::string argName(func::FuncOp f, unsigned i) {
-  if (auto n = f.getArgAttrOfType<StringAttr>(i, "nibble.name"))
-    return n.str();
-  return "#" + std::to_string(i);
-}
-
 struct DropInPlaceResultsPass
     : public mlir::nibble::impl::NibbleDropInPlaceResultsBase<
           DropInPlaceResultsPass> {
