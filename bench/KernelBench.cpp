@@ -62,25 +62,20 @@ MemRef<T, 2> view2(T *p, int64_t r, int64_t c) {
   return {p, p, 0, {r, c}, {c, 1}};
 }
 
-using WeightOnlyFn = void (*)(MemRef<float, 2> *, MemRef<float, 2> *,
-                              MemRef<int8_t, 1> *, MemRef<float, 2> *,
-                              MemRef<float, 2> *, int64_t, int64_t);
-using WeightOnlyZpFn = void (*)(MemRef<float, 2> *, MemRef<float, 2> *,
-                                MemRef<int8_t, 1> *, MemRef<float, 2> *,
+// Kernels write into their destination arguments and return nothing
+// (nibble-drop-in-place-results).
+using WeightOnlyFn = void (*)(MemRef<float, 2> *, MemRef<int8_t, 1> *,
+                              MemRef<float, 2> *, MemRef<float, 2> *, int64_t,
+                              int64_t);
+using WeightOnlyZpFn = void (*)(MemRef<float, 2> *, MemRef<int8_t, 1> *,
                                 MemRef<float, 2> *, MemRef<float, 2> *,
-                                int64_t, int64_t);
-struct QuantizeResult {
-  MemRef<int8_t, 2> xq;
-  MemRef<float, 2> xsum;
-  MemRef<float, 1> xs;
-};
-using QuantizeFn = void (*)(QuantizeResult *, MemRef<float, 2> *, float,
-                            MemRef<int8_t, 2> *, MemRef<float, 2> *,
-                            MemRef<float, 1> *);
-using IntDotFn = void (*)(MemRef<float, 2> *, MemRef<int8_t, 2> *,
-                          MemRef<float, 1> *, MemRef<float, 2> *,
-                          MemRef<int8_t, 1> *, MemRef<float, 2> *,
-                          MemRef<float, 2> *, int64_t, int64_t);
+                                MemRef<float, 2> *, int64_t, int64_t);
+using QuantizeFn = void (*)(MemRef<float, 2> *, float, MemRef<int8_t, 2> *,
+                            MemRef<float, 2> *, MemRef<float, 1> *);
+using IntDotFn = void (*)(MemRef<int8_t, 2> *, MemRef<float, 1> *,
+                          MemRef<float, 2> *, MemRef<int8_t, 1> *,
+                          MemRef<float, 2> *, MemRef<float, 2> *, int64_t,
+                          int64_t);
 
 /// The weights of a benchmark: a format attribute, its code width and
 /// whether it has zero points.
@@ -246,24 +241,22 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
       MemRef<int8_t, 2> xqm = view2(xq.data(), m, k);
       MemRef<float, 2> xsumm = view2(xsum.data(), m, k / group);
       MemRef<float, 1> xsm = view1(xs.data(), m);
-      QuantizeResult qr{};
-      kern.quantize(&qr, &xm, 0.0f, &xqm, &xsumm, &xsm);
+      kern.quantize(&xm, 0.0f, &xqm, &xsumm, &xsm);
       pool.parallelFor(n, 16, [&](int64_t n0, int64_t n1) {
-        MemRef<float, 2> ret{};
         MemRef<int8_t, 2> a = xqm;
         MemRef<float, 1> b = xsm;
         MemRef<float, 2> c2 = xsumm, wsc = sm, yy = ym;
         MemRef<int8_t, 1> ww = wm;
-        kern.intDot(&ret, &a, &b, &c2, &ww, &wsc, &yy, n0, n1);
+        kern.intDot(&a, &b, &c2, &ww, &wsc, &yy, n0, n1);
       });
     } else {
       pool.parallelFor(n, 16, [&](int64_t n0, int64_t n1) {
-        MemRef<float, 2> ret{}, xx = xm, sc = sm, zz = zm, yy = ym;
+        MemRef<float, 2> xx = xm, sc = sm, zz = zm, yy = ym;
         MemRef<int8_t, 1> ww = wm;
         if (fmt.zeroPoints)
-          kern.weightOnlyZp(&ret, &xx, &ww, &sc, &zz, &yy, n0, n1);
+          kern.weightOnlyZp(&xx, &ww, &sc, &zz, &yy, n0, n1);
         else
-          kern.weightOnly(&ret, &xx, &ww, &sc, &yy, n0, n1);
+          kern.weightOnly(&xx, &ww, &sc, &yy, n0, n1);
       });
     }
     benchmark::DoNotOptimize(y.data());

@@ -40,11 +40,15 @@ mlir::nibble::buildBuffersToLLVMPipeline(OpPassManager &pm,
   std::string text;
   llvm::raw_string_ostream os(text);
   // Temporaries are freed where their last use is (a decode loop calls the
-  // entry points thousands of times). Opt-in: the ownership analysis
-  // rejects ops with unknown memory effects, which some generated kernels
-  // (LLVM intrinsic calls) contain.
+  // entry points thousands of times): buffer-deallocation-pipeline, with
+  // the ownership analysis run on everything but the generated kernels
+  // (their LLVM intrinsic calls have no declared memory effects).
   if (o.deallocate)
-    os << "buffer-deallocation-pipeline,convert-bufferization-to-memref,";
+    os << "expand-realloc{emit-deallocs=false},canonicalize,"
+          "nibble-deallocate-temporaries,canonicalize,"
+          "buffer-deallocation-simplification,"
+          "bufferization-lower-deallocations,cse,canonicalize,"
+          "convert-bufferization-to-memref,";
   // 3. linalg -> loops -> cf. This is the oracle, not the fast path: no
   //    tiling or vectorization on purpose.
   os << "func.func(convert-linalg-to-loops),convert-vector-to-scf,";

@@ -42,9 +42,10 @@ struct ReferencePipelineOptions
       llvm::cl::init("")};
   PassOptions::Option<bool> deallocate{
       *this, "deallocate",
-      llvm::cl::desc("Free temporaries (buffer-deallocation-pipeline); "
-                     "needed by code called repeatedly (bundles)"),
-      llvm::cl::init(false)};
+      llvm::cl::desc("Free temporaries (ownership-based deallocation; "
+                     "generated kernels free their own scratch); off only "
+                     "to inspect the IR without the dealloc bookkeeping"),
+      llvm::cl::init(true)};
 };
 
 /// The first half: nibble IR -> buffers (generated kernels, reference

@@ -10,13 +10,18 @@
 #include "nibble/Dialect/Nibble/Transforms/Passes.h"
 #include "nibble/Support/File.h"
 
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 
 #include <map>
 
 namespace mlir::nibble {
 #define GEN_PASS_DEF_NIBBLEDROPINPLACERESULTS
+#define GEN_PASS_DEF_NIBBLEDEALLOCATETEMPORARIES
 #define GEN_PASS_DEF_NIBBLEEXTERNALIZEWEIGHTS
 #include "nibble/Dialect/Nibble/Transforms/Passes.h.inc"
 } // namespace mlir::nibble
@@ -24,6 +29,30 @@ namespace mlir::nibble {
 using namespace mlir;
 
 namespace {
+
+/// The function argument `v` is, looking through loops that carry a buffer
+/// (bufferized `scf.for` iter_args, nested or not: a loop result is what its
+/// body yields, a loop's iter_arg is its init), or null.
+BlockArgument argumentBehind(Value v, func::FuncOp f) {
+  while (v) {
+    if (auto arg = dyn_cast<BlockArgument>(v)) {
+      Operation *owner = arg.getOwner()->getParentOp();
+      if (owner == f)
+        return arg;
+      auto loop = dyn_cast<scf::ForOp>(owner);
+      OpOperand *init = loop ? loop.getTiedLoopInit(arg) : nullptr;
+      if (!init)
+        return {};
+      v = init->get();
+      continue;
+    }
+    auto loop = v.getDefiningOp<scf::ForOp>();
+    if (!loop)
+      return {};
+    v = loop.getYieldedValues()[cast<OpResult>(v).getResultNumber()];
+  }
+  return {};
+}
 
 struct DropInPlaceResultsPass
     : public mlir::nibble::impl::NibbleDropInPlaceResultsBase<
@@ -52,6 +81,113 @@ struct DropInPlaceResultsPass
                                           {}));
       f.setAllResultAttrs(ArrayRef<DictionaryAttr>{});
     }
+    dropKernelResults();
+  }
+
+  /// Kernels in destination-passing style return their destination
+  /// arguments: drop those results and let callers use what they passed.
+  void dropKernelResults() {
+    ModuleOp module = getOperation();
+    SymbolTableCollection tables;
+    SymbolUserMap users(tables, module);
+    for (auto f : module.getOps<func::FuncOp>()) {
+      if (!f->hasAttr("nibble.kernel") || f.isExternal() ||
+          f.getNumResults() == 0)
+        continue;
+      // The argument each result is, identical on every return.
+      SmallVector<int> argOf(f.getNumResults(), -1);
+      bool dps = true;
+      f.walk([&](func::ReturnOp ret) {
+        for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+          BlockArgument arg = argumentBehind(v, f);
+          if (!arg ||
+              (argOf[i] >= 0 && argOf[i] != int(arg.getArgNumber()))) {
+            dps = false;
+            continue;
+          }
+          argOf[i] = int(arg.getArgNumber());
+        }
+      });
+      if (!dps)
+        continue;
+      f.walk([](func::ReturnOp ret) { ret->setOperands({}); });
+      f.setFunctionType(FunctionType::get(&getContext(), f.getArgumentTypes(),
+                                          {}));
+      f.setAllResultAttrs(ArrayRef<DictionaryAttr>{});
+      for (Operation *user : users.getUsers(f)) {
+        auto call = dyn_cast<func::CallOp>(user);
+        if (!call)
+          continue;
+        for (auto [i, r] : llvm::enumerate(call.getResults()))
+          r.replaceAllUsesWith(call.getOperand(unsigned(argOf[i])));
+        OpBuilder b(call);
+        func::CallOp::create(b, call.getLoc(), f, call.getOperands());
+        call.erase();
+      }
+    }
+  }
+};
+
+struct DeallocateTemporariesPass
+    : public mlir::nibble::impl::NibbleDeallocateTemporariesBase<
+          DeallocateTemporariesPass> {
+  void runOnOperation() override {
+    SymbolTableCollection tables;
+    bufferization::DeallocationOptions options;
+    for (auto f : getOperation().getOps<func::FuncOp>()) {
+      if (f.isExternal())
+        continue;
+      if (!f->hasAttr("nibble.kernel")) {
+        if (failed(bufferization::deallocateBuffersOwnershipBased(f, options,
+                                                                  tables)))
+          return signalPassFailure();
+        continue;
+      }
+      if (failed(freeKernelScratch(f)))
+        return signalPassFailure();
+    }
+  }
+
+  /// Kernels hand back nothing, and their scratch buffers live in one
+  /// block: free each at the end of the block that allocates it, after
+  /// checking that no alias of it leaves that block.
+  static LogicalResult freeKernelScratch(func::FuncOp f) {
+    if (llvm::any_of(f.getResultTypes(), llvm::IsaPred<BaseMemRefType>))
+      return f.emitError() << "kernel @" << f.getSymName()
+                           << " returns a buffer; its temporaries cannot be "
+                              "freed";
+    SmallVector<memref::AllocOp> allocs;
+    f.walk([&](memref::AllocOp a) { allocs.push_back(a); });
+    for (memref::AllocOp alloc : allocs) {
+      Block *block = alloc->getBlock();
+      Operation *term = block->getTerminator();
+      // The buffer and what aliases it in this block: loop results that
+      // carry it, views and casts of it.
+      SmallVector<Value> work{alloc.getResult()};
+      DenseSet<Value> seen;
+      while (!work.empty()) {
+        Value v = work.pop_back_val();
+        if (!seen.insert(v).second)
+          continue;
+        for (OpOperand &use : v.getUses()) {
+          Operation *user = use.getOwner();
+          if (user == term)
+            return alloc.emitError()
+                   << "kernel @" << f.getSymName()
+                   << ": a scratch buffer leaves the block that allocates it";
+          if (auto loop = dyn_cast<scf::ForOp>(user)) {
+            if (OpResult r = loop.getTiedLoopResult(&use))
+              work.push_back(r);
+          } else if (isa<ViewLikeOpInterface, memref::CastOp>(user)) {
+            for (Value r : user->getResults())
+              work.push_back(r);
+          }
+        }
+      }
+      OpBuilder b(term);
+      memref::DeallocOp::create(b, alloc.getLoc(), alloc.getResult());
+    }
+    return success();
   }
 };
 

@@ -378,7 +378,36 @@ def NibbleDropInPlaceResults : Pass<"nibble-drop-in-place-results", "ModuleOp"> 
     point has the runtime's signature (arguments only, no allocation
     handed back). A result that bufferization could not place in its
     argument is an error naming the function and the argument.
+
+    Generated kernels (`nibble.kernel`) get the same treatment where every
+    result is one of their arguments (destination-passing style): the
+    results leave the signature and each call site uses the argument it
+    passed instead. A kernel then hands back no buffer, so freeing
+    temporaries needs no clone of its output.
   }];
+}
+
+def NibbleDeallocateTemporaries
+    : Pass<"nibble-deallocate-temporaries", "ModuleOp"> {
+  let summary = "Free the temporaries of every function except generated kernels";
+  let description = [{
+    Runs MLIR's ownership-based buffer deallocation on each function with a
+    body, except the generated kernels (`nibble.kernel`): their bodies call
+    LLVM intrinsics, which have no declared memory effects and which the
+    ownership analysis therefore rejects. Kernels write into their
+    destination arguments (`nibble-drop-in-place-results` has removed their
+    results); each scratch buffer a kernel allocates is freed at the end of
+    the block that allocates it, after checking that no alias of it (a loop
+    result carrying it, a view, a cast) leaves that block. A kernel that
+    still returns a buffer, or whose scratch escapes, is an error naming
+    it. Use it where `buffer-deallocation-pipeline`
+    would run, followed by that pipeline's clean-up passes
+    (`buffer-deallocation-simplification`,
+    `bufferization-lower-deallocations`).
+  }];
+  let dependentDialects = ["mlir::bufferization::BufferizationDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::scf::SCFDialect"];
 }
 
 def NibbleExternalizeWeights : Pass<"nibble-externalize-weights", "ModuleOp"> {
