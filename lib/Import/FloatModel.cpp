@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "nibble/Import/FloatModel.h"
+#include "nibble/Dialect/Nibble/IR/FormatCodegen.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -23,9 +24,9 @@
 #include <map>
 
 using namespace mlir;
-using nibble::model::DType;
-using nibble::model::LlamaConfig;
-using nibble::model::RopePairing;
+using ::nibble::model::DType;
+using ::nibble::model::LlamaConfig;
+using ::nibble::model::RopePairing;
 
 namespace nibble::import {
 
@@ -75,6 +76,19 @@ public:
   }
   Value kCache() const { return kCache_; }
   Value vCache() const { return vCache_; }
+
+  /// Quantized caches (FloatModelOptions::kvFormat): the code caches were
+  /// given to setKVCache; these are their scales [L, S, KVH]. Materializes
+  /// the format's tables at the current insertion point.
+  void setKVQuantization(const formats::Format &format, Value kScales,
+                         Value vScales) {
+    kvCodec_ = mlir::nibble::codegen::materializeTables(b, loc, format);
+    kvMax_ = format.maxValue();
+    kScales_ = kScales;
+    vScales_ = vScales;
+  }
+  Value kScales() const { return kScales_; }
+  Value vScales() const { return vScales_; }
 
 private:
   // --- small helpers --------------------------------------------------------
@@ -162,6 +176,9 @@ private:
   std::pair<Value, Value> ropeTables();
   Value rope(Value x, int64_t heads, Value cosT, Value sinT);
   Value attention(Value q, Value k, Value v, int64_t layer);
+  /// Softmax(q k^T / sqrt(hd)) v over n keys, causal; q4 [T, KV, G, HD],
+  /// k3 and v3 [n, KV, HD].
+  Value attend(Value q4, Value k3, Value v3, OpFoldResult n);
   Value add(Value a, Value x);
   Value swiglu(Value gate, Value up);
 
@@ -173,6 +190,15 @@ private:
   Type f32;
   std::map<std::string, Value> weights_;
   Value pos_, kCache_, vCache_, logitsInit_;
+  std::optional<mlir::nibble::codegen::FormatTableValues> kvCodec_;
+  float kvMax_ = 0.0f;
+  Value kScales_, vScales_;
+
+  /// x [T, KV, HD] into the quantized cache at (layer, pos_): codes and
+  /// per-(position, head) scales.
+  void putQuantized(Value &codes, Value &scales, Value x, int64_t layer);
+  /// Positions [0, len) of the quantized cache, dequantized: [len, KV, HD].
+  Value takeQuantized(Value codes, Value scales, Value len, int64_t layer);
 
 public:
   /// Resources already in the module, by tensor name.
@@ -310,10 +336,76 @@ Value DecoderBuilder::rope(Value x, int64_t heads, Value cosT, Value sinT) {
                                          rotated, reassoc);
 }
 
+void DecoderBuilder::putQuantized(Value &codes, Value &scales, Value x,
+                                  int64_t layer) {
+  const int64_t KV = c.numKVHeads, hd = c.headDim;
+  AffineMap all3 = map(3, {d(0), d(1), d(2)});
+  AffineMap row3 = map(3, {d(0), d(1)});
+  // s[t, h] = max_d |x[t, h, d]| / maxValue (1 where the row is zero).
+  Value absMax = generic(
+      x, filled({T, KV}, 0.0f), {all3, row3},
+      {IT::parallel, IT::parallel, IT::reduction},
+      [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
+        return {arith::MaximumFOp::create(ob, l, a[1],
+                                          math::AbsFOp::create(ob, l, a[0]))};
+      })[0];
+  AffineMap id2 = map(2, {d(0), d(1)});
+  Value s = generic(
+      absMax, empty({T, KV}), {id2, id2}, {IT::parallel, IT::parallel},
+      [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
+        Value q = arith::DivFOp::create(ob, l, a[0], cst(ob, l, kvMax_));
+        Value zero = arith::CmpFOp::create(ob, l, arith::CmpFPredicate::OEQ,
+                                           q, cst(ob, l, 0.0f));
+        return {arith::SelectOp::create(ob, l, zero, cst(ob, l, 1.0f), q)};
+      })[0];
+  // codes[t, h, d] = encode(x / s)
+  Value q = generic(
+      ValueRange{x, s},
+      ValueRange{tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{T, KV, hd},
+                                         b.getI8Type())
+                     .getResult()},
+      {all3, row3, all3}, {IT::parallel, IT::parallel, IT::parallel},
+      [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
+        Value y = arith::DivFOp::create(ob, l, a[0], a[1]);
+        return {mlir::nibble::codegen::emitEncode(ob, l, y, *kvCodec_)};
+      })[0];
+  auto idx = [&](int64_t v) -> OpFoldResult { return b.getIndexAttr(v); };
+  codes = tensor::InsertSliceOp::create(
+      b, loc, q, codes, {idx(layer), pos_, idx(0), idx(0)},
+      {idx(1), idx(T), idx(KV), idx(hd)}, {idx(1), idx(1), idx(1), idx(1)});
+  scales = tensor::InsertSliceOp::create(b, loc, s, scales,
+                                         {idx(layer), pos_, idx(0)},
+                                         {idx(1), idx(T), idx(KV)},
+                                         {idx(1), idx(1), idx(1)});
+}
+
+Value DecoderBuilder::takeQuantized(Value codes, Value scales, Value len,
+                                    int64_t layer) {
+  const int64_t KV = c.numKVHeads, hd = c.headDim;
+  auto idx = [&](int64_t v) -> OpFoldResult { return b.getIndexAttr(v); };
+  const int64_t dyn = ShapedType::kDynamic;
+  Value q = tensor::ExtractSliceOp::create(
+      b, loc, RankedTensorType::get({dyn, KV, hd}, b.getI8Type()), codes,
+      {idx(layer), idx(0), idx(0), idx(0)}, {idx(1), len, idx(KV), idx(hd)},
+      {idx(1), idx(1), idx(1), idx(1)});
+  Value s = tensor::ExtractSliceOp::create(
+      b, loc, RankedTensorType::get({dyn, KV}, f32), scales,
+      {idx(layer), idx(0), idx(0)}, {idx(1), len, idx(KV)},
+      {idx(1), idx(1), idx(1)});
+  AffineMap all3 = map(3, {d(0), d(1), d(2)});
+  AffineMap row3 = map(3, {d(0), d(1)});
+  return generic(
+      ValueRange{q, s}, emptyMixed({len, idx(KV), idx(hd)}),
+      {all3, row3, all3}, {IT::parallel, IT::parallel, IT::parallel},
+      [&](OpBuilder &ob, Location l, ValueRange a) -> SmallVector<Value> {
+        Value v = mlir::nibble::codegen::emitDecode(ob, l, a[0], *kvCodec_);
+        return {arith::MulFOp::create(ob, l, v, a[1])};
+      })[0];
+}
+
 Value DecoderBuilder::attention(Value q, Value k, Value v, int64_t layer) {
   const int64_t KV = c.numKVHeads, G = c.numHeads / c.numKVHeads,
                 hd = c.headDim;
-  const float invSqrtD = 1.0f / std::sqrt(float(hd));
   // Query head h = kv * G + g reads key/value head kv.
   Value q4 = tensor::ExpandShapeOp::create(
       b, loc, tensorTy({T, KV, G, hd}), q,
@@ -339,11 +431,18 @@ Value DecoderBuilder::attention(Value q, Value k, Value v, int64_t layer) {
                                            ones)
           .getResult();
     };
-    kCache_ = put(kCache_, k3);
-    vCache_ = put(vCache_, v3);
     Value len = arith::AddIOp::create(
         b, loc, pos_, arith::ConstantIndexOp::create(b, loc, T));
     n = len;
+    if (kvCodec_) {
+      putQuantized(kCache_, kScales_, k3, layer);
+      putQuantized(vCache_, vScales_, v3, layer);
+      k3 = takeQuantized(kCache_, kScales_, len, layer);
+      v3 = takeQuantized(vCache_, vScales_, len, layer);
+      return attend(q4, k3, v3, n);
+    }
+    kCache_ = put(kCache_, k3);
+    vCache_ = put(vCache_, v3);
     auto take = [&](Value cache) {
       SmallVector<OpFoldResult> offsets = {b.getIndexAttr(layer),
                                            b.getIndexAttr(0),
@@ -361,6 +460,13 @@ Value DecoderBuilder::attention(Value q, Value k, Value v, int64_t layer) {
     k3 = take(kCache_);
     v3 = take(vCache_);
   }
+  return attend(q4, k3, v3, n);
+}
+
+Value DecoderBuilder::attend(Value q4, Value k3, Value v3, OpFoldResult n) {
+  const int64_t KV = c.numKVHeads, G = c.numHeads / c.numKVHeads,
+                hd = c.headDim;
+  const float invSqrtD = 1.0f / std::sqrt(float(hd));
   const SmallVector<OpFoldResult> scoreShape = {
       b.getIndexAttr(KV), b.getIndexAttr(G), b.getIndexAttr(T), n};
   auto macc = [](OpBuilder &ob, Location l,
@@ -522,16 +628,33 @@ bool appendFloatFunction(ModuleOp module, const model::Model &model,
   const int64_t T = options.seqLen;
   auto tokensTy = RankedTensorType::get({T}, b.getI32Type());
   auto logitsTy = RankedTensorType::get({T, c.vocabSize}, b.getF32Type());
+  const bool quantKV = options.kvCache && options.kvFormat.has_value();
+  if (options.kvFormat && options.kvFormat->bits() > 8) {
+    error = "KV-cache format " + options.kvFormat->name() +
+            " has more than 8 bits per code (one code per byte is stored)";
+    return false;
+  }
   auto cacheTy = RankedTensorType::get(
-      {c.numLayers, S, c.numKVHeads, c.headDim}, b.getF32Type());
+      {c.numLayers, S, c.numKVHeads, c.headDim},
+      quantKV ? Type(b.getI8Type()) : Type(b.getF32Type()));
+  auto scalesTy = RankedTensorType::get({c.numLayers, S, c.numKVHeads},
+                                        b.getF32Type());
   SmallVector<Type> args = {tokensTy}, results = {logitsTy};
+  std::vector<const char *> names = {"tokens"};
   if (options.kvCache) {
-    args.append({b.getIndexType(), cacheTy, cacheTy, logitsTy});
+    args.append({b.getIndexType(), cacheTy, cacheTy});
     results.append({cacheTy, cacheTy});
+    names.insert(names.end(), {"pos", "k_cache", "v_cache"});
+    if (quantKV) {
+      args.append({scalesTy, scalesTy});
+      results.append({scalesTy, scalesTy});
+      names.insert(names.end(), {"k_scales", "v_scales"});
+    }
+    args.push_back(logitsTy);
+    names.push_back("logits");
   }
   auto func = func::FuncOp::create(b, loc, options.funcName,
                                    b.getFunctionType(args, results));
-  const char *names[] = {"tokens", "pos", "k_cache", "v_cache", "logits"};
   for (unsigned i = 0; i < args.size(); ++i)
     func.setArgAttr(i, "nibble.name", b.getStringAttr(names[i]));
   if (options.kvCache)
@@ -546,11 +669,16 @@ bool appendFloatFunction(ModuleOp module, const model::Model &model,
   });
   if (options.kvCache)
     builder.setKVCache(entry->getArgument(1), entry->getArgument(2),
-                       entry->getArgument(3), entry->getArgument(4));
+                       entry->getArgument(3), entry->getArguments().back());
+  if (quantKV)
+    builder.setKVQuantization(*options.kvFormat, entry->getArgument(4),
+                              entry->getArgument(5));
   Value logits = builder.build(entry->getArgument(0));
   SmallVector<Value> outs = {logits};
   if (options.kvCache)
     outs.append({builder.kCache(), builder.vCache()});
+  if (quantKV)
+    outs.append({builder.kScales(), builder.vScales()});
   func::ReturnOp::create(b, loc, outs);
   if (failed(verify(func))) {
     error = "internal error: the generated float IR does not verify";

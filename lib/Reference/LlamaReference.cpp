@@ -76,6 +76,19 @@ void LlamaReference::linear(const std::string &name, const float *w,
   }
 }
 
+/// row <- decode(encode(row / s)) * s, s = max|row| / maxValue (1 if 0).
+static void fakeQuantizeRow(const formats::Format &f, float *row,
+                            int64_t n) {
+  float absMax = 0.0f;
+  for (int64_t i = 0; i < n; ++i)
+    absMax = std::max(absMax, std::fabs(row[i]));
+  float s = absMax / f.maxValue();
+  if (s == 0.0f)
+    s = 1.0f;
+  for (int64_t i = 0; i < n; ++i)
+    row[i] = f.decode(f.encode(row[i] / s)) * s;
+}
+
 static void rmsNorm(const float *x, const float *w, float *out, int64_t n,
                     float eps) {
   float ss = 0.0f;
@@ -138,6 +151,10 @@ bool LlamaReference::step(int32_t token, std::vector<float> &logits,
     float *vc = valueCache_.data() + l * maxSeq_ * kvDim;
     std::copy(k_.begin(), k_.end(), kc + pos_ * kvDim);
     std::copy(v_.begin(), v_.end(), vc + pos_ * kvDim);
+    if (kvFormat_)
+      for (float *row : {kc + pos_ * kvDim, vc + pos_ * kvDim})
+        for (int64_t h = 0; h < c.numKVHeads; ++h)
+          fakeQuantizeRow(*kvFormat_, row + h * hd, hd);
     for (int64_t h = 0; h < c.numHeads; ++h) {
       const float *qh = q_.data() + h * hd;
       const int64_t g = h / group; // the key/value head this head reads

@@ -131,8 +131,8 @@ std::shared_ptr<LoadedBundle> LoadedBundle::open(const std::string &path,
 
   std::string arch = tripleArch(m.triple);
   if (arch != hostArch()) {
-    error = path + ": compiled for " + m.triple + ", this machine is " +
-            hostArch();
+    error =
+        path + ": compiled for " + m.triple + ", this machine is " + hostArch();
     return nullptr;
   }
   std::vector<std::string> missing = missingFeatures(m.features);
@@ -177,8 +177,8 @@ bool LoadedBundle::loadCode(std::string &error) {
     return false;
   }
   if (!writeAll(fd, code)) {
-    error = where + ": cannot write the code to memory: " +
-            std::strerror(errno);
+    error =
+        where + ": cannot write the code to memory: " + std::strerror(errno);
     ::close(fd);
     return false;
   }
@@ -241,8 +241,8 @@ bool LoadedBundle::loadTokenizer(std::string &error) {
     // SentencePiece loads only from a path: a private temporary file,
     // removed as soon as it is read.
     const char *dir = std::getenv("TMPDIR");
-    std::string tmp = std::string(dir && *dir ? dir : "/tmp") +
-                      "/nibble-tokenizer-XXXXXX";
+    std::string tmp =
+        std::string(dir && *dir ? dir : "/tmp") + "/nibble-tokenizer-XXXXXX";
     int fd = ::mkstemp(tmp.data());
     if (fd < 0) {
       error = name + ": cannot create a temporary file " + tmp + ": " +
@@ -291,20 +291,33 @@ std::unique_ptr<Session> Session::create(std::shared_ptr<LoadedBundle> bundle,
                                          std::string &error) {
   const Manifest &m = bundle->manifest();
   std::unique_ptr<Session> s(new Session());
-  size_t bytes = size_t(m.cacheFloats()) * sizeof(float);
-  size_t rounded = (bytes + 63) / 64 * 64;
-  void *k = nullptr, *v = nullptr;
-  if (::posix_memalign(&k, 64, rounded) != 0 ||
-      ::posix_memalign(&v, 64, rounded) != 0) {
-    std::free(k);
+  // Two caches, and for a quantized cache two scale arrays; each zeroed and
+  // 64-byte aligned.
+  auto alloc = [](size_t bytes) -> void * {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void *p = nullptr;
+    if (::posix_memalign(&p, 64, rounded) != 0)
+      return nullptr;
+    std::memset(p, 0, rounded);
+    return p;
+  };
+  const size_t cacheBytes =
+      size_t(m.cacheElements()) * size_t(m.cacheElementBytes());
+  const size_t scaleBytes =
+      size_t(m.layers * m.context * m.kvHeads) * sizeof(float);
+  s->k_ = alloc(cacheBytes);
+  s->v_ = alloc(cacheBytes);
+  bool ok = s->k_ && s->v_;
+  if (ok && m.kvQuantized()) {
+    s->kScales_ = static_cast<float *>(alloc(scaleBytes));
+    s->vScales_ = static_cast<float *>(alloc(scaleBytes));
+    ok = s->kScales_ && s->vScales_;
+  }
+  if (!ok) {
     error = bundle->path() + ": cannot allocate two KV caches of " +
-            std::to_string(rounded) + " bytes";
+            std::to_string(cacheBytes) + " bytes";
     return nullptr;
   }
-  std::memset(k, 0, rounded);
-  std::memset(v, 0, rounded);
-  s->k_ = static_cast<float *>(k);
-  s->v_ = static_cast<float *>(v);
   s->chunkLogits_.resize(size_t(m.prefillChunk * m.vocab));
   s->logits_.resize(size_t(m.vocab));
   s->chunk_.resize(size_t(m.prefillChunk));
@@ -315,6 +328,8 @@ std::unique_ptr<Session> Session::create(std::shared_ptr<LoadedBundle> bundle,
 Session::~Session() {
   std::free(k_);
   std::free(v_);
+  std::free(kScales_);
+  std::free(vScales_);
 }
 
 void Session::reset() {
@@ -322,10 +337,16 @@ void Session::reset() {
   // layer by layer ([layers][context][kv_heads * head_dim]).
   const Manifest &m = bundle_->manifest();
   const int64_t row = m.kvHeads * m.headDim;
-  for (float *cache : {k_, v_})
+  const size_t elem = size_t(m.cacheElementBytes());
+  for (void *cache : {k_, v_})
     for (int64_t l = 0; l < m.layers; ++l)
-      std::memset(cache + l * m.context * row, 0,
-                  size_t(written_ * row) * sizeof(float));
+      std::memset(static_cast<char *>(cache) + l * m.context * row * elem, 0,
+                  size_t(written_ * row) * elem);
+  for (float *scales : {kScales_, vScales_})
+    if (scales)
+      for (int64_t l = 0; l < m.layers; ++l)
+        std::memset(scales + l * m.context * m.kvHeads, 0,
+                    size_t(written_ * m.kvHeads) * sizeof(float));
   pos_ = 0;
   written_ = 0;
   hasLogits_ = false;
@@ -336,20 +357,44 @@ void Session::call(EntryFn fn, const int32_t *tokens, int64_t count,
   const Manifest &m = bundle_->manifest();
   std::copy(tokens, tokens + count, chunk_.begin());
   MemRef<int32_t, 1> t{chunk_.data(), chunk_.data(), 0, {count}, {1}};
-  auto cache = [&](float *c) {
-    return MemRef<float, 4>{
-        c,
-        c,
-        0,
-        {m.layers, m.context, m.kvHeads, m.headDim},
-        {m.context * m.kvHeads * m.headDim, m.kvHeads * m.headDim, m.headDim,
-         1}};
-  };
-  MemRef<float, 4> k = cache(k_), v = cache(v_);
+  const int64_t sizes[4] = {m.layers, m.context, m.kvHeads, m.headDim};
+  const int64_t strides[4] = {m.context * m.kvHeads * m.headDim,
+                              m.kvHeads * m.headDim, m.headDim, 1};
   MemRef<float, 2> l{out, out, 0, {count, m.vocab}, {m.vocab, 1}};
-  MemRef<int8_t, 1> w{bundle_->weights(), bundle_->weights(), 0,
-                      {m.weightsBytes}, {1}};
-  fn(&t, pos_, &k, &v, &l, &w);
+  MemRef<int8_t, 1> w{
+      bundle_->weights(), bundle_->weights(), 0, {m.weightsBytes}, {1}};
+  if (!m.kvQuantized()) {
+    auto cache = [&](void *c) {
+      float *p = static_cast<float *>(c);
+      return MemRef<float, 4>{p,
+                              p,
+                              0,
+                              {sizes[0], sizes[1], sizes[2], sizes[3]},
+                              {strides[0], strides[1], strides[2], strides[3]}};
+    };
+    MemRef<float, 4> k = cache(k_), v = cache(v_);
+    fn(&t, pos_, &k, &v, &l, &w);
+  } else {
+    auto codes = [&](void *c) {
+      int8_t *p = static_cast<int8_t *>(c);
+      return MemRef<int8_t, 4>{
+          p,
+          p,
+          0,
+          {sizes[0], sizes[1], sizes[2], sizes[3]},
+          {strides[0], strides[1], strides[2], strides[3]}};
+    };
+    auto scales = [&](float *p) {
+      return MemRef<float, 3>{p,
+                              p,
+                              0,
+                              {m.layers, m.context, m.kvHeads},
+                              {m.context * m.kvHeads, m.kvHeads, 1}};
+    };
+    MemRef<int8_t, 4> k = codes(k_), v = codes(v_);
+    MemRef<float, 3> ks = scales(kScales_), vs = scales(vScales_);
+    reinterpret_cast<QuantKVEntryFn>(reinterpret_cast<void *>(fn))(&t, pos_, &k, &v, &ks, &vs, &l, &w);
+  }
   pos_ += count;
   written_ = std::max(written_, pos_);
 }

@@ -32,6 +32,15 @@ template <typename T, int N> struct MemRef {
 using EntryFn = void (*)(MemRef<int32_t, 1> *tokens, int64_t pos,
                          MemRef<float, 4> *kCache, MemRef<float, 4> *vCache,
                          MemRef<float, 2> *logits, MemRef<int8_t, 1> *weights);
+/// The same entry points of a bundle with a quantized KV cache: one code
+/// per byte, one f32 scale per (layer, position, kv head).
+using QuantKVEntryFn = void (*)(MemRef<int32_t, 1> *tokens, int64_t pos,
+                                MemRef<int8_t, 4> *kCodes,
+                                MemRef<int8_t, 4> *vCodes,
+                                MemRef<float, 3> *kScales,
+                                MemRef<float, 3> *vScales,
+                                MemRef<float, 2> *logits,
+                                MemRef<int8_t, 1> *weights);
 
 /// The manifest fields the runtime uses (docs/runtime.md).
 struct Manifest {
@@ -45,8 +54,16 @@ struct Manifest {
   std::string tokenizerKind;
   int64_t tokenizerVocab = 0, bos = -1, eos = -1;
 
-  /// Floats in one cache: layers x context x kv_heads x head_dim.
-  int64_t cacheFloats() const { return layers * context * kvHeads * headDim; }
+  /// kv_cache.dtype: "f32", or the format of a quantized cache.
+  std::string kvDtype = "f32";
+  bool kvQuantized() const { return kvDtype != "f32"; }
+
+  /// Elements in one cache: layers x context x kv_heads x head_dim.
+  int64_t cacheElements() const {
+    return layers * context * kvHeads * headDim;
+  }
+  /// Bytes of one element of a cache (a code or a float).
+  int64_t cacheElementBytes() const { return kvQuantized() ? 1 : 4; }
 };
 
 /// Parses and checks `text`; errors start with "NAME: manifest: ".
@@ -110,7 +127,9 @@ private:
   void call(EntryFn fn, const int32_t *tokens, int64_t count, float *out);
 
   std::shared_ptr<LoadedBundle> bundle_;
-  float *k_ = nullptr, *v_ = nullptr;
+  /// Caches (f32, or codes) and, for quantized caches, their scales.
+  void *k_ = nullptr, *v_ = nullptr;
+  float *kScales_ = nullptr, *vScales_ = nullptr;
   int64_t pos_ = 0;
   /// Positions [0, written_) may hold cache entries (reset zeroes them).
   int64_t written_ = 0;

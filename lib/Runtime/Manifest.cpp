@@ -179,9 +179,25 @@ bool parseManifest(const std::string &name, std::string_view text,
   if (!f.string("kv_cache.dtype", dtype) ||
       !f.string("kv_cache.layout", layout))
     return false;
-  if (dtype != "f32")
-    return f.fail("kv_cache.dtype",
-                  "is \"" + dtype + "\" (this runtime allocates f32 caches)");
+  m.kvDtype = dtype;
+  if (dtype != "f32") {
+    // A quantized cache: codes of one byte and f32 scales, whatever the
+    // format (the code decodes them).
+    int64_t codeBytes = 0;
+    std::string scales;
+    if (!f.integer("kv_cache.code_bytes", codeBytes, 1, 8) ||
+        !f.string("kv_cache.scales", scales))
+      return false;
+    if (codeBytes != 1)
+      return f.fail("kv_cache.code_bytes",
+                    "is " + std::to_string(codeBytes) +
+                        " (this runtime stores one code per byte)");
+    if (scales != "f32, layers x context x kv_heads")
+      return f.fail("kv_cache.scales",
+                    "is \"" + scales +
+                        "\" (this runtime allocates \"f32, layers x context "
+                        "x kv_heads\")");
+  }
   if (layout != "layers x context x kv_heads x head_dim")
     return f.fail("kv_cache.layout",
                   "is \"" + layout +

@@ -18,6 +18,7 @@
 #include "nibble/Calibration/Calibrate.h"
 #include "nibble/Dialect/Nibble/IR/Nibble.h"
 #include "nibble/Dialect/Nibble/Transforms/Passes.h"
+#include "nibble/Formats/Format.h"
 #include "nibble/Import/FloatModel.h"
 #include "nibble/Model/Model.h"
 #include "nibble/Pipelines/Pipelines.h"
@@ -51,41 +52,76 @@ using namespace nibble;
 namespace cl = llvm::cl;
 using json = nlohmann::ordered_json;
 
-static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
+static cl::OptionCategory nibbleCat("quant-compile options");
+
+static cl::opt<std::string> modelPath(cl::cat(nibbleCat), cl::Positional,
+                                      cl::Required,
                                       cl::desc("<model dir or llama2.c .bin>"));
-static cl::opt<std::string> outputPath("o", cl::Required,
+static cl::opt<std::string> outputPath(cl::cat(nibbleCat), "o", cl::Required,
                                        cl::desc("Bundle to write (.nbl)"));
-static cl::opt<std::string> calibPath("calib", cl::init(""),
+static cl::opt<std::string> calibPath(cl::cat(nibbleCat), "calib", cl::init(""),
                                       cl::desc("Calibration text file"));
-static cl::opt<int64_t> calibFirst("calib-first-token", cl::init(0),
-                                   cl::desc("First token of the calibration slice"));
-static cl::opt<int64_t> calibSequences("calib-sequences", cl::init(16),
+static cl::opt<int64_t>
+    calibFirst(cl::cat(nibbleCat), "calib-first-token", cl::init(0),
+               cl::desc("First token of the calibration slice"));
+static cl::opt<int64_t> calibSequences(cl::cat(nibbleCat), "calib-sequences",
+                                       cl::init(16),
                                        cl::desc("Calibration windows"));
-static cl::opt<int64_t> calibSeqLen("calib-seq-len", cl::init(128),
+static cl::opt<int64_t> calibSeqLen(cl::cat(nibbleCat), "calib-seq-len",
+                                    cl::init(128),
                                     cl::desc("Tokens per calibration window "
                                              "(BOS is prepended)"));
 static cl::opt<std::string> formatName(
-    "format", cl::init("int4"),
+    cl::cat(nibbleCat), "format", cl::init("int4"),
     cl::desc("Weight format: f32 (no quantization), int2..int8, uint*, "
              "e4m3fn, e5m2, e2m1fn, nf4, or #nibble attribute text"));
-static cl::opt<std::string> method("method", cl::init("rtn"),
-                                   cl::desc("rtn | rtn-mse | imatrix | gptq | awq"));
-static cl::opt<int64_t> group("group", cl::init(32),
-                              cl::desc("Columns per scale group (0: per channel)"));
-static cl::opt<bool> asymmetric("asymmetric",
+static cl::opt<std::string>
+    method(cl::cat(nibbleCat), "method", cl::init("rtn"),
+           cl::desc("rtn | rtn-mse | imatrix | gptq | awq"));
+static cl::opt<int64_t>
+    group(cl::cat(nibbleCat), "group", cl::init(32),
+          cl::desc("Columns per scale group (0: per channel)"));
+static cl::opt<bool> asymmetric(cl::cat(nibbleCat), "asymmetric",
                                 cl::desc("Zero points (integer formats)"));
-static cl::opt<std::string> recipePath("recipe", cl::init(""),
+static cl::opt<std::string> recipePath(cl::cat(nibbleCat), "recipe",
+                                       cl::init(""),
                                        cl::desc("Per-layer recipe (JSON)"));
-static cl::opt<std::string> targetName("target", cl::init("native"),
-                                       cl::desc("Target CPU (see docs/performance.md)"));
-static cl::opt<int64_t> contextLen("context", cl::init(0),
-                                   cl::desc("KV-cache positions (0: the model's "
-                                            "maximum, at most 2048)"));
-static cl::opt<int64_t> prefillChunk("prefill-chunk", cl::init(16),
+static cl::opt<std::string>
+    targetName(cl::cat(nibbleCat), "target", cl::init("native"),
+               cl::desc("Target CPU (see docs/performance.md)"));
+static cl::opt<int64_t>
+    contextLen(cl::cat(nibbleCat), "context", cl::init(0),
+               cl::desc("KV-cache positions (0: the model's "
+                        "maximum, at most 2048)"));
+static cl::opt<int64_t> prefillChunk(cl::cat(nibbleCat), "prefill-chunk",
+                                     cl::init(16),
                                      cl::desc("Tokens per prefill call"));
-static cl::opt<std::string> tokenizerPath("tokenizer", cl::init(""),
-                                          cl::desc("Tokenizer (default: the model's)"));
-static cl::opt<bool> quiet("quiet", cl::desc("No progress output"));
+static cl::opt<std::string>
+    tokenizerPath(cl::cat(nibbleCat), "tokenizer", cl::init(""),
+                  cl::desc("Tokenizer (default: the model's)"));
+static cl::opt<std::string> kvCacheFormat(
+    "kv-cache", cl::cat(nibbleCat), cl::init("f32"),
+    cl::desc("KV-cache storage: f32, or a format of at most 8 bits (int8, "
+             "e4m3fn, e5m2, ...) with one f32 scale per position and kv "
+             "head"));
+static cl::opt<std::string> actFormat(
+    "act", cl::cat(nibbleCat), cl::init("none"),
+    cl::desc("Activation quantization of the quantized linears: none, or a "
+             "format (int8: W8A8 / W4A8 on the integer-dot path)"));
+static cl::opt<std::string> actMode(
+    "act-mode", cl::cat(nibbleCat), cl::init("dynamic"),
+    cl::desc("dynamic (per token, at run time) | static (per tensor, from "
+             "calibration)"));
+static cl::opt<double> smoothAlpha(
+    "smoothquant", cl::cat(nibbleCat), cl::init(-1.0),
+    cl::desc("SmoothQuant migration strength in [0, 1] (negative: off); "
+             "needs --calib"));
+static cl::opt<double> outlierThreshold(
+    "outlier-threshold", cl::cat(nibbleCat), cl::init(0.0),
+    cl::desc("Keep input channels with calibrated max |x| above this in f16 "
+             "(LLM.int8-style; 0: off); needs --calib"));
+static cl::opt<bool> quiet(cl::cat(nibbleCat), "quiet",
+                           cl::desc("No progress output"));
 
 static int fail(const std::string &msg) {
   llvm::errs() << "quant-compile: error: " << msg << "\n";
@@ -150,6 +186,7 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   mlir::registerAllPasses();
   mlir::nibble::registerNibblePasses();
+  cl::HideUnrelatedOptions(nibbleCat);
   cl::ParseCommandLineOptions(argc, argv,
                               "quant-compile: compile a model into an "
                               "ahead-of-time bundle\n");
@@ -168,11 +205,39 @@ int main(int argc, char **argv) {
     return fail("--recipe needs --calib TEXT (rules may use calibrated "
                 "methods)");
   if (quantize && methodNeedsStats(method) && calibPath.empty())
-    return fail("--method " + method + " needs calibration statistics: "
+    return fail("--method " + method +
+                " needs calibration statistics: "
                 "pass --calib TEXT");
-  const int64_t S = contextLen > 0
-                        ? int64_t(contextLen)
-                        : std::min<int64_t>(cfg.maxSeqLen, 2048);
+  const bool smooth = smoothAlpha >= 0.0, split = outlierThreshold > 0.0;
+  const bool quantAct = actFormat != "none";
+  if (smoothAlpha > 1.0)
+    return fail("--smoothquant " + std::to_string(smoothAlpha) +
+                ": the migration strength must be in [0, 1]");
+  if (actMode != "dynamic" && actMode != "static")
+    return fail("--act-mode " + actMode + ": expected dynamic or static");
+  if (quantAct && !quantize)
+    return fail("--act " + actFormat +
+                " quantizes the inputs of quantized "
+                "linears: pass a weight --format other than f32");
+  if ((smooth || split || (quantAct && actMode == "static")) &&
+      calibPath.empty())
+    return fail(std::string(smooth  ? "--smoothquant"
+                            : split ? "--outlier-threshold"
+                                    : "--act-mode static") +
+                " needs calibration statistics: pass --calib TEXT");
+  std::optional<formats::Format> kvFormat;
+  if (kvCacheFormat != "f32") {
+    kvFormat = formats::Format::byName(kvCacheFormat);
+    if (!kvFormat)
+      return fail("--kv-cache " + kvCacheFormat +
+                  ": unknown format (f32, int8, e4m3fn, e5m2, ...)");
+    if (kvFormat->bits() > 8)
+      return fail("--kv-cache " + kvCacheFormat +
+                  ": more than 8 bits per code (the cache stores one code "
+                  "per byte)");
+  }
+  const int64_t S = contextLen > 0 ? int64_t(contextLen)
+                                   : std::min<int64_t>(cfg.maxSeqLen, 2048);
   if (S > cfg.maxSeqLen)
     return fail("--context " + std::to_string(S) + " exceeds the model's " +
                 std::to_string(cfg.maxSeqLen) + " positions");
@@ -199,7 +264,8 @@ int main(int argc, char **argv) {
   json card;
   TempPath statsFile(".safetensors");
   const bool calibrate =
-      quantize && (methodNeedsStats(method) || !recipePath.empty());
+      quantize && (methodNeedsStats(method) || !recipePath.empty() || smooth ||
+                   split || (quantAct && actMode == "static"));
   if (calibrate) {
     std::string text;
     if (!support::readFile(calibPath, text, error))
@@ -247,6 +313,7 @@ int main(int argc, char **argv) {
   prefill.kvCache = true;
   prefill.seqLen = prefillChunk;
   prefill.contextLen = S;
+  prefill.kvFormat = kvFormat;
   auto module = import::buildFloatModel(ctx, *model, prefill, error);
   if (!module)
     return fail(error);
@@ -261,6 +328,14 @@ int main(int argc, char **argv) {
   if (quantize) {
     std::string p;
     llvm::raw_string_ostream os(p);
+    // Float-level transforms first: they change the weights the rounding
+    // sees and the statistics activations are scaled from.
+    if (smooth)
+      os << "nibble-smooth{method=smoothquant alpha=" << double(smoothAlpha)
+         << " stats=" << statsFile.path << "},";
+    if (split)
+      os << "nibble-split-outliers{threshold=" << double(outlierThreshold)
+         << " stats=" << statsFile.path << "},";
     os << "nibble-quantize-weights{method=" << method
        << " format=" << formatName << " group=" << group
        << " symmetric=" << (asymmetric ? "false" : "true")
@@ -270,6 +345,13 @@ int main(int argc, char **argv) {
     if (!recipePath.empty())
       os << " recipe=" << recipePath;
     os << "}";
+    if (quantAct) {
+      os << ",nibble-quantize-activations{mode=" << actMode
+         << " format=" << actFormat;
+      if (actMode == "static")
+        os << " stats=" << statsFile.path;
+      os << "}";
+    }
     mlir::PassManager pm(&ctx);
     if (failed(mlir::parsePassPipeline(p, pm)))
       return fail("internal error: bad pipeline " + p);
@@ -289,11 +371,10 @@ int main(int argc, char **argv) {
         json t = {{"name", name.str() + ".weight"}};
         if (auto mm = llvm::dyn_cast<mlir::nibble::MatmulOp>(op)) {
           t["type"] = typeString(mm.getWeight().getType());
-          t["method"] = op->hasAttr("nibble.method")
-                            ? op->getAttrOfType<mlir::StringAttr>(
-                                    "nibble.method")
-                                  .str()
-                            : std::string(method);
+          t["method"] =
+              op->hasAttr("nibble.method")
+                  ? op->getAttrOfType<mlir::StringAttr>("nibble.method").str()
+                  : std::string(method);
           ++quantizedCount;
         } else {
           t["type"] = "f32 (not quantized)";
@@ -317,8 +398,43 @@ int main(int argc, char **argv) {
       weights["recipe_sha256"] = support::sha256Hex(r.data(), r.size());
   }
   card["weights"] = weights;
-  card["activations"] = "f32 (not quantized)";
-  card["kv_cache"] = "f32 (not quantized)";
+  json transforms = json::array();
+  if (smooth)
+    transforms.push_back(
+        {{"name", "smoothquant"},
+         {"alpha", double(smoothAlpha)},
+         {"note", "per-input-channel scales max|x|^a / max|W|^(1-a), folded "
+                  "into the producing norm or linear"}});
+  if (split)
+    transforms.push_back(
+        {{"name", "outlier split"},
+         {"threshold", double(outlierThreshold)},
+         {"note", "input channels with calibrated max |x| above the "
+                  "threshold kept in an f16 matmul"}});
+  card["transforms"] = transforms.empty() ? json("none") : transforms;
+  if (quantAct)
+    card["activations"] = {
+        {"format", std::string(actFormat)},
+        {"mode", std::string(actMode)},
+        {"scheme", actMode == "dynamic"
+                       ? "symmetric per token: max|x_row| / max(format), "
+                         "computed at run time"
+                       : "symmetric per tensor: calibrated absmax / "
+                         "max(format)"},
+        {"applies_to", "inputs of the quantized linears"}};
+  else
+    card["activations"] = "f32 (not quantized)";
+  if (kvFormat)
+    card["kv_cache"] = {
+        {"format", kvFormat->name()},
+        {"bits", int64_t(kvFormat->bits())},
+        {"scales", "f32 per (layer, position, kv head): max|x| / " +
+                       std::to_string(kvFormat->maxValue()) +
+                       " over the head's row"},
+        {"bytes_per_token",
+         2 * cfg.numLayers * cfg.numKVHeads * (cfg.headDim + 4)}};
+  else
+    card["kv_cache"] = "f32 (not quantized)";
   card["evaluation"] = "not measured";
   card["speed"] = "not measured";
 
@@ -328,7 +444,6 @@ int main(int argc, char **argv) {
         "llvm.emit_c_interface", mlir::UnitAttr::get(&ctx));
   mlir::nibble::ReferencePipelineOptions lower;
   lower.kernelTarget = targetName;
-  lower.deallocate = true;
   {
     mlir::PassManager pm(&ctx);
     if (failed(mlir::nibble::buildReferenceToBuffersPipeline(pm, lower)))
@@ -358,7 +473,8 @@ int main(int argc, char **argv) {
     return fail(error);
   phases.done("compiled");
 
-  // --- the bundle -------------------------------------------------------------
+  // --- the bundle
+  // -------------------------------------------------------------
   json manifest;
   manifest["nibble_bundle"] = 1;
   manifest["compiler"] = "quant-compile " NIBBLE_VERSION_STRING;
@@ -381,8 +497,15 @@ int main(int argc, char **argv) {
                        {"prefill", "_mlir_ciface_nibble_prefill"},
                        {"prefill_chunk", int64_t(prefillChunk)},
                        {"context", S}};
-  manifest["kv_cache"] = {{"dtype", "f32"},
-                          {"layout", "layers x context x kv_heads x head_dim"}};
+  if (kvFormat)
+    manifest["kv_cache"] = {
+        {"dtype", kvFormat->name()},
+        {"code_bytes", 1},
+        {"scales", "f32, layers x context x kv_heads"},
+        {"layout", "layers x context x kv_heads x head_dim"}};
+  else
+    manifest["kv_cache"] = {
+        {"dtype", "f32"}, {"layout", "layers x context x kv_heads x head_dim"}};
   manifest["weights"] = {{"bytes", int64_t(blob.size())}};
   manifest["tokenizer"] = {{"kind", std::string(tok->kind())},
                            {"file", baseName(tokPath)},
@@ -404,8 +527,9 @@ int main(int argc, char **argv) {
   llvm::outs() << "wrote " << outputPath << ": code " << code.size()
                << " bytes, weights " << blob.size() << " bytes ("
                << (quantize ? formatName + " " + method : std::string("f32"))
+               << (quantAct ? ", activations " + actFormat : std::string())
+               << (kvFormat ? ", KV cache " + kvFormat->name() : std::string())
                << "), context " << S << ", target " << target->triple() << " "
-               << target->cpu()
-               << "\n";
+               << target->cpu() << "\n";
   return 0;
 }

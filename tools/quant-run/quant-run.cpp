@@ -699,10 +699,14 @@ int card(const Args &args) {
   os << "entry: decode " << field("entry.decode") << ", prefill "
      << field("entry.prefill") << " (chunk " << field("entry.prefill_chunk")
      << "), context " << field("entry.context") << "\n";
+  // Per cache: one element per (layer, position, kv head, dim), 4 bytes as
+  // f32 or one code byte plus an f32 scale per (layer, position, kv head).
+  const int64_t rows = m.at("model").at("layers").get<int64_t>() * b.context *
+                       m.at("model").at("kv_heads").get<int64_t>();
+  const int64_t headDim = m.at("model").at("head_dim").get<int64_t>();
+  const bool quantKV = field("kv_cache.dtype") != "f32";
   const int64_t cacheBytes =
-      2 * 4 * m.at("model").at("layers").get<int64_t>() * b.context *
-      m.at("model").at("kv_heads").get<int64_t>() *
-      m.at("model").at("head_dim").get<int64_t>();
+      2 * rows * (quantKV ? headDim + 4 : 4 * headDim);
   os << "kv cache: " << field("kv_cache.dtype") << ", "
      << field("kv_cache.layout") << " (" << cacheBytes
      << " bytes per session, K and V)\n"

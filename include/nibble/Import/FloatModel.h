@@ -26,6 +26,7 @@
 #ifndef NIBBLE_IMPORT_FLOATMODEL_H
 #define NIBBLE_IMPORT_FLOATMODEL_H
 
+#include "nibble/Formats/Format.h"
 #include "nibble/Model/Model.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -61,6 +62,21 @@ struct FloatModelOptions {
   bool kvCache = false;
   /// Cache positions S (0: the model's maximum sequence length).
   int64_t contextLen = 0;
+  /// KV-cache quantization (step mode only; unset: f32 caches). The caches
+  /// hold one code of this format per byte, tensor<L x S x KVH x HD x i8>,
+  /// with one f32 scale per (layer, position, kv head) in two more
+  /// arguments after the caches:
+  ///
+  ///   (%tokens, %pos, %k_cache, %v_cache,
+  ///    %k_scales: tensor<L x S x KVH x f32>, %v_scales, %logits)
+  ///       -> (logits, k_cache, v_cache, k_scales, v_scales)
+  ///
+  /// A head's key (value) row x of HD elements is stored as codes
+  /// encode(x / s), s = max|x| / maxValue(format) (1 where x is all zero),
+  /// and read back as decode(code) * s, for every attended position
+  /// including the chunk's own (LlamaReference::setKVCacheFormat computes
+  /// the same).
+  std::optional<formats::Format> kvFormat;
 };
 
 /// Dialects the float IR uses.

@@ -21,10 +21,12 @@
 #ifndef NIBBLE_REFERENCE_LLAMAREFERENCE_H
 #define NIBBLE_REFERENCE_LLAMAREFERENCE_H
 
+#include "nibble/Formats/Format.h"
 #include "nibble/Model/Model.h"
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +60,14 @@ public:
   bool prefill(const std::vector<int32_t> &tokens,
                std::vector<float> *allLogits, std::string &error);
 
+  /// Quantize the KV cache: each head's key and value row is stored as
+  /// decode(encode(x / s)) * s, s = max|x| / maxValue(format) (1 for a zero
+  /// row), as the generated step functions do (FloatModelOptions::kvFormat).
+  /// Unset (the default): f32 caches.
+  void setKVCacheFormat(std::optional<formats::Format> format) {
+    kvFormat_ = std::move(format);
+  }
+
   /// Called with the input of every linear layer (calibration probes).
   void setObserver(LinearInputObserver observer) {
     observer_ = std::move(observer);
@@ -84,6 +94,7 @@ private:
   // Scratch buffers.
   std::vector<float> x_, xn_, q_, k_, v_, att_, attOut_, gate_, up_, tmp_;
   LinearInputObserver observer_;
+  std::optional<formats::Format> kvFormat_;
 };
 
 /// Greedy decoding: feeds `prompt`, then appends argmax tokens until

@@ -12,8 +12,8 @@
 #include "nibble/Calibration/Calibrate.h"
 #include "nibble/Dialect/Nibble/IR/Nibble.h"
 #include "nibble/Import/FloatModel.h"
-#include "nibble/Quant/Weights.h"
 #include "nibble/Pipelines/Pipelines.h"
+#include "nibble/Quant/Weights.h"
 #include "nibble/Reference/LlamaReference.h"
 #include "nibble/Tokenizer/Tokenizer.h"
 
@@ -23,11 +23,11 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
-#include "nibble/Dialect/Nibble/Transforms/Passes.h"
 #include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "nibble/Dialect/Nibble/Transforms/Passes.h"
 #include "llvm/Support/TargetSelect.h"
 
 #include "gtest/gtest.h"
@@ -100,7 +100,8 @@ std::vector<int32_t> promptTokens(const std::string &shared,
 TEST(FloatModelTest, Stories260KMatchesReference) {
   NIBBLE_REQUIRE_SHARED(shared);
   std::string error;
-  auto m = model::Model::load(shared + "/models/stories260K/stories260K.bin", error);
+  auto m =
+      model::Model::load(shared + "/models/stories260K/stories260K.bin", error);
   ASSERT_TRUE(m) << error;
   auto tokens = promptTokens(shared, shared + "/models/stories260K/tok512.bin");
   ASSERT_EQ(tokens.size(), 64u);
@@ -129,7 +130,8 @@ TEST(FloatModelTest, TinyStories656KMatchesReference) {
 // The KV-cache step functions the runtime calls: a prefill chunk of 8 and a
 // decode step, run as 2 chunks + 48 steps, reproduce the whole-sequence
 // logits of the reference at every position.
-void checkSteps(const model::Model &m, const std::vector<int32_t> &tokens) {
+void checkSteps(const model::Model &m, const std::vector<int32_t> &tokens,
+                std::optional<formats::Format> kvFormat = std::nullopt) {
   Context c;
   std::string error;
   const auto &cfg = m.config();
@@ -138,6 +140,7 @@ void checkSteps(const model::Model &m, const std::vector<int32_t> &tokens) {
   prefill.kvCache = true;
   prefill.seqLen = 8;
   prefill.contextLen = 96;
+  prefill.kvFormat = kvFormat;
   auto module = import::buildFloatModel(*c.ctx, m, prefill, error);
   ASSERT_TRUE(module) << error;
   import::FloatModelOptions decode = prefill;
@@ -148,7 +151,7 @@ void checkSteps(const model::Model &m, const std::vector<int32_t> &tokens) {
   const int64_t V = cfg.vocabSize;
   auto steps = nibble::jit::CompiledSteps::create(
       *module, {"prefill", "decode"}, cfg.numLayers, 96, cfg.numKVHeads,
-      cfg.headDim, V);
+      cfg.headDim, V, "", kvFormat.has_value());
   ASSERT_TRUE(steps);
   std::vector<float> got;
   int64_t pos = 0;
@@ -164,6 +167,7 @@ void checkSteps(const model::Model &m, const std::vector<int32_t> &tokens) {
     got.insert(got.end(), l.begin(), l.end());
   }
   reference::LlamaReference ref(m);
+  ref.setKVCacheFormat(kvFormat);
   std::vector<float> want;
   ASSERT_TRUE(ref.prefill(tokens, &want, error)) << error;
   ASSERT_EQ(got.size(), want.size());
@@ -174,15 +178,16 @@ void checkSteps(const model::Model &m, const std::vector<int32_t> &tokens) {
     maxDiff = std::max(maxDiff, std::fabs(got[i] - want[i]));
   }
   EXPECT_LE(maxDiff, 1e-5f * (hi - lo)) << "range " << hi - lo;
-  std::printf("%s steps: max |diff| %g over logit range %g\n",
-              m.source().c_str(), maxDiff, hi - lo);
+  std::printf("%s steps (KV cache %s): max |diff| %g over logit range %g\n",
+              m.source().c_str(), kvFormat ? kvFormat->name().c_str() : "f32",
+              maxDiff, hi - lo);
 }
 
 TEST(FloatModelTest, KVCacheStepsMatchReferenceStories260K) {
   NIBBLE_REQUIRE_SHARED(shared);
   std::string error;
-  auto m = model::Model::load(shared + "/models/stories260K/stories260K.bin",
-                              error);
+  auto m =
+      model::Model::load(shared + "/models/stories260K/stories260K.bin", error);
   ASSERT_TRUE(m) << error;
   checkSteps(*m,
              promptTokens(shared, shared + "/models/stories260K/tok512.bin"));
@@ -193,7 +198,8 @@ TEST(FloatModelTest, KVCacheStepsMatchReferenceSynthetic) {
   spec.maxSeq = 128;
   std::string dir = testdata::makeTempDir("steps");
   std::string error;
-  ASSERT_TRUE(testdata::writeSyntheticHF(dir, spec, model::DType::F32, 1, error))
+  ASSERT_TRUE(
+      testdata::writeSyntheticHF(dir, spec, model::DType::F32, 1, error))
       << error;
   auto m = model::Model::load(dir, error);
   ASSERT_TRUE(m) << error;
@@ -201,6 +207,42 @@ TEST(FloatModelTest, KVCacheStepsMatchReferenceSynthetic) {
   for (int i = 0; i < 64; ++i)
     tokens[i] = (i * 37 + 5) % int32_t(m->config().vocabSize);
   checkSteps(*m, tokens);
+}
+
+// A quantized KV cache (codes and per-(position, head) scales) computes what
+// the reference computes with the same cache rounding, for an integer and a
+// float format; and it is not the float cache: the logits differ from the
+// float reference.
+TEST(FloatModelTest, QuantizedKVCacheStepsMatchReference) {
+  testdata::SyntheticSpec spec; // grouped-query heads
+  spec.maxSeq = 128;
+  std::string dir = testdata::makeTempDir("steps-kv");
+  std::string error;
+  ASSERT_TRUE(
+      testdata::writeSyntheticHF(dir, spec, model::DType::F32, 1, error))
+      << error;
+  auto m = model::Model::load(dir, error);
+  ASSERT_TRUE(m) << error;
+  std::vector<int32_t> tokens(40);
+  for (int i = 0; i < 40; ++i)
+    tokens[i] = (i * 37 + 5) % int32_t(m->config().vocabSize);
+  for (const char *name : {"int8", "e4m3fn"}) {
+    SCOPED_TRACE(name);
+    auto f = formats::Format::byName(name);
+    ASSERT_TRUE(f);
+    checkSteps(*m, tokens, f);
+  }
+  // The cache rounding is visible: the int4 cache's reference logits are
+  // not the float ones.
+  reference::LlamaReference plain(*m), quant(*m);
+  quant.setKVCacheFormat(formats::Format::byName("int4"));
+  std::vector<float> a, b;
+  ASSERT_TRUE(plain.prefill(tokens, &a, error)) << error;
+  ASSERT_TRUE(quant.prefill(tokens, &b, error)) << error;
+  float diff = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    diff = std::max(diff, std::fabs(a[i] - b[i]));
+  EXPECT_GT(diff, 0.0f);
 }
 
 // bf16 weights (widened in the IR), an untied lm_head and llama3 RoPE
@@ -213,7 +255,8 @@ TEST(FloatModelTest, SyntheticBF16UntiedLlama3Scaling) {
       "original_max_position_embeddings": 16})";
   std::string dir = testdata::makeTempDir("float-ir");
   std::string error;
-  ASSERT_TRUE(testdata::writeSyntheticHF(dir, spec, model::DType::BF16, 2, error))
+  ASSERT_TRUE(
+      testdata::writeSyntheticHF(dir, spec, model::DType::BF16, 2, error))
       << error;
   auto m = model::Model::load(dir, error);
   ASSERT_TRUE(m) << error;
@@ -231,7 +274,8 @@ TEST(FloatModelTest, PrintedIRHoldsNoWeightsAndBindingIsChecked) {
   testdata::SyntheticSpec spec;
   std::string dir = testdata::makeTempDir("float-ir");
   std::string error;
-  ASSERT_TRUE(testdata::writeSyntheticHF(dir, spec, model::DType::F16, 1, error));
+  ASSERT_TRUE(
+      testdata::writeSyntheticHF(dir, spec, model::DType::F16, 1, error));
   auto m = model::Model::load(dir, error);
   ASSERT_TRUE(m) << error;
   Context c;
@@ -258,7 +302,8 @@ TEST(FloatModelTest, PrintedIRHoldsNoWeightsAndBindingIsChecked) {
   testdata::SyntheticSpec other = spec;
   other.hidden = 40;
   std::string dir2 = testdata::makeTempDir("float-ir");
-  ASSERT_TRUE(testdata::writeSyntheticHF(dir2, other, model::DType::F16, 1, error));
+  ASSERT_TRUE(
+      testdata::writeSyntheticHF(dir2, other, model::DType::F16, 1, error));
   auto m2 = model::Model::load(dir2, error);
   ASSERT_TRUE(m2) << error;
   EXPECT_FALSE(import::bindWeights(*parsed, *m2, true, error));
@@ -268,7 +313,8 @@ TEST(FloatModelTest, PrintedIRHoldsNoWeightsAndBindingIsChecked) {
       << error;
   // Same shapes but f32 in the checkpoint: the element type is checked too.
   std::string dir3 = testdata::makeTempDir("float-ir");
-  ASSERT_TRUE(testdata::writeSyntheticHF(dir3, spec, model::DType::F32, 1, error));
+  ASSERT_TRUE(
+      testdata::writeSyntheticHF(dir3, spec, model::DType::F32, 1, error));
   auto m3 = model::Model::load(dir3, error);
   ASSERT_TRUE(m3);
   EXPECT_FALSE(import::bindWeights(*parsed, *m3, true, error));
@@ -317,8 +363,8 @@ TEST(QuantizeWeightsTest, PassMatchesTheLibraryOnStories260K) {
   ASSERT_TRUE(import::bindWeights(*module, *m, /*copy=*/false, error)) << error;
   mlir::PassManager pm(c.ctx.get());
   ASSERT_TRUE(mlir::succeeded(mlir::parsePassPipeline(
-      "nibble-quantize-weights{stats=" + dir + "/stats.safetensors recipe=" +
-          dir + "/recipe.json}",
+      "nibble-quantize-weights{stats=" + dir +
+          "/stats.safetensors recipe=" + dir + "/recipe.json}",
       pm)));
   ASSERT_TRUE(mlir::succeeded(pm.run(*module)));
   int quantized = 0;
@@ -369,7 +415,8 @@ TEST(QuantizeWeightsTest, PassMatchesTheLibraryOnStories260K) {
 TEST(QuantizeWeightsTest, ClearErrors) {
   testdata::SyntheticSpec spec;
   std::string dir = testdata::makeTempDir("qw-err"), error;
-  ASSERT_TRUE(testdata::writeSyntheticHF(dir, spec, model::DType::F32, 1, error));
+  ASSERT_TRUE(
+      testdata::writeSyntheticHF(dir, spec, model::DType::F32, 1, error));
   auto m = model::Model::load(dir, error);
   ASSERT_TRUE(m) << error;
   auto run = [&](bool bind, const std::string &pipeline) {
@@ -382,32 +429,38 @@ TEST(QuantizeWeightsTest, ClearErrors) {
       EXPECT_TRUE(import::bindWeights(*module, *m, true, error));
     }
     std::string diag;
-    mlir::ScopedDiagnosticHandler handler(c.ctx.get(), [&](mlir::Diagnostic &d) {
-      diag += d.str() + "\n";
-      return mlir::success();
-    });
+    mlir::ScopedDiagnosticHandler handler(c.ctx.get(),
+                                          [&](mlir::Diagnostic &d) {
+                                            diag += d.str() + "\n";
+                                            return mlir::success();
+                                          });
     mlir::PassManager pm(c.ctx.get());
     EXPECT_TRUE(mlir::succeeded(mlir::parsePassPipeline(pipeline, pm)));
     EXPECT_TRUE(mlir::failed(pm.run(*module)));
     return diag;
   };
-  EXPECT_NE(run(false, "nibble-quantize-weights").find("has no data: bind it first"),
-            std::string::npos);
+  EXPECT_NE(
+      run(false, "nibble-quantize-weights").find("has no data: bind it first"),
+      std::string::npos);
   EXPECT_NE(run(true, "nibble-quantize-weights{method=gptq}")
                 .find("needs calibration statistics"),
             std::string::npos);
-  EXPECT_NE(run(true, "nibble-quantize-weights{group=5}").find("does not divide"),
-            std::string::npos);
+  EXPECT_NE(
+      run(true, "nibble-quantize-weights{group=5}").find("does not divide"),
+      std::string::npos);
   EXPECT_NE(run(true, "nibble-quantize-weights{symmetric=false format=e2m1fn}")
                 .find("integer"),
             std::string::npos);
-  EXPECT_NE(run(true, "nibble-quantize-weights{method=magic}").find("unknown method"),
-            std::string::npos);
-  testdata::writeText(dir + "/bad.json", R"({"rules": [{"match": "(", "group": 4}]})");
+  EXPECT_NE(
+      run(true, "nibble-quantize-weights{method=magic}").find("unknown method"),
+      std::string::npos);
+  testdata::writeText(dir + "/bad.json",
+                      R"({"rules": [{"match": "(", "group": 4}]})");
   EXPECT_NE(run(true, "nibble-quantize-weights{recipe=" + dir + "/bad.json}")
                 .find("bad regex"),
             std::string::npos);
-  testdata::writeText(dir + "/bad2.json", R"({"rules": [{"match": "x", "bits": 4}]})");
+  testdata::writeText(dir + "/bad2.json",
+                      R"({"rules": [{"match": "x", "bits": 4}]})");
   EXPECT_NE(run(true, "nibble-quantize-weights{recipe=" + dir + "/bad2.json}")
                 .find("unknown key 'bits'"),
             std::string::npos);

@@ -22,8 +22,8 @@
 #include <array>
 #include <cstdlib>
 #include <map>
-#include <string>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace nibble::jit {
@@ -132,9 +132,9 @@ public:
     std::vector<float> out(size_t(result.sizes[0] * result.sizes[1]));
     for (int64_t t = 0; t < result.sizes[0]; ++t)
       for (int64_t v = 0; v < result.sizes[1]; ++v)
-        out[t * vocab_ + v] = result.aligned[result.offset +
-                                             t * result.strides[0] +
-                                             v * result.strides[1]];
+        out[t * vocab_ + v] =
+            result.aligned[result.offset + t * result.strides[0] +
+                           v * result.strides[1]];
     std::free(result.allocated);
     return out;
   }
@@ -155,7 +155,8 @@ public:
   static std::unique_ptr<CompiledSteps>
   create(mlir::ModuleOp module, const std::vector<std::string> &names,
          int64_t layers, int64_t context, int64_t kvHeads, int64_t headDim,
-         int64_t vocab, const std::string &kernelTarget = "") {
+         int64_t vocab, const std::string &kernelTarget = "",
+         bool quantizedKV = false) {
     mlir::nibble::ReferencePipelineOptions opts;
     opts.kernelTarget = kernelTarget;
     auto engine = lowerAndJit(module, names, opts);
@@ -174,8 +175,16 @@ public:
     c->shape_ = {layers, context, kvHeads, headDim};
     c->vocab_ = vocab;
     size_t cache = size_t(layers * context * kvHeads * headDim);
-    c->k_.assign(cache, 0.0f);
-    c->v_.assign(cache, 0.0f);
+    c->quantizedKV_ = quantizedKV;
+    if (quantizedKV) {
+      c->kq_.assign(cache, 0);
+      c->vq_.assign(cache, 0);
+      c->ks_.assign(size_t(layers * context * kvHeads), 0.0f);
+      c->vs_.assign(c->ks_.size(), 0.0f);
+    } else {
+      c->k_.assign(cache, 0.0f);
+      c->v_.assign(cache, 0.0f);
+    }
     return c;
   }
 
@@ -186,8 +195,9 @@ public:
     std::vector<int32_t> in = tokens;
     std::vector<float> logits(tokens.size() * size_t(vocab_));
     MemRef<int32_t, 1> t{in.data(), in.data(), 0, {int64_t(in.size())}, {1}};
-    auto cache = [&](std::vector<float> &c) {
-      MemRef<float, 4> m{c.data(), c.data(), 0, {}, {}};
+    auto cache = [&](auto &c) {
+      using T = typename std::decay_t<decltype(c)>::value_type;
+      MemRef<T, 4> m{c.data(), c.data(), 0, {}, {}};
       int64_t stride = 1;
       for (int d = 3; d >= 0; --d) {
         m.sizes[d] = shape_[d];
@@ -196,22 +206,44 @@ public:
       }
       return m;
     };
-    MemRef<float, 4> k = cache(k_), v = cache(v_);
-    MemRef<float, 2> l{logits.data(), logits.data(), 0,
-                       {int64_t(tokens.size()), vocab_}, {vocab_, 1}};
-    fns_.at(name)(&t, pos, &k, &v, &l);
+    MemRef<float, 2> l{logits.data(),
+                       logits.data(),
+                       0,
+                       {int64_t(tokens.size()), vocab_},
+                       {vocab_, 1}};
+    if (quantizedKV_) {
+      auto scales = [&](std::vector<float> &s) {
+        return MemRef<float, 3>{s.data(),
+                                s.data(),
+                                0,
+                                {shape_[0], shape_[1], shape_[2]},
+                                {shape_[1] * shape_[2], shape_[2], 1}};
+      };
+      MemRef<int8_t, 4> k = cache(kq_), v = cache(vq_);
+      MemRef<float, 3> ks = scales(ks_), vs = scales(vs_);
+      reinterpret_cast<QuantFn>(fns_.at(name))(&t, pos, &k, &v, &ks, &vs, &l);
+    } else {
+      MemRef<float, 4> k = cache(k_), v = cache(v_);
+      fns_.at(name)(&t, pos, &k, &v, &l);
+    }
     return logits;
   }
 
 private:
   using Fn = void (*)(MemRef<int32_t, 1> *, int64_t, MemRef<float, 4> *,
                       MemRef<float, 4> *, MemRef<float, 2> *);
+  /// With a quantized KV cache (FloatModelOptions::kvFormat).
+  using QuantFn = void (*)(MemRef<int32_t, 1> *, int64_t, MemRef<int8_t, 4> *,
+                           MemRef<int8_t, 4> *, MemRef<float, 3> *,
+                           MemRef<float, 3> *, MemRef<float, 2> *);
   CompiledSteps() = default;
   std::unique_ptr<mlir::ExecutionEngine> engine_;
   std::map<std::string, Fn> fns_;
   std::array<int64_t, 4> shape_{};
   int64_t vocab_ = 0;
-  std::vector<float> k_, v_;
+  bool quantizedKV_ = false;
+  std::vector<float> k_, v_, ks_, vs_;
+  std::vector<int8_t> kq_, vq_;
 };
 
 /// Lowers `module` with the reference pipeline and runs @forward on

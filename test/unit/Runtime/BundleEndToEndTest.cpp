@@ -1,4 +1,5 @@
-//===- BundleEndToEndTest.cpp - Real models through quant-compile + runtime ===//
+//===- BundleEndToEndTest.cpp - Real models through quant-compile + runtime
+//===//
 //
 // The whole path a deployment team takes: quant-compile a shared model into
 // a bundle, open it with the runtime's C API (no compiler in the process),
@@ -57,8 +58,7 @@ std::string greedyFromBos(nibble_bundle *b, int n) {
     int32_t next = nibble_sample(nibble_session_logits(s),
                                  nibble_bundle_vocab(b), 0.0f, 1.0f, nullptr);
     out.push_back(next);
-    if (next == nibble_bundle_eos(b) ||
-        nibble_session_decode(s, next) != 0)
+    if (next == nibble_bundle_eos(b) || nibble_session_decode(s, next) != 0)
       break;
   }
   nibble_session_free(s);
@@ -70,7 +70,8 @@ std::string greedyFromBos(nibble_bundle *b, int n) {
 
 /// Max |logit difference| over the logit range, 64 tokens of dev text.
 void compareWithReference(nibble_bundle *b, const model::Model &m,
-                          const std::string &shared, float tolerance) {
+                          const std::string &shared, float tolerance,
+                          std::optional<formats::Format> kvFormat = {}) {
   std::string text = testdata::readText(shared + "/data/tinystories_dev.txt");
   std::vector<int32_t> ids(64);
   int64_t n = nibble_tokenize(b, text.data(), 2000, 1, ids.data(), ids.size());
@@ -83,6 +84,7 @@ void compareWithReference(nibble_bundle *b, const model::Model &m,
       << nibble_last_error();
   nibble_session_free(s);
   reference::LlamaReference ref(m);
+  ref.setKVCacheFormat(kvFormat);
   std::vector<float> want;
   std::string error;
   ASSERT_TRUE(ref.prefill(ids, &want, error)) << error;
@@ -117,7 +119,8 @@ void checkFloatBundle(const SharedModel &sm) {
   std::string error;
   auto m = model::Model::load(modelPath, error);
   ASSERT_TRUE(m) << error;
-  std::string path = compile(modelPath, "--format f32 --context 128 --prefill-chunk 4", "f32");
+  std::string path =
+      compile(modelPath, "--format f32 --context 128 --prefill-chunk 4", "f32");
   ASSERT_FALSE(path.empty());
   nibble_bundle *b = nibble_bundle_open(path.c_str());
   ASSERT_TRUE(b) << nibble_last_error();
@@ -143,7 +146,8 @@ TEST(BundleEndToEndTest, QuantizedBundleIsDeterministicAndCoherent) {
   NIBBLE_REQUIRE_SHARED(shared);
   std::string modelPath = shared + "/models/" + kTinyStories656K.path;
   const std::string args = "--format int8 --group 0 --context 128";
-  std::string a = compile(modelPath, args, "a"), b = compile(modelPath, args, "b");
+  std::string a = compile(modelPath, args, "a"),
+              b = compile(modelPath, args, "b");
   ASSERT_FALSE(a.empty());
   ASSERT_FALSE(b.empty());
   std::string bytesA = readBytes(a);
@@ -153,9 +157,59 @@ TEST(BundleEndToEndTest, QuantizedBundleIsDeterministicAndCoherent) {
   ASSERT_TRUE(bundle) << nibble_last_error();
   // int8 per channel keeps the first sentence of the float model's story.
   std::string text = greedyFromBos(bundle, 16);
-  EXPECT_EQ(text.substr(0, 40), std::string(kTinyStories656K.greedy).substr(0, 40))
+  EXPECT_EQ(text.substr(0, 40),
+            std::string(kTinyStories656K.greedy).substr(0, 40))
       << "generated: " << text;
   nibble_bundle_close(bundle);
+}
+
+// A float bundle with an int8 KV cache computes what the reference computes
+// with the same cache rounding: the runtime hands the code and scale
+// buffers to the entry points as the generated code expects. The card says
+// how the cache is stored.
+TEST(BundleEndToEndTest, QuantizedKVCacheBundleMatchesReference) {
+  NIBBLE_REQUIRE_SHARED(shared);
+  std::string modelPath = shared + "/models/" + kStories260K.path;
+  std::string error;
+  auto m = model::Model::load(modelPath, error);
+  ASSERT_TRUE(m) << error;
+  std::string path = compile(
+      modelPath, "--format f32 --kv-cache int8 --context 128 --prefill-chunk 4",
+      "kv8");
+  ASSERT_FALSE(path.empty());
+  nibble_bundle *b = nibble_bundle_open(path.c_str());
+  ASSERT_TRUE(b) << nibble_last_error();
+  std::string manifest = nibble_bundle_manifest(b);
+  EXPECT_NE(manifest.find("\"dtype\": \"int8\""), std::string::npos);
+  EXPECT_NE(manifest.find("f32 per (layer, position, kv head)"),
+            std::string::npos);
+  compareWithReference(b, *m, shared, 1e-3f, formats::Format::byName("int8"));
+  std::string text = greedyFromBos(b, 12);
+  EXPECT_EQ(text.substr(0, 30), std::string(kStories260K.greedy).substr(0, 30))
+      << "generated: " << text;
+  nibble_bundle_close(b);
+}
+
+// Lookup-table weights (NF4, through vector permutes) and W8A8 (the
+// integer-dot kernels with activations quantized per token) compile into
+// bundles whose temporaries are freed, and still tell the story.
+TEST(BundleEndToEndTest, TableFormatAndW8A8BundlesRun) {
+  NIBBLE_REQUIRE_SHARED(shared);
+  std::string modelPath = shared + "/models/" + kTinyStories656K.path;
+  for (const char *args :
+       {"--format nf4 --group 32", "--format int8 --group 0 --act int8"}) {
+    SCOPED_TRACE(args);
+    std::string path = compile(
+        modelPath, std::string(args) + " --context 64 --prefill-chunk 4", "q");
+    ASSERT_FALSE(path.empty());
+    nibble_bundle *b = nibble_bundle_open(path.c_str());
+    ASSERT_TRUE(b) << nibble_last_error();
+    std::string text = greedyFromBos(b, 8);
+    EXPECT_EQ(text.substr(0, 20),
+              std::string(kTinyStories656K.greedy).substr(0, 20))
+        << "generated: " << text;
+    nibble_bundle_close(b);
+  }
 }
 
 } // namespace

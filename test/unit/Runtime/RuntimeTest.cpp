@@ -8,8 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <functional>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 
 using namespace nibble::runtime::test;
@@ -98,9 +98,8 @@ TEST_F(RuntimeTest, TokenizesAndDetokenizes) {
   EXPECT_EQ(ids[1], V - 10 + 5) << "\" the\" is one merged piece";
   // A short buffer gets its first `cap` ids and the full count.
   std::vector<int32_t> few(3, -7);
-  EXPECT_EQ(nibble_tokenize(b.get(), text.data(), text.size(), 1, few.data(),
-                            2),
-            n);
+  EXPECT_EQ(
+      nibble_tokenize(b.get(), text.data(), text.size(), 1, few.data(), 2), n);
   EXPECT_EQ(few[0], ids[0]);
   EXPECT_EQ(few[1], ids[1]);
   EXPECT_EQ(few[2], -7);
@@ -112,8 +111,7 @@ TEST_F(RuntimeTest, TokenizesAndDetokenizes) {
   EXPECT_EQ(nibble_tokenize(b.get(), text.data(), text.size(), 0, nullptr, 0),
             n - 1);
   EXPECT_EQ(nibble_tokenize(b.get(), "", 0, 0, nullptr, 0), 0);
-  EXPECT_EQ(nibble_tokenize(b.get(), nullptr, 0, 1, ids.data(), ids.size()),
-            1);
+  EXPECT_EQ(nibble_tokenize(b.get(), nullptr, 0, 1, ids.data(), ids.size()), 1);
 }
 
 //===----------------------------------------------------------------------===//
@@ -133,9 +131,9 @@ TEST_F(RuntimeTest, PrefillRunsWholeChunksThenDecodesTheRest) {
   // 10 tokens: two prefill chunks of 4, then two decodes.
   std::vector<int32_t> tokens = {1, 5, 9, 300, 7, 0, 2, 11, 13, 363};
   std::vector<float> all(tokens.size() * size_t(V), -9.0f);
-  ASSERT_EQ(nibble_session_prefill(s.get(), tokens.data(), tokens.size(),
-                                   all.data()),
-            0)
+  ASSERT_EQ(
+      nibble_session_prefill(s.get(), tokens.data(), tokens.size(), all.data()),
+      0)
       << nibble_last_error();
   EXPECT_EQ(nibble_session_position(s.get()), 10);
   int64_t sum = 0;
@@ -180,9 +178,9 @@ TEST_F(RuntimeTest, ResetStartsFromAnEmptyCache) {
   SessionPtr s(nibble_session_create(b.get(), 1));
   ASSERT_TRUE(s);
   std::vector<int32_t> tokens(13, 5);
-  ASSERT_EQ(nibble_session_prefill(s.get(), tokens.data(), tokens.size(),
-                                   nullptr),
-            0);
+  ASSERT_EQ(
+      nibble_session_prefill(s.get(), tokens.data(), tokens.size(), nullptr),
+      0);
   ASSERT_EQ(nibble_session_reset(s.get()), 0);
   EXPECT_EQ(nibble_session_position(s.get()), 0);
   EXPECT_EQ(nibble_session_logits(s.get()), nullptr);
@@ -208,8 +206,9 @@ TEST_F(RuntimeTest, RefusesTokensOutOfRangeAndRunsNothing) {
   EXPECT_EQ(nibble_session_position(s.get()), 0);
   EXPECT_NE(nibble_session_decode(s.get(), -1), 0);
   EXPECT_EQ(std::string(nibble_last_error()),
-            bundlePath("toy.nbl") + ": token -1 at index 0 is out of range "
-                                    "[0, " +
+            bundlePath("toy.nbl") +
+                ": token -1 at index 0 is out of range "
+                "[0, " +
                 std::to_string(V) + ")");
   EXPECT_EQ(nibble_session_position(s.get()), 0);
 }
@@ -220,9 +219,9 @@ TEST_F(RuntimeTest, RefusesToRunPastTheContext) {
   SessionPtr s(nibble_session_create(b.get(), 0));
   ASSERT_TRUE(s);
   std::vector<int32_t> tokens(kToyContext + 1, 7);
-  EXPECT_NE(nibble_session_prefill(s.get(), tokens.data(), tokens.size(),
-                                   nullptr),
-            0);
+  EXPECT_NE(
+      nibble_session_prefill(s.get(), tokens.data(), tokens.size(), nullptr),
+      0);
   EXPECT_EQ(std::string(nibble_last_error()),
             bundlePath("toy.nbl") + ": 33 tokens at position 0 exceed the "
                                     "context of 32 (32 positions left)");
@@ -385,8 +384,9 @@ TEST_F(RuntimeTest, MalformedManifestJsonGivesTheOffset) {
   std::string error = openError(b);
   // The offending byte is the '}' after the trailing comma.
   size_t offset = b.manifestText.find(",}") + 1;
-  EXPECT_THAT(error, StartsWith(path + ": manifest: malformed JSON at byte "
-                                       "offset " +
+  EXPECT_THAT(error, StartsWith(path +
+                                ": manifest: malformed JSON at byte "
+                                "offset " +
                                 std::to_string(offset) + ": "));
   EXPECT_THAT(error, HasSubstr("line 2"));
 }
@@ -409,11 +409,26 @@ TEST_F(RuntimeTest, ManifestFieldErrors) {
        "field \"model.layers\" is 0, expected 1..2147483647"},
       {[](json &m) { m["entry"]["prefill_chunk"] = 64; },
        "field \"entry.prefill_chunk\" is 64, larger than entry.context 32"},
-      {[](json &m) { m["target"]["features"] = json::array({"avx2", 3}); },
+      {[](json &m) {
+         m["target"]["features"] = json::array({"avx2", 3});
+       },
        "field \"target.features\" element 1 is number 3, expected a string"},
-      {[](json &m) { m["kv_cache"]["dtype"] = "f16"; },
-       "field \"kv_cache.dtype\" is \"f16\" (this runtime allocates f32 "
-       "caches)"},
+      {[](json &m) { m["kv_cache"]["dtype"] = "int8"; },
+       "field \"kv_cache.code_bytes\" is missing"},
+      {[](json &m) {
+         m["kv_cache"]["dtype"] = "int8";
+         m["kv_cache"]["code_bytes"] = 2;
+         m["kv_cache"]["scales"] = "f32, layers x context x kv_heads";
+       },
+       "field \"kv_cache.code_bytes\" is 2 (this runtime stores one code per "
+       "byte)"},
+      {[](json &m) {
+         m["kv_cache"]["dtype"] = "int8";
+         m["kv_cache"]["code_bytes"] = 1;
+         m["kv_cache"]["scales"] = "f16 per head";
+       },
+       "field \"kv_cache.scales\" is \"f16 per head\" (this runtime allocates "
+       "\"f32, layers x context x kv_heads\")"},
       {[](json &m) { m["tokenizer"]["kind"] = "tiktoken"; },
        "field \"tokenizer.kind\" is \"tiktoken\", expected \"llama2c\", "
        "\"hf-bpe\" or \"sentencepiece\""},
@@ -446,8 +461,8 @@ TEST_F(RuntimeTest, ForeignArchitecture) {
   b.setManifest(m);
   const std::string path = bundlePath();
   EXPECT_EQ(openError(b), path + ": compiled for " + foreignTriple() +
-                                     ", this machine is " +
-                                     nibble::runtime::hostArch());
+                              ", this machine is " +
+                              nibble::runtime::hostArch());
 }
 
 TEST_F(RuntimeTest, MissingCpuFeature) {
@@ -463,9 +478,10 @@ TEST_F(RuntimeTest, MissingCpuFeature) {
   ToyBundle b = toy;
   b.setManifest(m);
   const std::string path = bundlePath();
-  EXPECT_EQ(openError(b), path + ": compiled for CPU toy-cpu with "
-                                        "features this machine lacks: " +
-                                     absent);
+  EXPECT_EQ(openError(b), path +
+                              ": compiled for CPU toy-cpu with "
+                              "features this machine lacks: " +
+                              absent);
 }
 
 TEST_F(RuntimeTest, MissingCpuFeatureThroughTheTestHook) {
@@ -481,8 +497,9 @@ TEST_F(RuntimeTest, MissingCpuFeatureThroughTheTestHook) {
   ::setenv("NIBBLE_CPU_FEATURES_DISABLE", (c + "," + a).c_str(), 1);
   std::string error = openError(b);
   ::unsetenv("NIBBLE_CPU_FEATURES_DISABLE");
-  EXPECT_EQ(error, path + ": compiled for CPU toy-cpu with features this "
-                          "machine lacks: " +
+  EXPECT_EQ(error, path +
+                       ": compiled for CPU toy-cpu with features this "
+                       "machine lacks: " +
                        a + " " + c);
 }
 
@@ -506,9 +523,9 @@ TEST_F(RuntimeTest, CodeThatIsNotForThisMachine) {
   ToyBundle b = toy;
   b.code = "#!/bin/sh\necho not a library\n" + std::string(64, ' ');
   const std::string path = bundlePath();
-  EXPECT_EQ(openError(b),
-            path + ": section \"code\" is not an ELF file (" +
-                std::to_string(b.code.size()) + " bytes, no \\x7fELF magic)");
+  EXPECT_EQ(openError(b), path + ": section \"code\" is not an ELF file (" +
+                              std::to_string(b.code.size()) +
+                              " bytes, no \\x7fELF magic)");
   b.code = toy.code;
   const bool x86 = std::string(nibble::runtime::hostArch()) == "x86_64";
   b.code[18] = char(x86 ? 183 : 62); // e_machine
@@ -538,8 +555,7 @@ TEST_F(RuntimeTest, BadTokenizerSection) {
   m["tokenizer"]["kind"] = "hf-bpe";
   b = toy;
   b.setManifest(m);
-  EXPECT_THAT(openError(b),
-              StartsWith(path + ": section \"tokenizer\""));
+  EXPECT_THAT(openError(b), StartsWith(path + ": section \"tokenizer\""));
 }
 
 TEST_F(RuntimeTest, SentencePieceTokenizerFromTheBundle) {
@@ -556,8 +572,8 @@ TEST_F(RuntimeTest, SentencePieceTokenizerFromTheBundle) {
   BundlePtr bundle = open(b);
   ASSERT_TRUE(bundle);
   const std::string text = "Once upon a time";
-  int64_t n = nibble_tokenize(bundle.get(), text.data(), text.size(), 1,
-                              nullptr, 0);
+  int64_t n =
+      nibble_tokenize(bundle.get(), text.data(), text.size(), 1, nullptr, 0);
   ASSERT_GT(n, 1);
   std::vector<int32_t> ids(static_cast<size_t>(n));
   nibble_tokenize(bundle.get(), text.data(), text.size(), 1, ids.data(), n);
