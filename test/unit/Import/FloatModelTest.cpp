@@ -131,7 +131,8 @@ TEST(FloatModelTest, TinyStories656KMatchesReference) {
 // decode step, run as 2 chunks + 48 steps, reproduce the whole-sequence
 // logits of the reference at every position.
 void checkSteps(const model::Model &m, const std::vector<int32_t> &tokens,
-                std::optional<formats::Format> kvFormat = std::nullopt) {
+                std::optional<formats::Format> kvFormat = std::nullopt,
+                const std::string &passes = "", float tolerance = 1e-5f) {
   Context c;
   std::string error;
   const auto &cfg = m.config();
@@ -148,6 +149,12 @@ void checkSteps(const model::Model &m, const std::vector<int32_t> &tokens,
   decode.seqLen = 1;
   ASSERT_TRUE(import::appendFloatFunction(*module, m, decode, error)) << error;
   ASSERT_TRUE(import::bindWeights(*module, m, /*copy=*/false, error)) << error;
+  if (!passes.empty()) {
+    // Unanchored: the passes run on this module.
+    mlir::PassManager pm(c.ctx.get());
+    ASSERT_TRUE(mlir::succeeded(mlir::parsePassPipeline(passes, pm)));
+    ASSERT_TRUE(mlir::succeeded(pm.run(*module)));
+  }
   const int64_t V = cfg.vocabSize;
   auto steps = nibble::jit::CompiledSteps::create(
       *module, {"prefill", "decode"}, cfg.numLayers, 96, cfg.numKVHeads,
@@ -177,7 +184,7 @@ void checkSteps(const model::Model &m, const std::vector<int32_t> &tokens,
     hi = std::max(hi, want[i]);
     maxDiff = std::max(maxDiff, std::fabs(got[i] - want[i]));
   }
-  EXPECT_LE(maxDiff, 1e-5f * (hi - lo)) << "range " << hi - lo;
+  EXPECT_LE(maxDiff, tolerance * (hi - lo)) << "range " << hi - lo;
   std::printf("%s steps (KV cache %s): max |diff| %g over logit range %g\n",
               m.source().c_str(), kvFormat ? kvFormat->name().c_str() : "f32",
               maxDiff, hi - lo);
@@ -207,6 +214,29 @@ TEST(FloatModelTest, KVCacheStepsMatchReferenceSynthetic) {
   for (int i = 0; i < 64; ++i)
     tokens[i] = (i * 37 + 5) % int32_t(m->config().vocabSize);
   checkSteps(*m, tokens);
+}
+
+// SmoothQuant folds 1/s into the producer of each input set; with a prefill
+// and a decode function over the same weights, each function's producer is
+// its own (a shared lookup by name divided one function's v_proj rows twice
+// and left the other's alone). Folded smoothing is exact up to rounding.
+TEST(FloatModelTest, SmoothingStepFunctionsKeepsTheModel) {
+  NIBBLE_REQUIRE_SHARED(shared);
+  std::string error;
+  auto m = model::Model::load(shared + "/models/stories260K/stories260K.bin",
+                              error);
+  ASSERT_TRUE(m) << error;
+  std::vector<int32_t> tokens =
+      promptTokens(shared, shared + "/models/stories260K/tok512.bin");
+  calibration::CalibrationOptions opts;
+  opts.windows = {0, 2, 32};
+  quant::StatsFile stats;
+  ASSERT_TRUE(calibration::calibrate(*m, tokens, opts, stats, error)) << error;
+  std::string path = testdata::makeTempDir("smooth-steps") + "/s.safetensors";
+  ASSERT_TRUE(stats.save(path, error)) << error;
+  checkSteps(*m, tokens, std::nullopt,
+             "nibble-smooth{method=smoothquant alpha=0.5 stats=" + path + "}",
+             1e-4f);
 }
 
 // A quantized KV cache (codes and per-(position, head) scales) computes what

@@ -29,6 +29,13 @@ using namespace mlir::nibble;
 using namespace mlir::nibble::detail;
 namespace nq = ::nibble::quant;
 
+/// A linear's name qualified by its function: the same weights appear
+/// once per function (prefill and decode) and each copy is its own linear.
+static std::string scopedName(Operation *op, StringRef name) {
+  auto f = op->getParentOfType<FunctionOpInterface>();
+  return (f ? f.getName().str() : std::string()) + "::" + name.str();
+}
+
 namespace {
 
 struct Linear {
@@ -103,7 +110,7 @@ struct SmoothPass
       if (failed(w))
         return WalkResult::interrupt();
       l->w = std::move(*w);
-      byName[l->name] = l.get();
+      byName[scopedName(op, l->name)] = l.get();
       byInput[op.getDpsInputs()[0]].push_back(l.get());
       linears.push_back(std::move(l));
       return WalkResult::advance();
@@ -165,7 +172,9 @@ struct SmoothPass
     if (!name || !repeat || !block || repeat.getInt() < 1 ||
         block.getInt() < 1)
       return t;
-    auto it = byName.find(name.getValue());
+    // The producer in the same function: a module may hold several
+    // functions over the same weights (a prefill chunk and a decode step).
+    auto it = byName.find(scopedName(members.front()->op, name.getValue()));
     if (it == byName.end())
       return t;
     Linear *prod = it->second;
