@@ -27,6 +27,7 @@ namespace {
 bool runWindows(const model::Model &model, const std::vector<int32_t> &tokens,
                 const Windows &w, reference::LinearInputObserver observer,
                 const std::function<void(int64_t, int64_t)> &progress,
+                const std::map<std::string, const float *> &overrides,
                 std::string &error) {
   const model::LlamaConfig &c = model.config();
   if (w.firstToken < 0 || w.sequences <= 0 || w.seqLen <= 0) {
@@ -48,6 +49,11 @@ bool runWindows(const model::Model &model, const std::vector<int32_t> &tokens,
   }
   reference::LlamaReference ref(model, w.seqLen + bos);
   ref.setObserver(std::move(observer));
+  for (const auto &[name, weights] : overrides)
+    if (!ref.overrideLinear(name, weights)) {
+      error = "no linear named " + name + " to override";
+      return false;
+    }
   for (int64_t s = 0; s < w.sequences; ++s) {
     ref.reset();
     std::vector<int32_t> window;
@@ -95,7 +101,7 @@ bool calibrate(const model::Model &model, const std::vector<int32_t> &tokens,
       flush(name, p);
   };
   bool ok = runWindows(model, tokens, options.windows, observer,
-                       options.progress, error);
+                       options.progress, options.overrides, error);
   for (auto &[name, p] : pending)
     flush(name, p);
   return ok;
@@ -114,7 +120,7 @@ bool collectInputs(const model::Model &model,
     auto &v = inputs[name];
     v.insert(v.end(), x, x + k);
   };
-  return runWindows(model, tokens, windows, observer, nullptr, error);
+  return runWindows(model, tokens, windows, observer, nullptr, {}, error);
 }
 
 } // namespace nibble::calibration

@@ -21,6 +21,26 @@ const float *LlamaReference::weight(const TensorView &t) {
   return widened_.back().data();
 }
 
+bool LlamaReference::overrideLinear(const std::string &name,
+                                    const float *weights) {
+  if (name == "lm_head") {
+    lmHead_ = weights;
+    return true;
+  }
+  // linearNames_ holds 7 names per layer in the order of these members.
+  static const float *Layer::*const kSlots[] = {
+      &Layer::wq,    &Layer::wk,  &Layer::wv,   &Layer::wo,
+      &Layer::wGate, &Layer::wUp, &Layer::wDown};
+  const std::string weightName = name + ".weight";
+  for (size_t l = 0; l < layers_.size(); ++l)
+    for (size_t i = 0; i < 7; ++i)
+      if (linearNames_[l * 7 + i] == weightName) {
+        layers_[l].*kSlots[i] = weights;
+        return true;
+      }
+  return false;
+}
+
 LlamaReference::LlamaReference(const model::Model &m, int64_t maxSeqLen)
     : config_(m.config()) {
   const LlamaConfig &c = config_;

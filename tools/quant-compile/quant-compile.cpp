@@ -22,6 +22,7 @@
 #include "nibble/Import/FloatModel.h"
 #include "nibble/Model/Model.h"
 #include "nibble/Pipelines/Pipelines.h"
+#include "nibble/Quant/Weights.h"
 #include "nibble/Support/File.h"
 #include "nibble/Support/Hash.h"
 #include "nibble/Support/Progress.h"
@@ -120,6 +121,10 @@ static cl::opt<double> outlierThreshold(
     "outlier-threshold", cl::cat(nibbleCat), cl::init(0.0),
     cl::desc("Keep input channels with calibrated max |x| above this in f16 "
              "(LLM.int8-style; 0: off); needs --calib"));
+static cl::opt<bool> sequentialOff(
+    "no-sequential", cl::cat(nibbleCat),
+    cl::desc("GPTQ: calibrate every block on float activations instead of "
+             "block by block on the already-quantized blocks"));
 static cl::opt<bool> quiet(cl::cat(nibbleCat), "quiet",
                            cl::desc("No progress output"));
 
@@ -173,6 +178,74 @@ struct TempPath {
   }
 };
 
+/// Sequential GPTQ calibration: for each block, record its linears'
+/// statistics on the model whose earlier blocks run with their GPTQ-
+/// quantized (dequantized f32) weights, then quantize the block the way
+/// nibble-quantize-weights will (same library call, same statistics, so the
+/// same codes); lm_head last. Memory: the float copies of the quantized
+/// linears (one model's worth of f32 weights).
+bool calibrateSequentially(const model::Model &model,
+                           const std::vector<int32_t> &tokens,
+                           calibration::CalibrationOptions opts,
+                           const formats::Format &format,
+                           quant::StatsFile &stats, std::string &error) {
+  const model::LlamaConfig &cfg = model.config();
+  std::map<std::string, std::vector<float>> dequantized;
+  static const char *kLinears[] = {
+      "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+      "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+      "mlp.down_proj"};
+  support::Progress progress("calibrating block by block", cfg.numLayers + 1,
+                             quiet);
+  for (int64_t l = 0; l <= cfg.numLayers; ++l) {
+    std::vector<std::string> names;
+    if (l < cfg.numLayers)
+      for (const char *s : kLinears)
+        names.push_back("model.layers." + std::to_string(l) + "." + s);
+    else
+      names.push_back("lm_head");
+    opts.filter = [&](const std::string &n) {
+      return std::find(names.begin(), names.end(), n) != names.end();
+    };
+    opts.overrides.clear();
+    for (auto &[n, w] : dequantized)
+      opts.overrides[n] = w.data();
+    if (!calibration::calibrate(model, tokens, opts, stats, error))
+      return false;
+    if (l == cfg.numLayers)
+      break; // nothing after lm_head reads its output
+    for (const std::string &n : names) {
+      std::vector<float> w;
+      const model::TensorView &t = model.get(n + ".weight");
+      if (!t.toFloat(w)) {
+        error = n + ".weight: cannot read it as f32";
+        return false;
+      }
+      const quant::LinearStats *ls = stats.find(n);
+      if (!ls || !ls->hessian()) {
+        error = n + ": no calibration statistics recorded";
+        return false;
+      }
+      quant::WeightScheme scheme;
+      scheme.format = format;
+      scheme.groupSize = group;
+      scheme.symmetric = !asymmetric;
+      quant::GPTQOptions o; // the pass's defaults (damp 0.01, no act-order)
+      auto r = quant::quantizeGPTQ(quant::MatrixView{w.data(), t.shape[0],
+                                                     t.shape[1]},
+                                   ls->hessian()->hessian(), scheme, o, error);
+      if (!r) {
+        error = n + ": " + error;
+        return false;
+      }
+      dequantized[n] = r->weight.dequantize();
+    }
+    progress.update(l + 1);
+  }
+  progress.finish();
+  return true;
+}
+
 std::string typeString(mlir::Type t) {
   std::string s;
   llvm::raw_string_ostream os(s);
@@ -210,6 +283,9 @@ int main(int argc, char **argv) {
                 "pass --calib TEXT");
   const bool smooth = smoothAlpha >= 0.0, split = outlierThreshold > 0.0;
   const bool quantAct = actFormat != "none";
+  if (smooth && method == "awq")
+    return fail("--smoothquant and --method awq both rescale input channels: "
+                "choose one");
   if (smoothAlpha > 1.0)
     return fail("--smoothquant " + std::to_string(smoothAlpha) +
                 ": the migration strength must be in [0, 1]");
@@ -274,12 +350,26 @@ int main(int argc, char **argv) {
     calibration::CalibrationOptions opts;
     opts.windows = {calibFirst, calibSequences, calibSeqLen};
     opts.hessians = true;
-    support::Progress progress("calibrating", calibSequences, quiet);
-    opts.progress = [&](int64_t done, int64_t) { progress.update(done); };
     quant::StatsFile stats;
-    if (!calibration::calibrate(*model, tokens, opts, stats, error))
+    // GPTQ calibrates block by block: block l's statistics come from the
+    // model whose blocks before l are already quantized (as GPTQ does), so
+    // each block corrects the error of the ones before it. Other methods
+    // (and recipes, whose per-layer methods vary) use float activations.
+    std::optional<formats::Format> seqFormat =
+        formats::Format::byName(formatName);
+    const bool sequential = method == "gptq" && recipePath.empty() &&
+                            !smooth && !split && seqFormat &&
+                            !sequentialOff;
+    if (!sequential) {
+      support::Progress progress("calibrating", calibSequences, quiet);
+      opts.progress = [&](int64_t done, int64_t) { progress.update(done); };
+      if (!calibration::calibrate(*model, tokens, opts, stats, error))
+        return fail(calibPath + ": " + error);
+      progress.finish();
+    } else if (!calibrateSequentially(*model, tokens, opts, *seqFormat,
+                                      stats, error)) {
       return fail(calibPath + ": " + error);
-    progress.finish();
+    }
     if (statsFile.path.empty() || !stats.save(statsFile.path, error))
       return fail("cannot write the calibration statistics: " + error);
     card["calibration"] = {
@@ -292,8 +382,12 @@ int main(int argc, char **argv) {
                         std::to_string(calibSeqLen) + " tokens, BOS first"},
         {"tokens", calibSequences * calibSeqLen},
         {"tokenizer", baseName(tokPath)},
-        {"source", "the float model (all blocks calibrated on float "
-                   "activations)"}};
+        {"source",
+         sequential ? "block by block: each block's statistics from the "
+                      "model with the blocks before it quantized (GPTQ), "
+                      "lm_head after all blocks"
+                    : "the float model (all blocks calibrated on float "
+                      "activations)"}};
     phases.done("calibrated");
   } else {
     card["calibration"] = quantize ? "not used (method " + method + ")"
@@ -336,7 +430,21 @@ int main(int argc, char **argv) {
     if (split)
       os << "nibble-split-outliers{threshold=" << double(outlierThreshold)
          << " stats=" << statsFile.path << "},";
-    os << "nibble-quantize-weights{method=" << method
+    // AWQ is its whole pipeline: per-input-channel scales searched for the
+    // weight scheme and folded into the producing norm or linear, then the
+    // importance-weighted clip search (docs/accuracy.md: better than the
+    // per-layer, unfolded variant and than either half alone).
+    const bool awq = method == "awq";
+    if (awq) {
+      os << "nibble-smooth{method=awq format=" << formatName
+         << " group=" << group
+         << " symmetric=" << (asymmetric ? "false" : "true")
+         << " stats=" << statsFile.path;
+      if (!recipePath.empty())
+        os << " recipe=" << recipePath;
+      os << "},";
+    }
+    os << "nibble-quantize-weights{method=" << (awq ? std::string("imatrix") : std::string(method))
        << " format=" << formatName << " group=" << group
        << " symmetric=" << (asymmetric ? "false" : "true")
        << " progress=" << (quiet ? "false" : "true");
@@ -392,6 +500,12 @@ int main(int argc, char **argv) {
       {"linears_float", floatCount},
       {"not_quantized", "embedding table and RMSNorm weights (f32)"},
       {"tensors", tensors}};
+  if (quantize && method == "awq")
+    weights["pipeline"] =
+        "AWQ scales searched on the calibrated X^T X for this scheme and "
+        "folded into the producing norm or linear (nibble-smooth "
+        "method=awq), then an importance-weighted clip search "
+        "(nibble-quantize-weights method=imatrix)";
   if (!recipePath.empty()) {
     std::string r;
     if (support::readFile(recipePath, r, error))

@@ -46,6 +46,10 @@ struct CalibrationOptions {
   std::function<bool(const std::string &)> filter;
   /// Called after each window (done, total), e.g. for a progress bar.
   std::function<void(int64_t, int64_t)> progress;
+  /// Linears (by name, e.g. "model.layers.0.mlp.up_proj" or "lm_head") run
+  /// with these f32 [out, in] weights instead of the checkpoint's: the
+  /// already-quantized layers of sequential (block-by-block) calibration.
+  std::map<std::string, const float *> overrides;
 };
 
 /// Runs the windows of `tokens` and accumulates into `stats`. Fails (with

@@ -68,6 +68,13 @@ public:
     kvFormat_ = std::move(format);
   }
 
+  /// Uses `weights` (f32, the linear's [out, in] shape, kept alive by the
+  /// caller) for the linear `name` — "model.layers.L.self_attn.q_proj" and
+  /// so on, or "lm_head" — instead of the checkpoint's. False for an
+  /// unknown name. Sequential calibration runs later layers over
+  /// already-quantized earlier ones this way.
+  bool overrideLinear(const std::string &name, const float *weights);
+
   /// Called with the input of every linear layer (calibration probes).
   void setObserver(LinearInputObserver observer) {
     observer_ = std::move(observer);
