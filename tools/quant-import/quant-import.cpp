@@ -14,6 +14,7 @@
 #include "nibble/Import/FloatModel.h"
 #include "nibble/Support/File.h"
 #include "nibble/Model/MappedFile.h"
+#include "nibble/Model/Synthetic.h"
 #include "nibble/Reference/LlamaReference.h"
 #include "nibble/Tokenizer/Tokenizer.h"
 
@@ -47,6 +48,14 @@ static cl::opt<std::string>
                   cl::desc("Tokenizer file (default: the model directory's, "
                            "or tokenizer.bin / tok<vocab>.bin next to a "
                            "llama2.c checkpoint)"));
+
+static cl::opt<bool> synthetic(
+    "synthetic",
+    cl::desc("Write the project's deterministic synthetic model (untrained, "
+             "random weights, byte + word vocabulary) into the positional "
+             "directory: model.bin and tokenizer.bin, llama2.c format"));
+static cl::opt<uint64_t> seed("seed", cl::init(1),
+                              cl::desc("Seed of --synthetic"));
 
 static int fail(const std::string &msg) {
   llvm::errs() << "quant-import: error: " << msg << "\n";
@@ -129,6 +138,13 @@ int main(int argc, char **argv) {
       "quant-import: load a checkpoint, print it, emit its float IR, or run "
       "the C++ reference\n");
   std::string error;
+  if (synthetic) {
+    if (!model::writeSyntheticModel(modelPath, seed, error))
+      return fail(error);
+    llvm::outs() << "wrote " << modelPath << "/model.bin and " << modelPath
+                 << "/tokenizer.bin (synthetic, seed " << seed << ")\n";
+    return 0;
+  }
   auto m = model::Model::load(modelPath, error);
   if (!m)
     return fail(error);

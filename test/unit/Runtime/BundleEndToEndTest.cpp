@@ -10,6 +10,7 @@
 
 #include "TestData.h"
 #include "nibble/Model/Model.h"
+#include "nibble/Model/Synthetic.h"
 #include "nibble/Reference/LlamaReference.h"
 #include "nibble/Runtime/nibble_runtime.h"
 
@@ -210,6 +211,51 @@ TEST(BundleEndToEndTest, TableFormatAndW8A8BundlesRun) {
         << "generated: " << text;
     nibble_bundle_close(b);
   }
+}
+
+// The default model of a machine without ../shared: generated
+// deterministically (same seed, same bytes), compiled into a float bundle
+// whose logits are the C++ reference's, and generating text.
+TEST(BundleEndToEndTest, SyntheticDefaultModelNeedsNoSharedData) {
+  std::string error;
+  std::string a = testdata::makeTempDir("synthetic-a"),
+              b = testdata::makeTempDir("synthetic-b");
+  ASSERT_TRUE(model::writeSyntheticModel(a, 1, error)) << error;
+  ASSERT_TRUE(model::writeSyntheticModel(b, 1, error)) << error;
+  for (const char *f : {"/model.bin", "/tokenizer.bin"})
+    EXPECT_TRUE(readBytes(a + f) == readBytes(b + f)) << f;
+  auto m = model::Model::load(a + "/model.bin", error);
+  ASSERT_TRUE(m) << error;
+  std::string path = compile(a + "/model.bin",
+                             "--format f32 --context 64 --prefill-chunk 4",
+                             "synthetic");
+  ASSERT_FALSE(path.empty());
+  nibble_bundle *bundle = nibble_bundle_open(path.c_str());
+  ASSERT_TRUE(bundle) << nibble_last_error();
+  std::vector<int32_t> ids(32);
+  int64_t n = nibble_tokenize(bundle, "Once upon a time, the little girl",
+                              33, 1, ids.data(), ids.size());
+  ASSERT_GT(n, 4) << nibble_last_error();
+  ids.resize(size_t(n));
+  const int64_t V = nibble_bundle_vocab(bundle);
+  nibble_session *s = nibble_session_create(bundle, 1);
+  ASSERT_TRUE(s) << nibble_last_error();
+  std::vector<float> got(ids.size() * size_t(V));
+  ASSERT_EQ(nibble_session_prefill(s, ids.data(), ids.size(), got.data()), 0)
+      << nibble_last_error();
+  nibble_session_free(s);
+  reference::LlamaReference ref(*m);
+  std::vector<float> want;
+  ASSERT_TRUE(ref.prefill(ids, &want, error)) << error;
+  float lo = INFINITY, hi = -INFINITY, diff = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    lo = std::min(lo, want[i]);
+    hi = std::max(hi, want[i]);
+    diff = std::max(diff, std::fabs(got[i] - want[i]));
+  }
+  EXPECT_LE(diff, 1e-3f * (hi - lo)) << "logit range " << hi - lo;
+  EXPECT_FALSE(greedyFromBos(bundle, 8).empty());
+  nibble_bundle_close(bundle);
 }
 
 } // namespace
