@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Whole-model accuracy of quantized bundles: for each shared model and each
+# scheme, quant-compile a bundle (calibrated on a leading slice of the dev
+# text), then score perplexity with quant-run on a later, disjoint slice.
+# Prints one markdown table per model (the one in docs/accuracy.md).
+#
+#   scripts/accuracy.sh [--eval-tokens N] [--only REGEX]
+#
+# Calibration: tokens [0, 2048) of ../shared/data/tinystories_dev.txt
+# (16 windows of 128, BOS first) — used only by methods that need
+# statistics (GPTQ, AWQ, activation transforms) and by recipes.
+# Evaluation: tokens [8192, 8192 + N) (N = 8192 by default, at most 16384),
+# windows of 256 with BOS prepended, every token scored.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EVAL_TOKENS=8192
+ONLY=.
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --eval-tokens) EVAL_TOKENS=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    *) echo "accuracy.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+if (( EVAL_TOKENS > 16384 )); then
+  echo "accuracy.sh: --eval-tokens is at most 16384" >&2; exit 2
+fi
+SHARED=${NIBBLE_SHARED:-../shared}
+TEXT=$SHARED/data/tinystories_dev.txt
+if [[ ! -f $TEXT ]]; then
+  echo "accuracy.sh: $TEXT not found (the shared models and data are needed)" >&2
+  exit 1
+fi
+bash scripts/setup.sh >/dev/null
+BIN=${BUILD_DIR:-build}/bin
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+CALIB=(--calib "$TEXT" --calib-first-token 0 --calib-sequences 16 --calib-seq-len 128)
+
+# name | quant-compile arguments
+SCHEMES=(
+  "f32|--format f32"
+  "int8 per channel, RTN|--format int8 --group 0"
+  "int4 g32 sym, RTN|--format int4 --group 32"
+  "int4 g32 asym, RTN|--format int4 --group 32 --asymmetric"
+  "int4 g32 sym, GPTQ|--format int4 --group 32 --method gptq"
+  "int4 g32 sym, AWQ|--format int4 --group 32 --method awq"
+  "int4 g32 sym, imatrix|--format int4 --group 32 --method imatrix"
+  "int3 g32 sym, RTN|--format int3 --group 32"
+  "int3 g32 sym, GPTQ|--format int3 --group 32 --method gptq"
+  "int3 g32 sym, AWQ|--format int3 --group 32 --method awq"
+  "fp8 e4m3 per channel|--format e4m3fn --group 0"
+  "fp4 e2m1 g32|--format e2m1fn --group 32"
+  "nf4 g32|--format nf4 --group 32"
+  "W8A8 (int8 weights, dynamic int8 activations)|--format int8 --group 0 --act int8"
+  "W8A8 + SmoothQuant 0.5|--format int8 --group 0 --act int8 --smoothquant 0.5"
+  "f32 weights, int8 KV cache|--format f32 --kv-cache int8"
+  "f32 weights, fp8 e4m3 KV cache|--format f32 --kv-cache e4m3fn"
+  "int4 g32 GPTQ + int8 KV cache|--format int4 --group 32 --method gptq --kv-cache int8"
+)
+
+run_model() {
+  local label=$1 model=$2; shift 2
+  local extra=("$@")
+  echo
+  echo "### $label"
+  echo
+  echo "| scheme | perplexity | vs f32 | bundle bytes | weights bytes |"
+  echo "| --- | ---: | ---: | ---: | ---: |"
+  local base=""
+  for entry in "${SCHEMES[@]}"; do
+    local name=${entry%%|*} args=${entry#*|}
+    if [[ $name != f32 ]] && ! [[ $name =~ $ONLY ]]; then continue; fi
+    local bundle=$OUT/b.nbl
+    # shellcheck disable=SC2086
+    if ! "$BIN/quant-compile" "$model" $args "${CALIB[@]}" "${extra[@]}" \
+        --quiet -o "$bundle" > "$OUT/compile.log" 2>&1; then
+      echo "| $name | compile failed: $(tail -1 "$OUT/compile.log") | | | |"
+      continue
+    fi
+    local json
+    json=$("$BIN/quant-run" "$bundle" perplexity "$TEXT" --first-token 8192 \
+      --max-tokens "$EVAL_TOKENS" --json)
+    local ppl
+    ppl=$(python3 -c 'import json,sys; print("%.4f" % json.loads(sys.argv[1])["perplexity"])' "$json")
+    local weights
+    weights=$("$BIN/quant-run" "$bundle" card --json |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["weights"]["bytes"])')
+    local size
+    size=$(stat -c %s "$bundle")
+    local rel="—"
+    if [[ -z $base ]]; then base=$ppl; else
+      rel=$(python3 -c "print('%+.2f%%' % (100 * ($ppl / $base - 1)))")
+    fi
+    echo "| $name | $ppl | $rel | $size | $weights |"
+  done
+}
+
+echo "Perplexity on tokens [8192, $((8192 + EVAL_TOKENS))) of tinystories_dev.txt;"
+echo "calibration on tokens [0, 2048) (16 x 128)."
+run_model "tinystories-656k" "$SHARED/models/tinystories-656k"
+# stories260K's down_proj has 172 input columns: per channel there (recipe).
+printf '{"rules": [{"match": "mlp\\\\.down_proj", "group": 0}]}\n' > "$OUT/recipe.json"
+run_model "stories260K (down_proj per channel)" \
+  "$SHARED/models/stories260K/stories260K.bin" --recipe "$OUT/recipe.json"
