@@ -17,6 +17,8 @@
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 
+#include <map>
+
 namespace mlir::nibble {
 #define GEN_PASS_DEF_NIBBLEQUANTIZEWEIGHTS
 #include "nibble/Dialect/Nibble/Transforms/Passes.h.inc"
@@ -62,6 +64,13 @@ struct QuantizeWeightsPass
     bar.finish();
   }
 
+  struct Memo {
+    std::vector<float> weights;
+    nq::QuantizedWeight q;
+    std::vector<float> awqScales;
+  };
+  std::map<std::string, Memo> memo_;
+
   LogicalResult quantizeOne(linalg::MatmulOp op, const std::string &name,
                             const LayerConfig &cfg,
                             const nq::StatsFile *stats) {
@@ -104,7 +113,22 @@ struct QuantizeWeightsPass
     nq::MatrixView view{w->data(), n, k};
     std::optional<nq::QuantizedWeight> q;
     std::vector<float> awqScales;
-    if (cfg.method == "rtn" || cfg.method == "rtn-mse" ||
+    // A module can hold the same linear once per function (a prefill chunk
+    // and a decode step): same name, configuration, input multiplier and
+    // weights give the same result, computed once (GPTQ is the costly part
+    // of compiling).
+    std::string memoKey = name + "\n" + cfg.method + "\n" + cfg.format + "\n" +
+                          std::to_string(cfg.group) + "\n" +
+                          (cfg.symmetric ? "s" : "a");
+    if (Attribute m = op->getAttr("nibble.input_multiplier")) {
+      llvm::raw_string_ostream os(memoKey);
+      os << "\n" << m;
+    }
+    auto memo = memo_.find(memoKey);
+    if (memo != memo_.end() && memo->second.weights == *w) {
+      q = memo->second.q;
+      awqScales = memo->second.awqScales;
+    } else if (cfg.method == "rtn" || cfg.method == "rtn-mse" ||
         cfg.method == "imatrix") {
       nq::RTNOptions o;
       o.mseClip = cfg.method != "rtn";
@@ -132,6 +156,8 @@ struct QuantizeWeightsPass
     }
     if (!q)
       return op.emitError(name) << ": " << error;
+    if (memo == memo_.end())
+      memo_[memoKey] = Memo{*w, *q, awqScales};
 
     // IR: packed codes, scales, zero points, nibble.matmul.
     OpBuilder b(op);
