@@ -59,6 +59,8 @@ mlir::nibble::buildBuffersToLLVMPipeline(OpPassManager &pm,
   os << "convert-func-to-llvm{use-bare-ptr-memref-call-conv="
      << (o.barePtrCallConv ? "true" : "false") << "},";
   os << "convert-cf-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts";
+  if (o.parallel)
+    os << ",nibble-parallelize-kernel-calls";
   return parsePassPipeline(os.str(), pm);
 }
 

@@ -16,6 +16,7 @@
 
 using nibble::runtime::LoadedBundle;
 using nibble::runtime::Session;
+using nibble::runtime::ThreadPool;
 
 struct nibble_bundle {
   std::shared_ptr<LoadedBundle> impl;
@@ -146,13 +147,13 @@ nibble_session *nibble_session_create(nibble_bundle *bundle, int threads) {
   return guarded(fn, (nibble_session *)nullptr, [&]() -> nibble_session * {
     if (!bundle)
       return fail((nibble_session *)nullptr, nullArgument(fn, "bundle"));
-    if (threads != 0 && threads != 1)
+    if (threads < 0)
       return fail((nibble_session *)nullptr,
                   std::string(fn) + ": threads = " + std::to_string(threads) +
-                      ": the compiled code runs on the calling thread (use "
-                      "0 or 1)");
+                      " (expected 0 for one per hardware thread, or a "
+                      "positive count)");
     std::string error;
-    auto impl = Session::create(bundle->impl, error);
+    auto impl = Session::create(bundle->impl, unsigned(threads), error);
     if (!impl)
       return fail((nibble_session *)nullptr, error);
     return new nibble_session{std::move(impl)};
@@ -219,3 +220,14 @@ int32_t nibble_sample(const float *logits, int32_t vocab, float temperature,
 }
 
 } // extern "C"
+
+void nibble_parallel_for(void (*task)(void *, int64_t, int64_t), void *context,
+                         int64_t rows, int64_t align) {
+  ThreadPool *pool = Session::currentPool();
+  if (!pool || pool->size() == 1 || rows <= align) {
+    task(context, 0, rows);
+    return;
+  }
+  pool->parallelFor(rows, align,
+                    [&](int64_t b, int64_t e) { task(context, b, e); });
+}

@@ -287,10 +287,22 @@ LoadedBundle::~LoadedBundle() {
 // Sessions
 //===----------------------------------------------------------------------===//
 
+namespace {
+thread_local ThreadPool *tlsPool = nullptr;
+} // namespace
+
+ThreadPool *Session::currentPool() { return tlsPool; }
+
 std::unique_ptr<Session> Session::create(std::shared_ptr<LoadedBundle> bundle,
+                                         unsigned threads,
                                          std::string &error) {
   const Manifest &m = bundle->manifest();
   std::unique_ptr<Session> s(new Session());
+  if (threads != 1) {
+    s->pool_ = std::make_unique<ThreadPool>(threads);
+    if (s->pool_->size() == 1)
+      s->pool_.reset();
+  }
   // Two caches, and for a quantized cache two scale arrays; each zeroed and
   // 64-byte aligned.
   auto alloc = [](size_t bytes) -> void * {
@@ -363,6 +375,12 @@ void Session::call(EntryFn fn, const int32_t *tokens, int64_t count,
   MemRef<float, 2> l{out, out, 0, {count, m.vocab}, {m.vocab, 1}};
   MemRef<int8_t, 1> w{
       bundle_->weights(), bundle_->weights(), 0, {m.weightsBytes}, {1}};
+  // nibble_parallel_for, called by the code, finds this session's pool.
+  struct PoolScope {
+    ThreadPool *saved = tlsPool;
+    explicit PoolScope(ThreadPool *p) { tlsPool = p; }
+    ~PoolScope() { tlsPool = saved; }
+  } scope(pool_.get());
   if (!m.kvQuantized()) {
     auto cache = [&](void *c) {
       float *p = static_cast<float *>(c);

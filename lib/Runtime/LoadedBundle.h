@@ -10,6 +10,7 @@
 #define NIBBLE_LIB_RUNTIME_LOADEDBUNDLE_H
 
 #include "nibble/Bundle/Bundle.h"
+#include "nibble/Runtime/ThreadPool.h"
 #include "nibble/Tokenizer/Tokenizer.h"
 
 #include <cstdint>
@@ -106,8 +107,13 @@ private:
 class Session {
 public:
   /// Allocates zeroed caches; error when they do not fit in memory.
+  /// `threads` workers for nibble_parallel_for (0: one per hardware
+  /// thread; 1: none besides the caller).
   static std::unique_ptr<Session> create(std::shared_ptr<LoadedBundle> bundle,
-                                         std::string &error);
+                                         unsigned threads, std::string &error);
+  /// The pool of the session whose entry point runs on this thread (null
+  /// outside an entry-point call).
+  static ThreadPool *currentPool();
   ~Session();
   Session(const Session &) = delete;
   Session &operator=(const Session &) = delete;
@@ -127,6 +133,7 @@ private:
   void call(EntryFn fn, const int32_t *tokens, int64_t count, float *out);
 
   std::shared_ptr<LoadedBundle> bundle_;
+  std::unique_ptr<ThreadPool> pool_; ///< null with one thread
   /// Caches (f32, or codes) and, for quantized caches, their scales.
   void *k_ = nullptr, *v_ = nullptr;
   float *kScales_ = nullptr, *vScales_ = nullptr;

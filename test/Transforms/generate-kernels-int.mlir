@@ -4,6 +4,9 @@
 // x86-64-v4 (AVX-512 without VNNI) or plain aarch64, which keep the
 // reference lowering with a remark. Never vpdpbssd (Zen 4 lacks it).
 // RUN: quant-opt %s --nibble-generate-kernels=target=znver4 | FileCheck %s
+// RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=znver4" \
+// RUN:   --nibble-parallelize-kernel-calls="min-work=1 align=1" | FileCheck %s --check-prefix=PAR
+// PAR-COUNT-3: llvm.call @nibble_parallel_for(
 // RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=znver4" | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mtriple=x86_64-unknown-linux-gnu -mcpu=znver4 | FileCheck %s --check-prefix=ZEN4
 // RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=alderlake" | mlir-translate --mlir-to-llvmir \
@@ -45,7 +48,7 @@ func.func @f(%x: tensor<2x256xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>, tensor
 // CHECK: layout = "int8-dense-offset"
 // CHECK: call @nibble_gemv_w8a8g256_m2_n8_k256
 // CHECK: nibble.matmul {{.*}}group<1, 32>
-// CHECK: func.func @nibble_gemv_w4a8g128_m2_n8_k256({{.*}}) -> tensor<2x8xf32> attributes {llvm.emit_c_interface, nibble.kernel = "w4a8"}
+// CHECK: func.func @nibble_gemv_w4a8g128_m2_n8_k256({{.*}}) -> tensor<2x8xf32> attributes {llvm.emit_c_interface, nibble.kernel = "w4a8", nibble.row_range = 38 : i64, nibble.row_work = 512 : i64}
 // CHECK: arith.andi {{.*}} : vector<64xi8>
 // CHECK: arith.shrui {{.*}} : vector<64xi8>
 // CHECK: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"({{.*}}) : (vector<16xi32>, vector<64xi8>, vector<64xi8>) -> vector<16xi32>

@@ -9,6 +9,11 @@
 // RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=aarch64" | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mtriple=aarch64-unknown-linux-gnu | FileCheck %s --check-prefix=NEON
 // RUN: quant-opt %s --nibble-generate-kernels=target=x86-64 2>&1 | FileCheck %s --check-prefix=NOFMA
+// The row range each kernel records (nibble.row_range) is where its
+// n0/n1 land after convert-func-to-llvm: every call is split.
+// RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=znver4" \
+// RUN:   --nibble-parallelize-kernel-calls="min-work=1 align=1" | FileCheck %s --check-prefix=PAR
+// PAR-COUNT-3: llvm.call @nibble_parallel_for(
 // RUN: not quant-opt %s --nibble-generate-kernels=target=pentium9000 2>&1 | FileCheck %s --check-prefix=BAD
 
 !w4 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.int<4, signed>, group<1, 32>, scale = f32>>

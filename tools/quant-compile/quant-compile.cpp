@@ -558,6 +558,7 @@ int main(int argc, char **argv) {
         "llvm.emit_c_interface", mlir::UnitAttr::get(&ctx));
   mlir::nibble::ReferencePipelineOptions lower;
   lower.kernelTarget = targetName;
+  lower.parallel = true; // rows of large matmuls over the session's pool
   {
     mlir::PassManager pm(&ctx);
     if (failed(mlir::nibble::buildReferenceToBuffersPipeline(pm, lower)))

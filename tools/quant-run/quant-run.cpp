@@ -48,10 +48,12 @@ const char *kUsage =
     "  generate --prompt TEXT [--max-tokens N=64] [--temperature T=0]\n"
     "           [--top-p P=1] [--seed S=0] [--threads N=1] [--json]\n"
     "  perplexity TEXT [--first-token N] [--max-tokens N=16384] [--context L]\n"
-    "           [--json]\n"
+    "           [--threads N=1] [--json]\n"
     "  card [--json]\n"
     "  bench [--prompt-tokens N=64] [--decode-tokens N=64] [--repeat R=3]\n"
-    "        [--json]\n";
+    "        [--threads N=1] [--json]\n"
+    "  --threads: workers for the large matmuls (0: one per hardware "
+    "thread)\n";
 
 /// A failure reported as "quant-run: MESSAGE" with exit code 1.
 struct Failure {
@@ -150,9 +152,9 @@ const CommandSpec kCommands[] = {
     {"generate",
      {"prompt", "max-tokens", "temperature", "top-p", "seed", "threads"},
      0},
-    {"perplexity", {"first-token", "max-tokens", "context"}, 1},
+    {"perplexity", {"first-token", "max-tokens", "context", "threads"}, 1},
     {"card", {}, 0},
-    {"bench", {"prompt-tokens", "decode-tokens", "repeat"}, 0},
+    {"bench", {"prompt-tokens", "decode-tokens", "repeat", "threads"}, 0},
 };
 
 Args parseArgs(int argc, char **argv) {
@@ -327,7 +329,7 @@ int generate(const Args &args) {
     usage("--top-p: expected a number in (0, 1], got \"" +
           args.options.at("top-p") + "\"");
   const uint64_t seed = args.unsignedInteger("seed", 0);
-  const int threads = int(args.integer("threads", 1, 0, 1));
+  const int threads = int(args.integer("threads", 1, 0, 1024));
 
   Bundle b(args.bundle);
   Session s(b, threads);
@@ -503,7 +505,7 @@ int perplexity(const Args &args) {
          (*cal->first > 0 ? " or before " + std::to_string(*cal->first)
                           : std::string()));
 
-  Session s(b, 1);
+  Session s(b, int(args.integer("threads", 1, 0, 1024)));
   const int64_t runTokens = bos ? window : window - 1;
   std::vector<float> logits(size_t(runTokens) * size_t(b.vocab));
   std::vector<int32_t> input(static_cast<size_t>(runTokens));
@@ -764,7 +766,7 @@ int bench(const Args &args) {
   }
   if (b.bos >= 0)
     prompt[0] = b.bos;
-  Session s(b, 1);
+  Session s(b, int(args.integer("threads", 1, 0, 1024)));
   std::vector<double> prefillRates, decodeRates;
   for (int64_t r = 0; r < repeat; ++r) {
     s.reset();

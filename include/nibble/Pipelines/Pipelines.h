@@ -40,6 +40,13 @@ struct ReferencePipelineOptions
       llvm::cl::desc("Move constant weights out of the code into this blob "
                      "file (nibble-externalize-weights); empty: keep them"),
       llvm::cl::init("")};
+  PassOptions::Option<bool> parallel{
+      *this, "parallel",
+      llvm::cl::desc("Split the rows of large generated-kernel calls over "
+                     "the runtime's pool (nibble-parallelize-kernel-calls; "
+                     "the code then needs nibble_parallel_for from "
+                     "libnibble_runtime.so)"),
+      llvm::cl::init(false)};
   PassOptions::Option<bool> deallocate{
       *this, "deallocate",
       llvm::cl::desc("Free temporaries (ownership-based deallocation; "

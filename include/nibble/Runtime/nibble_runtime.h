@@ -96,9 +96,11 @@ NIBBLE_API void nibble_free_string(char *s);
 /* ---- Sessions ---------------------------------------------------------- */
 
 /** A decoding session: zeroed, 64-byte aligned K and V caches of
- *  layers x context x kv_heads x head_dim floats each, at position 0.
- *  `threads` must be 0 or 1 for now (the compiled code runs on the calling
- *  thread). NULL on failure. */
+ *  layers x context x kv_heads x head_dim elements each (f32, or codes and
+ *  scales for a quantized cache), at position 0. `threads` workers (the
+ *  calling thread included; 0: one per hardware thread) split the output
+ *  rows of the large matmuls; results do not depend on it. NULL on
+ *  failure. */
 NIBBLE_API nibble_session *nibble_session_create(nibble_bundle *bundle,
                                                  int threads);
 /** Frees the session and its caches (NULL is ignored). */
@@ -145,6 +147,16 @@ NIBBLE_API const float *nibble_session_logits(const nibble_session *session);
 NIBBLE_API int32_t nibble_sample(const float *logits, int32_t vocab,
                                  float temperature, float top_p,
                                  uint64_t *rng_state);
+
+/* ---- For compiled code ------------------------------------------------ */
+
+/** Called by bundle code (nibble-parallelize-kernel-calls), not by users:
+ *  runs task(context, begin, end) over [0, rows) split into ranges aligned
+ *  to `align` rows, on the pool of the session whose entry point is running
+ *  on this thread, or once over [0, rows) without one. */
+NIBBLE_API void nibble_parallel_for(void (*task)(void *, int64_t, int64_t),
+                                    void *context, int64_t rows,
+                                    int64_t align);
 
 #ifdef __cplusplus
 } /* extern "C" */

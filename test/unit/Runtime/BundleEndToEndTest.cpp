@@ -156,6 +156,21 @@ TEST(BundleEndToEndTest, QuantizedBundleIsDeterministicAndCoherent) {
   EXPECT_TRUE(bytesA == readBytes(b)) << a << " and " << b << " differ";
   nibble_bundle *bundle = nibble_bundle_open(a.c_str());
   ASSERT_TRUE(bundle) << nibble_last_error();
+  // The large matmuls' rows go over the session's pool: the logits do not
+  // depend on the thread count.
+  {
+    std::vector<int32_t> ids = {nibble_bundle_bos(bundle), 300, 17, 99, 5};
+    const int64_t V = nibble_bundle_vocab(bundle);
+    std::vector<float> one(ids.size() * size_t(V)), two(one.size());
+    for (auto [threads, out] : {std::make_pair(1, &one), std::make_pair(2, &two)}) {
+      nibble_session *s = nibble_session_create(bundle, threads);
+      ASSERT_TRUE(s) << nibble_last_error();
+      ASSERT_EQ(nibble_session_prefill(s, ids.data(), ids.size(), out->data()), 0)
+          << nibble_last_error();
+      nibble_session_free(s);
+    }
+    EXPECT_TRUE(one == two) << "1 and 2 threads give different logits";
+  }
   // int8 per channel keeps the first sentence of the float model's story.
   std::string text = greedyFromBos(bundle, 16);
   EXPECT_EQ(text.substr(0, 40),

@@ -272,14 +272,43 @@ TEST_F(RuntimeTest, EachBundleRunsItsOwnCode) {
   }
 }
 
-TEST_F(RuntimeTest, ThreadsBeyondOneAreRefused) {
+// Sessions take any positive thread count (0: one per hardware thread) and
+// give the same logits whatever it is; a negative count is an error.
+TEST_F(RuntimeTest, ThreadCounts) {
   BundlePtr b = open(toy);
   ASSERT_TRUE(b);
-  EXPECT_EQ(nibble_session_create(b.get(), 4), nullptr);
-  EXPECT_EQ(std::string(nibble_last_error()),
-            "nibble_session_create: threads = 4: the compiled code runs on the "
-            "calling thread (use 0 or 1)");
+  const int64_t V = nibble_bundle_vocab(b.get());
+  std::vector<int32_t> tokens = {1, 5, 9, 300, 7, 0};
+  std::vector<float> want;
+  for (int threads : {1, 4, 0}) {
+    SessionPtr s(nibble_session_create(b.get(), threads));
+    ASSERT_TRUE(s) << nibble_last_error();
+    std::vector<float> got(tokens.size() * size_t(V));
+    ASSERT_EQ(nibble_session_prefill(s.get(), tokens.data(), tokens.size(),
+                                     got.data()),
+              0);
+    if (want.empty())
+      want = got;
+    EXPECT_TRUE(got == want) << threads << " threads";
+  }
   EXPECT_EQ(nibble_session_create(b.get(), -1), nullptr);
+  EXPECT_EQ(std::string(nibble_last_error()),
+            "nibble_session_create: threads = -1 (expected 0 for one per "
+            "hardware thread, or a positive count)");
+}
+
+// Outside an entry-point call there is no session pool: the task runs once
+// over all rows on the calling thread.
+TEST_F(RuntimeTest, ParallelForWithoutASessionRunsOnce) {
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  nibble_parallel_for(
+      [](void *ctx, int64_t b, int64_t e) {
+        static_cast<std::vector<std::pair<int64_t, int64_t>> *>(ctx)
+            ->emplace_back(b, e);
+      },
+      &ranges, 1000, 16);
+  ASSERT_EQ(ranges.size(), 1u);
+  EXPECT_EQ(ranges[0], std::make_pair(int64_t(0), int64_t(1000)));
 }
 
 TEST_F(RuntimeTest, NullHandlesAreErrorsNotCrashes) {

@@ -112,6 +112,20 @@ func::FuncOp makeFunc(ModuleOp module, OpBuilder &b, StringRef name,
   return fn;
 }
 
+/// Records where the output-row range [n0, n1) (arguments `first` and
+/// `first + 1`) sits among the kernel's arguments once memrefs are
+/// expanded into descriptors by convert-func-to-llvm (allocated, aligned,
+/// offset, sizes, strides: 3 + 2 * rank values each), and the work per row:
+/// what nibble-parallelize-kernel-calls needs to split the rows.
+void markRowRange(func::FuncOp fn, unsigned first, int64_t workPerRow) {
+  int64_t at = 0;
+  for (Type t : fn.getArgumentTypes().take_front(first))
+    at += isa<ShapedType>(t) ? 3 + 2 * cast<ShapedType>(t).getRank() : 1;
+  OpBuilder b(fn.getContext());
+  fn->setAttr("nibble.row_range", b.getI64IntegerAttr(at));
+  fn->setAttr("nibble.row_work", b.getI64IntegerAttr(workPerRow));
+}
+
 /// The value stored at y[m, n]: `acc` through the epilogue's body.
 Value applyEpilogue(OpBuilder &b, Location loc, const Epilogue *epi,
                     Value acc, Value m, Value n, ValueRange extras) {
@@ -515,6 +529,7 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   const unsigned yi = key.yArg();
   func::FuncOp fn =
       makeFunc(module, b, name, args, {yT}, "weight-only", {yi});
+  markRowRange(fn, yi + 1, key.m * key.k);
   Block *entry = &fn.getBody().front();
   Value x = entry->getArgument(0), w = entry->getArgument(1),
         s = entry->getArgument(2), y0 = entry->getArgument(yi),
@@ -630,6 +645,7 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
   args.append(extraTypes(epilogue));
   func::FuncOp fn = makeFunc(module, b, name, args, {yT},
                              key.bits == 4 ? "w4a8" : "w8a8", {5});
+  markRowRange(fn, 6, key.m * key.k);
   Block *entry = &fn.getBody().front();
   Value xq = entry->getArgument(0), xs = entry->getArgument(1),
         xsum = entry->getArgument(2), w = entry->getArgument(3),

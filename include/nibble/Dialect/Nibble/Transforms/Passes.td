@@ -410,6 +410,36 @@ def NibbleDeallocateTemporaries
                            "mlir::scf::SCFDialect"];
 }
 
+def NibbleParallelizeKernelCalls
+    : Pass<"nibble-parallelize-kernel-calls", "ModuleOp"> {
+  let summary = "Split the output rows of generated kernel calls over the runtime's thread pool";
+  let description = [{
+    Runs on the LLVM dialect (after `convert-func-to-llvm`). Generated
+    matmul kernels take a range of output rows [n0, n1) and record where it
+    is among their LLVM arguments (`nibble.row_range`) and the work per row
+    (`nibble.row_work`, the reduction length). A call over all N rows whose
+    N x work is at least `min-work` becomes
+
+        llvm.call @nibble_parallel_for(@KERNEL_rows, %ctx, N, align)
+
+    where `%ctx` is a stack record of the call's other arguments (allocated
+    once in the caller's entry block) and `@KERNEL_rows(ctx, n0, n1)` calls
+    the kernel on one range. `nibble_parallel_for` is exported by
+    `libnibble_runtime.so` (docs/runtime.md): it splits [0, N) into ranges
+    aligned to `align` rows over the calling session's pool, or calls the
+    task once on [0, N) with one thread. Row ranges never change a row's
+    arithmetic, so results do not depend on the thread count. Smaller calls
+    stay serial: waking threads costs more than they save.
+  }];
+  let options = [
+    Option<"minWork", "min-work", "int64_t", /*default=*/"262144",
+           "Rows x reduction length below which a call stays serial">,
+    Option<"align", "align", "int64_t", /*default=*/"16",
+           "Row ranges start at multiples of this">,
+  ];
+  let dependentDialects = ["mlir::LLVM::LLVMDialect"];
+}
+
 def NibbleExternalizeWeights : Pass<"nibble-externalize-weights", "ModuleOp"> {
   let summary = "Move constant weight buffers out of the code into one weights blob";
   let description = [{
