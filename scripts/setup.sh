@@ -8,7 +8,7 @@ PKGS=(cmake ninja-build g++ ccache llvm-22-dev libmlir-22-dev mlir-22-tools
       libgtest-dev libbenchmark-dev python3 python3-psutil libssl-dev
       libeigen3-dev libopenblas-dev liblapacke-dev
       nlohmann-json3-dev libsentencepiece-dev libpcre2-dev pkg-config
-      clang-22 libfuzzer-22-dev lld-22 qemu-user)
+      clang-22 libfuzzer-22-dev lld-22 qemu-user python3-numpy python3-pytest)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

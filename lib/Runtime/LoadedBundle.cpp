@@ -1,6 +1,7 @@
 //===- LoadedBundle.cpp - Open a bundle, load its code, run sessions ------===//
 
 #include "LoadedBundle.h"
+#include "nibble/Runtime/nibble_runtime.h"
 
 #include "nibble/Runtime/CpuFeatures.h"
 
@@ -224,6 +225,12 @@ bool LoadedBundle::loadCode(std::string &error) {
     }
     *w.out = reinterpret_cast<EntryFn>(sym);
   }
+  // Code that splits matmul rows over the session's pool calls through
+  // this hook (nibble-parallelize-kernel-calls); the runtime sets it here
+  // instead of leaving it to symbol resolution, which a host that loaded
+  // this library with RTLD_LOCAL (Python's ctypes) would defeat.
+  if (void *hook = ::dlsym(handle_, "nibble_parallel_for_hook"))
+    *static_cast<void **>(hook) = reinterpret_cast<void *>(&nibble_parallel_for);
   return true;
 }
 

@@ -6,7 +6,7 @@
 // RUN: quant-opt %s --nibble-generate-kernels=target=znver4 | FileCheck %s
 // RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=znver4" \
 // RUN:   --nibble-parallelize-kernel-calls="min-work=1 align=1" | FileCheck %s --check-prefix=PAR
-// PAR-COUNT-3: llvm.call @nibble_parallel_for(
+// PAR-COUNT-3: llvm.call @__nibble_parallel_for(
 // RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=znver4" | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mtriple=x86_64-unknown-linux-gnu -mcpu=znver4 | FileCheck %s --check-prefix=ZEN4
 // RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=alderlake" | mlir-translate --mlir-to-llvmir \

@@ -13,7 +13,7 @@
 // n0/n1 land after convert-func-to-llvm: every call is split.
 // RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=znver4" \
 // RUN:   --nibble-parallelize-kernel-calls="min-work=1 align=1" | FileCheck %s --check-prefix=PAR
-// PAR-COUNT-3: llvm.call @nibble_parallel_for(
+// PAR-COUNT-3: llvm.call @__nibble_parallel_for(
 // RUN: not quant-opt %s --nibble-generate-kernels=target=pentium9000 2>&1 | FileCheck %s --check-prefix=BAD
 
 !w4 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.int<4, signed>, group<1, 32>, scale = f32>>

@@ -221,7 +221,8 @@ public:
       };
       MemRef<int8_t, 4> k = cache(kq_), v = cache(vq_);
       MemRef<float, 3> ks = scales(ks_), vs = scales(vs_);
-      reinterpret_cast<QuantFn>(fns_.at(name))(&t, pos, &k, &v, &ks, &vs, &l);
+      reinterpret_cast<QuantFn>(reinterpret_cast<void *>(fns_.at(name)))(
+          &t, pos, &k, &v, &ks, &vs, &l);
     } else {
       MemRef<float, 4> k = cache(k_), v = cache(v_);
       fns_.at(name)(&t, pos, &k, &v, &l);

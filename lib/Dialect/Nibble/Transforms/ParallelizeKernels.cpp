@@ -30,6 +30,64 @@ std::optional<int64_t> constantInt(Value v) {
   return i ? std::optional<int64_t>(i.getInt()) : std::nullopt;
 }
 
+/// The code's link to the runtime, resolved by the runtime itself rather
+/// than by the dynamic linker (a host may load libnibble_runtime.so with
+/// RTLD_LOCAL, as Python's ctypes does):
+///
+///   llvm.mlir.global external @nibble_parallel_for_hook : !llvm.ptr (null)
+///   llvm.func internal @__nibble_parallel_for(task, ctx, rows, align):
+///     the hook when the runtime has set it, else task(ctx, 0, rows).
+///
+/// The runtime stores the address of its nibble_parallel_for into the hook
+/// after loading the code.
+LLVM::LLVMFuncOp dispatcher(ModuleOp module, SymbolTable &symbols) {
+  if (auto f = symbols.lookup<LLVM::LLVMFuncOp>("__nibble_parallel_for"))
+    return f;
+  MLIRContext *ctx = module.getContext();
+  Location loc = module.getLoc();
+  auto ptr = LLVM::LLVMPointerType::get(ctx);
+  auto i64 = IntegerType::get(ctx, 64);
+  auto voidTy = LLVM::LLVMVoidType::get(ctx);
+  OpBuilder b(ctx);
+  b.setInsertionPointToEnd(module.getBody());
+  auto hook = LLVM::GlobalOp::create(b, loc, ptr, /*isConstant=*/false,
+                                     LLVM::Linkage::External,
+                                     "nibble_parallel_for_hook", Attribute());
+  {
+    Block *init = b.createBlock(&hook.getInitializerRegion());
+    b.setInsertionPointToStart(init);
+    LLVM::ReturnOp::create(b, loc,
+                           ValueRange{LLVM::ZeroOp::create(b, loc, ptr)});
+  }
+  symbols.insert(hook);
+  b.setInsertionPointToEnd(module.getBody());
+  auto taskTy = LLVM::LLVMFunctionType::get(voidTy, {ptr, i64, i64});
+  auto runTy = LLVM::LLVMFunctionType::get(voidTy, {ptr, ptr, i64, i64});
+  auto f = LLVM::LLVMFuncOp::create(b, loc, "__nibble_parallel_for", runTy,
+                                    LLVM::Linkage::Internal);
+  symbols.insert(f);
+  Block *entry = f.addEntryBlock(b);
+  Block *serial = b.createBlock(&f.getBody());
+  Block *pooled = b.createBlock(&f.getBody());
+  Value task = entry->getArgument(0), record = entry->getArgument(1),
+        rows = entry->getArgument(2), align = entry->getArgument(3);
+  b.setInsertionPointToStart(entry);
+  Value run = LLVM::LoadOp::create(
+      b, loc, ptr, LLVM::AddressOfOp::create(b, loc, hook));
+  Value unset = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::eq, run,
+                                     LLVM::ZeroOp::create(b, loc, ptr));
+  LLVM::CondBrOp::create(b, loc, unset, serial, pooled);
+  b.setInsertionPointToStart(serial);
+  Value zero = LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(0));
+  LLVM::CallOp::create(b, loc, taskTy, ValueRange{task, record, zero, rows});
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  b.setInsertionPointToStart(pooled);
+  LLVM::CallOp::create(b, loc, runTy,
+                       ValueRange{run, task, record, rows, align});
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return f;
+}
+
 struct ParallelizeKernelCallsPass
     : public mlir::nibble::impl::NibbleParallelizeKernelCallsBase<
           ParallelizeKernelCallsPass> {
@@ -54,14 +112,7 @@ struct ParallelizeKernelCallsPass
       return;
     OpBuilder b(ctx);
     b.setInsertionPointToEnd(module.getBody());
-    auto parallelFor = symbols.lookup<LLVM::LLVMFuncOp>("nibble_parallel_for");
-    if (!parallelFor) {
-      parallelFor = LLVM::LLVMFuncOp::create(
-          b, module.getLoc(), "nibble_parallel_for",
-          LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
-                                      {ptr, ptr, i64, i64}));
-      symbols.insert(parallelFor);
-    }
+    LLVM::LLVMFuncOp parallelFor = dispatcher(module, symbols);
     std::map<std::string, LLVM::LLVMFuncOp> tasks;
     for (LLVM::CallOp call : calls) {
       auto callee = symbols.lookup<LLVM::LLVMFuncOp>(*call.getCallee());

@@ -420,14 +420,18 @@ def NibbleParallelizeKernelCalls
     (`nibble.row_work`, the reduction length). A call over all N rows whose
     N x work is at least `min-work` becomes
 
-        llvm.call @nibble_parallel_for(@KERNEL_rows, %ctx, N, align)
+        llvm.call @__nibble_parallel_for(@KERNEL_rows, %ctx, N, align)
 
     where `%ctx` is a stack record of the call's other arguments (allocated
     once in the caller's entry block) and `@KERNEL_rows(ctx, n0, n1)` calls
-    the kernel on one range. `nibble_parallel_for` is exported by
-    `libnibble_runtime.so` (docs/runtime.md): it splits [0, N) into ranges
-    aligned to `align` rows over the calling session's pool, or calls the
-    task once on [0, N) with one thread. Row ranges never change a row's
+    the kernel on one range. The internal `__nibble_parallel_for` calls
+    through the exported global `nibble_parallel_for_hook`, which
+    `libnibble_runtime.so` sets to its `nibble_parallel_for` after loading
+    the code (docs/runtime.md: it splits [0, N) into ranges aligned to
+    `align` rows over the calling session's pool); while the hook is null
+    (code run outside the runtime) the task runs once on [0, N). No symbol
+    is left for the dynamic linker to resolve, so the code loads whichever
+    way the host loaded the runtime. Row ranges never change a row's
     arithmetic, so results do not depend on the thread count. Smaller calls
     stay serial: waking threads costs more than they save.
   }];
