@@ -11,8 +11,8 @@ from .errors import NibbleError
 from .model import (Attention, DecoderLayer, Embedding, Linear, LlamaModel,
                     MLP, Module, RMSNorm, load_hf)
 from .runtime import Bundle
-from .compiler import compile
+from .compiler import compile, float_ir
 
 __all__ = ["NibbleError", "Module", "Embedding", "Linear", "RMSNorm",
            "Attention", "MLP", "DecoderLayer", "LlamaModel", "load_hf",
-           "Bundle", "compile"]
+           "Bundle", "compile", "float_ir"]

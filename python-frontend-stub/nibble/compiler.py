@@ -55,3 +55,23 @@ def compile(model, output=None, calib=None, format="int4", method="rtn",
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def float_ir(model, seq_len=64, tokenizer=None):
+    """The float IR (MLIR text) of `model` (a LlamaModel or a checkpoint
+    path), as the C++ builder emits it: `quant-import --emit-ir` on the
+    saved Hugging Face directory. Weights are referenced by name
+    (dense_resource), not pasted."""
+    tmp = None
+    try:
+        if isinstance(model, LlamaModel):
+            tmp = tempfile.TemporaryDirectory(prefix="nibble-model-")
+            model.save(tmp.name, tokenizer=tokenizer)
+            path = tmp.name
+        else:
+            path = os.fspath(model)
+        return tools.run_tool("quant-import",
+                              [path, "--emit-ir", "--seq-len", seq_len])
+    finally:
+        if tmp is not None:
+            tmp.cleanup()

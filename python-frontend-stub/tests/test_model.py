@@ -135,3 +135,13 @@ def test_torch_modules_import(tmp_path):
     back = from_torch(Wrapper(model.state_dict()), config=SMALL)
     tokens = [1, 2, 3, 4]
     assert np.array_equal(back(tokens), model(tokens))
+
+
+def test_float_ir_is_the_cpp_builders(synthetic_tokenizer):
+    model = nibble.LlamaModel.random(SMALL, seed=4)
+    ir = nibble.float_ir(model, seq_len=8, tokenizer=synthetic_tokenizer)
+    assert "func.func @forward(%arg0: tensor<8xi32>" in ir or \
+        "func.func @forward(" in ir
+    assert 'nibble.linear = "model.layers.1.mlp.down_proj"' in ir
+    assert "dense_resource<model.layers.0.self_attn.q_proj.weight>" in ir
+    assert "dialect_resources" not in ir  # names only, no weight bytes
