@@ -41,7 +41,9 @@ class Module:
         return out
 
 
-class Embedding(Module):
+class _Weighted(Module):
+    """A module with one parameter, `weight` (edit it in place)."""
+
     def __init__(self, weight):
         super().__init__()
         self.param("weight", weight)
@@ -50,20 +52,14 @@ class Embedding(Module):
     def weight(self):
         return self._params["weight"]
 
+
+class Embedding(_Weighted):
     def __call__(self, tokens):
         return self.weight[np.asarray(tokens)]
 
 
-class Linear(Module):
+class Linear(_Weighted):
     """y = x W^T, W of shape [out, in] (no bias, as in Llama)."""
-
-    def __init__(self, weight):
-        super().__init__()
-        self.param("weight", weight)
-
-    @property
-    def weight(self):
-        return self._params["weight"]
 
     def __call__(self, x):
         return (x @ self.weight.T).astype(np.float32)

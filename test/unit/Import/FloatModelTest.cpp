@@ -200,19 +200,29 @@ TEST(FloatModelTest, KVCacheStepsMatchReferenceStories260K) {
              promptTokens(shared, shared + "/models/stories260K/tok512.bin"));
 }
 
-TEST(FloatModelTest, KVCacheStepsMatchReferenceSynthetic) {
-  testdata::SyntheticSpec spec; // grouped-query heads, untied lm_head
+/// A synthetic f32 model with grouped-query heads and an untied lm_head
+/// (128 positions), and `n` tokens cycling through its vocabulary.
+std::unique_ptr<model::Model> syntheticSteps(const std::string &tag, int n,
+                                             std::vector<int32_t> &tokens) {
+  testdata::SyntheticSpec spec;
   spec.maxSeq = 128;
-  std::string dir = testdata::makeTempDir("steps");
+  std::string dir = testdata::makeTempDir(tag);
   std::string error;
-  ASSERT_TRUE(
+  EXPECT_TRUE(
       testdata::writeSyntheticHF(dir, spec, model::DType::F32, 1, error))
       << error;
   auto m = model::Model::load(dir, error);
-  ASSERT_TRUE(m) << error;
-  std::vector<int32_t> tokens(64);
-  for (int i = 0; i < 64; ++i)
-    tokens[i] = (i * 37 + 5) % int32_t(m->config().vocabSize);
+  EXPECT_TRUE(m) << error;
+  if (m)
+    for (int i = 0; i < n; ++i)
+      tokens.push_back((i * 37 + 5) % int32_t(m->config().vocabSize));
+  return m;
+}
+
+TEST(FloatModelTest, KVCacheStepsMatchReferenceSynthetic) {
+  std::vector<int32_t> tokens;
+  auto m = syntheticSteps("steps", 64, tokens);
+  ASSERT_TRUE(m);
   checkSteps(*m, tokens);
 }
 
@@ -244,18 +254,10 @@ TEST(FloatModelTest, SmoothingStepFunctionsKeepsTheModel) {
 // float format; and it is not the float cache: the logits differ from the
 // float reference.
 TEST(FloatModelTest, QuantizedKVCacheStepsMatchReference) {
-  testdata::SyntheticSpec spec; // grouped-query heads
-  spec.maxSeq = 128;
-  std::string dir = testdata::makeTempDir("steps-kv");
+  std::vector<int32_t> tokens;
+  auto m = syntheticSteps("steps-kv", 40, tokens);
+  ASSERT_TRUE(m);
   std::string error;
-  ASSERT_TRUE(
-      testdata::writeSyntheticHF(dir, spec, model::DType::F32, 1, error))
-      << error;
-  auto m = model::Model::load(dir, error);
-  ASSERT_TRUE(m) << error;
-  std::vector<int32_t> tokens(40);
-  for (int i = 0; i < 40; ++i)
-    tokens[i] = (i * 37 + 5) % int32_t(m->config().vocabSize);
   for (const char *name : {"int8", "e4m3fn"}) {
     SCOPED_TRACE(name);
     auto f = formats::Format::byName(name);

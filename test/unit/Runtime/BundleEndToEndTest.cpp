@@ -69,21 +69,13 @@ std::string greedyFromBos(nibble_bundle *b, int n) {
   return r;
 }
 
-/// Max |logit difference| over the logit range, 64 tokens of dev text.
-void compareWithReference(nibble_bundle *b, const model::Model &m,
-                          const std::string &shared, float tolerance,
-                          std::optional<formats::Format> kvFormat = {}) {
-  std::string text = testdata::readText(shared + "/data/tinystories_dev.txt");
-  std::vector<int32_t> ids(64);
-  int64_t n = nibble_tokenize(b, text.data(), 2000, 1, ids.data(), ids.size());
-  ASSERT_GE(n, 64) << nibble_last_error();
-  const int64_t V = nibble_bundle_vocab(b);
-  nibble_session *s = nibble_session_create(b, 1);
-  ASSERT_TRUE(s) << nibble_last_error();
-  std::vector<float> got(size_t(64 * V));
-  ASSERT_EQ(nibble_session_prefill(s, ids.data(), 64, got.data()), 0)
-      << nibble_last_error();
-  nibble_session_free(s);
+/// The bundle's logits `got` of `ids` against the C++ reference's (with
+/// the same KV-cache rounding): max |difference| within `tolerance` of the
+/// logit range.
+void checkAgainstReference(const model::Model &m,
+                           const std::vector<int32_t> &ids,
+                           const std::vector<float> &got, float tolerance,
+                           std::optional<formats::Format> kvFormat = {}) {
   reference::LlamaReference ref(m);
   ref.setKVCacheFormat(kvFormat);
   std::vector<float> want;
@@ -99,6 +91,24 @@ void compareWithReference(nibble_bundle *b, const model::Model &m,
   EXPECT_LE(diff, tolerance * (hi - lo)) << "logit range " << hi - lo;
   std::printf("max |bundle - reference| %g over logit range %g\n", diff,
               hi - lo);
+}
+
+/// Max |logit difference| over the logit range, 64 tokens of dev text.
+void compareWithReference(nibble_bundle *b, const model::Model &m,
+                          const std::string &shared, float tolerance,
+                          std::optional<formats::Format> kvFormat = {}) {
+  std::string text = testdata::readText(shared + "/data/tinystories_dev.txt");
+  std::vector<int32_t> ids(64);
+  int64_t n = nibble_tokenize(b, text.data(), 2000, 1, ids.data(), ids.size());
+  ASSERT_GE(n, 64) << nibble_last_error();
+  const int64_t V = nibble_bundle_vocab(b);
+  nibble_session *s = nibble_session_create(b, 1);
+  ASSERT_TRUE(s) << nibble_last_error();
+  std::vector<float> got(size_t(64 * V));
+  ASSERT_EQ(nibble_session_prefill(s, ids.data(), 64, got.data()), 0)
+      << nibble_last_error();
+  nibble_session_free(s);
+  checkAgainstReference(m, ids, got, tolerance, kvFormat);
 }
 
 struct SharedModel {
@@ -259,16 +269,7 @@ TEST(BundleEndToEndTest, SyntheticDefaultModelNeedsNoSharedData) {
   ASSERT_EQ(nibble_session_prefill(s, ids.data(), ids.size(), got.data()), 0)
       << nibble_last_error();
   nibble_session_free(s);
-  reference::LlamaReference ref(*m);
-  std::vector<float> want;
-  ASSERT_TRUE(ref.prefill(ids, &want, error)) << error;
-  float lo = INFINITY, hi = -INFINITY, diff = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    lo = std::min(lo, want[i]);
-    hi = std::max(hi, want[i]);
-    diff = std::max(diff, std::fabs(got[i] - want[i]));
-  }
-  EXPECT_LE(diff, 1e-3f * (hi - lo)) << "logit range " << hi - lo;
+  checkAgainstReference(*m, ids, got, 1e-3f);
   EXPECT_FALSE(greedyFromBos(bundle, 8).empty());
   nibble_bundle_close(bundle);
 }
