@@ -2,7 +2,11 @@
 # Whole-model accuracy of quantized bundles: for each shared model and each
 # scheme, quant-compile a bundle (calibrated on a leading slice of the dev
 # text), then score perplexity with quant-run on a later, disjoint slice.
-# Prints one markdown table per model (the one in docs/accuracy.md).
+# Each quantized bundle is also compared with the f32 bundle on the same
+# slice (quant-run eval: KL divergence of the next-token distributions,
+# top-1 agreement) and scored on the model's next-word workload
+# (examples/workloads, made by scripts/make-workload.py from text far past
+# both slices). Prints one markdown table per model (docs/accuracy.md).
 #
 #   scripts/accuracy.sh [--eval-tokens N] [--only REGEX]
 #
@@ -60,18 +64,21 @@ SCHEMES=(
 )
 
 run_model() {
-  local label=$1 model=$2; shift 2
+  local label=$1 model=$2 workload=$3; shift 3
   local extra=("$@")
   echo
   echo "### $label"
   echo
-  echo "| scheme | perplexity | vs f32 | bundle bytes | weights bytes |"
-  echo "| --- | ---: | ---: | ---: | ---: |"
+  echo "Workload: \`${workload#./}\` (60 next-word prompts, \`contains\`, greedy)."
+  echo
+  echo "| scheme | perplexity | vs f32 | KL (nats/token) | top-1 agreement | workload pass | bundle bytes | weights bytes |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   local base=""
   for entry in "${SCHEMES[@]}"; do
     local name=${entry%%|*} args=${entry#*|}
     if [[ $name != f32 ]] && ! [[ $name =~ $ONLY ]]; then continue; fi
     local bundle=$OUT/b.nbl
+    [[ $name == f32 ]] && bundle=$OUT/f32.nbl
     # shellcheck disable=SC2086
     if ! "$BIN/quant-compile" "$model" $args "${CALIB[@]}" "${extra[@]}" \
         --quiet -o "$bundle" > "$OUT/compile.log" 2>&1; then
@@ -92,14 +99,24 @@ run_model() {
     if [[ -z $base ]]; then base=$ppl; else
       rel=$(python3 -c "print('%+.2f%%' % (100 * ($ppl / $base - 1)))")
     fi
-    echo "| $name | $ppl | $rel | $size | $weights |"
+    # Against the f32 bundle on the same slice, and the workload.
+    local ev
+    ev=$("$BIN/quant-run" "$bundle" eval --reference "$OUT/f32.nbl" \
+      --text "$TEXT" --first-token 8192 --max-tokens "$EVAL_TOKENS" \
+      --workload "$workload" --json)
+    local cols
+    cols=$(python3 -c 'import json,sys; e=json.loads(sys.argv[1]); t=e["text"]; w=e["workload"]
+print("%.5f | %.2f%% | %.1f%%" % (t["kl_mean"], 100*t["top1_agreement"], 100*w["pass_rate"]))' "$ev")
+    echo "| $name | $ppl | $rel | $cols | $size | $weights |"
   done
 }
 
 echo "Perplexity on tokens [8192, $((8192 + EVAL_TOKENS))) of tinystories_dev.txt;"
 echo "calibration on tokens [0, 2048) (16 x 128)."
-run_model "tinystories-656k" "$SHARED/models/tinystories-656k"
+run_model "tinystories-656k" "$SHARED/models/tinystories-656k" \
+  examples/workloads/tinystories-656k-next-word.jsonl
 # stories260K's down_proj has 172 input columns: per channel there (recipe).
 printf '{"rules": [{"match": "mlp\\\\.down_proj", "group": 0}]}\n' > "$OUT/recipe.json"
 run_model "stories260K (down_proj per channel)" \
-  "$SHARED/models/stories260K/stories260K.bin" --recipe "$OUT/recipe.json"
+  "$SHARED/models/stories260K/stories260K.bin" \
+  examples/workloads/stories260k-next-word.jsonl --recipe "$OUT/recipe.json"

@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <sys/resource.h>
@@ -52,6 +53,8 @@ const char *kUsage =
     "  card [--json]\n"
     "  bench [--prompt-tokens N=64] [--decode-tokens N=64] [--repeat R=3]\n"
     "        [--threads N=1] [--json]\n"
+    "  eval --reference FLOAT_BUNDLE [--text FILE] [--workload FILE.jsonl]\n"
+    "       [--first-token N] [--max-tokens N=4096] [--threads N=1] [--json]\n"
     "  --threads: workers for the large matmuls (0: one per hardware "
     "thread)\n";
 
@@ -155,6 +158,9 @@ const CommandSpec kCommands[] = {
     {"perplexity", {"first-token", "max-tokens", "context", "threads"}, 1},
     {"card", {}, 0},
     {"bench", {"prompt-tokens", "decode-tokens", "repeat", "threads"}, 0},
+    {"eval",
+     {"reference", "text", "workload", "first-token", "max-tokens", "threads"},
+     0},
 };
 
 Args parseArgs(int argc, char **argv) {
@@ -169,7 +175,7 @@ Args parseArgs(int argc, char **argv) {
       spec = &c;
   if (!spec)
     usage("unknown command \"" + a.command +
-          "\" (expected generate, perplexity, card or bench)");
+          "\" (expected generate, perplexity, card, bench or eval)");
   for (int i = 3; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) {
@@ -816,6 +822,351 @@ int bench(const Args &args) {
   return 0;
 }
 
+
+//===----------------------------------------------------------------------===//
+// eval
+//===----------------------------------------------------------------------===//
+
+/// One workload example (a JSONL line).
+struct Example {
+  int64_t line = 0;
+  std::string prompt, expected, match;
+  int64_t maxTokens = 16;
+};
+
+std::vector<Example> readWorkload(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    fail(path + ": cannot read: " + std::strerror(errno));
+  std::vector<Example> out;
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos)
+      continue;
+    const std::string where = path + ":" + std::to_string(n);
+    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object())
+      fail(where + ": expected one JSON object per line");
+    Example e;
+    e.line = n;
+    for (const char *key : {"prompt", "expected"}) {
+      if (!j.contains(key) || !j[key].is_string())
+        fail(where + ": field \"" + key + "\" must be a string");
+    }
+    e.prompt = j["prompt"].get<std::string>();
+    e.expected = j["expected"].get<std::string>();
+    e.match = j.value("match", std::string("contains"));
+    if (e.match != "exact" && e.match != "contains" && e.match != "regex")
+      fail(where + ": field \"match\" is \"" + e.match +
+           "\", expected exact, contains or regex");
+    if (e.match == "regex") {
+      try {
+        std::regex check(e.expected);
+      } catch (const std::regex_error &err) {
+        fail(where + ": field \"expected\" is not a valid regex: " +
+             err.what());
+      }
+    }
+    if (j.contains("max_tokens")) {
+      if (!j["max_tokens"].is_number_integer() ||
+          j["max_tokens"].get<int64_t>() < 1 ||
+          j["max_tokens"].get<int64_t>() > 4096)
+        fail(where + ": field \"max_tokens\" must be an integer in [1, 4096]");
+      e.maxTokens = j["max_tokens"].get<int64_t>();
+    }
+    for (auto it = j.begin(); it != j.end(); ++it)
+      if (it.key() != "prompt" && it.key() != "expected" &&
+          it.key() != "match" && it.key() != "max_tokens" && it.key() != "id")
+        fail(where + ": unknown field \"" + it.key() + "\"");
+    out.push_back(std::move(e));
+  }
+  if (out.empty())
+    fail(path + ": no examples");
+  return out;
+}
+
+std::string trim(const std::string &s) {
+  size_t a = s.find_first_not_of(" \t\r\n");
+  if (a == std::string::npos)
+    return "";
+  size_t b = s.find_last_not_of(" \t\r\n");
+  return s.substr(a, b - a + 1);
+}
+
+bool matches(const Example &e, const std::string &out) {
+  if (e.match == "exact")
+    return trim(out) == trim(e.expected);
+  if (e.match == "contains")
+    return out.find(e.expected) != std::string::npos;
+  return std::regex_search(out, std::regex(e.expected));
+}
+
+/// Greedy continuation of `prompt` (BOS first), at most `n` tokens or EOS.
+std::string greedy(const Bundle &b, Session &s, const std::string &prompt,
+                   int64_t n) {
+  std::vector<int32_t> ids = b.tokenize(prompt, true);
+  if (int64_t(ids.size()) + n > b.context)
+    n = std::max<int64_t>(0, b.context - int64_t(ids.size()));
+  s.reset();
+  s.prefill(ids);
+  std::vector<int32_t> out;
+  for (int64_t i = 0; i < n; ++i) {
+    int32_t t = nibble_sample(s.logits(), b.vocab, 0.0f, 1.0f, nullptr);
+    if (t < 0)
+      failRuntime();
+    if (t == b.eos)
+      break;
+    out.push_back(t);
+    if (i + 1 < n)
+      s.decode(t);
+  }
+  return b.detokenize(out);
+}
+
+/// Token-level comparison of two bundles on a text: both bundles' log
+/// probabilities of every scored position.
+struct TextComparison {
+  int64_t first = 0, end = 0, window = 0, scored = 0;
+  double nllQ = 0, nllRef = 0, kl = 0, klMax = 0;
+  int64_t top1Agree = 0;
+};
+
+TextComparison compareOnText(const Bundle &q, const Bundle &ref,
+                             const std::vector<int32_t> &tokens,
+                             int64_t first, int64_t maxTokens, int threads) {
+  TextComparison r;
+  const bool bos = q.bos >= 0;
+  r.window = std::min<int64_t>(std::min(q.context, ref.context) -
+                                   (bos ? 1 : 0),
+                               256);
+  const int64_t total = int64_t(tokens.size());
+  const int64_t end = std::min(total, first + maxTokens);
+  const int64_t windows = (end - first) / r.window;
+  if (windows <= 0)
+    fail("eval: " + slice(first, end) + " hold fewer than one window of " +
+         std::to_string(r.window) + " tokens");
+  r.first = first;
+  r.end = first + windows * r.window;
+  const int64_t run = bos ? r.window : r.window - 1;
+  std::vector<float> lq(size_t(run) * size_t(q.vocab)),
+      lr(size_t(run) * size_t(q.vocab));
+  std::vector<int32_t> input(static_cast<size_t>(run), 0);
+  Session sq(q, threads), sr(ref, threads);
+  std::vector<double> pq(size_t(q.vocab)), pr(size_t(q.vocab));
+  auto logSoftmax = [&](const float *row, std::vector<double> &out) {
+    double mx = -INFINITY;
+    for (int32_t v = 0; v < q.vocab; ++v)
+      mx = std::max(mx, double(row[v]));
+    double sum = 0;
+    for (int32_t v = 0; v < q.vocab; ++v)
+      sum += std::exp(double(row[v]) - mx);
+    const double lse = mx + std::log(sum);
+    for (int32_t v = 0; v < q.vocab; ++v)
+      out[size_t(v)] = double(row[v]) - lse;
+  };
+  for (int64_t w = 0; w < windows; ++w) {
+    const int32_t *win = tokens.data() + first + w * r.window;
+    if (bos) {
+      input[0] = q.bos;
+      std::copy(win, win + r.window - 1, input.begin() + 1);
+    } else {
+      std::copy(win, win + r.window - 1, input.begin());
+    }
+    sq.reset();
+    sr.reset();
+    sq.prefill(input, lq.data());
+    sr.prefill(input, lr.data());
+    for (int64_t i = 0; i < run; ++i) {
+      const float *rowQ = lq.data() + i * q.vocab;
+      const float *rowR = lr.data() + i * q.vocab;
+      logSoftmax(rowQ, pq);
+      logSoftmax(rowR, pr);
+      const int32_t target = win[bos ? i : i + 1];
+      r.nllQ -= pq[size_t(target)];
+      r.nllRef -= pr[size_t(target)];
+      double kl = 0;
+      int32_t aq = 0, ar = 0;
+      for (int32_t v = 0; v < q.vocab; ++v) {
+        kl += std::exp(pr[size_t(v)]) * (pr[size_t(v)] - pq[size_t(v)]);
+        if (rowQ[v] > rowQ[aq])
+          aq = v;
+        if (rowR[v] > rowR[ar])
+          ar = v;
+      }
+      r.kl += kl;
+      r.klMax = std::max(r.klMax, kl);
+      r.top1Agree += aq == ar;
+      ++r.scored;
+    }
+  }
+  return r;
+}
+
+std::string mdEscape(std::string s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|')
+      out += "\\|";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
+}
+
+int eval(const Args &args) {
+  if (!args.has("reference"))
+    usage("eval: --reference FLOAT_BUNDLE is required");
+  if (!args.has("text") && !args.has("workload"))
+    usage("eval: pass --text FILE, --workload FILE.jsonl or both");
+  const int threads = int(args.integer("threads", 1, 0, 1024));
+  Bundle q(args.bundle);
+  const std::string refPath = args.options.at("reference");
+  Bundle ref(refPath);
+  if (q.vocab != ref.vocab || q.bos != ref.bos || q.eos != ref.eos)
+    fail(refPath + ": its tokenizer (vocab " + std::to_string(ref.vocab) +
+         ") is not the one of " + args.bundle + " (vocab " +
+         std::to_string(q.vocab) + "): compare bundles of one model");
+  json out;
+  out["bundle"] = args.bundle;
+  out["reference"] = refPath;
+
+  if (args.has("text")) {
+    const std::string textPath = args.options.at("text");
+    const std::string text = readText(textPath);
+    const std::string sha =
+        nibble::support::sha256Hex(text.data(), text.size());
+    std::vector<int32_t> tokens = q.tokenize(text, false);
+    if (tokens != ref.tokenize(text, false))
+      fail(refPath + ": tokenizes " + textPath + " differently from " +
+           args.bundle + ": compare bundles of one model");
+    // The evaluated slice starts after any calibration slice of this text
+    // recorded in either card, and may not overlap one.
+    int64_t first = 0;
+    std::vector<std::pair<int64_t, int64_t>> calSlices;
+    for (const Bundle *b : {&q, &ref}) {
+      std::optional<Calibration> cal = cardCalibration(b->manifest);
+      if (cal && cal->sha256 == sha && cal->first && cal->end) {
+        calSlices.push_back({*cal->first, *cal->end});
+        first = std::max(first, *cal->end);
+      }
+    }
+    first = args.integer("first-token", first, 0);
+    TextComparison c =
+        compareOnText(q, ref, tokens, first,
+                      args.integer("max-tokens", 4096, 1), threads);
+    for (auto [a, e] : calSlices)
+      if (c.first < e && a < c.end)
+        fail(textPath + ": " + slice(c.first, c.end) +
+             " overlap the calibration slice " + slice(a, e) +
+             " recorded in a card; evaluate after it");
+    const double n = double(c.scored);
+    out["text"] = {{"name", baseName(textPath)},
+                   {"sha256", sha},
+                   {"first_token", c.first},
+                   {"end_token", c.end},
+                   {"window_tokens", c.window},
+                   {"tokens_scored", c.scored},
+                   {"perplexity", std::exp(c.nllQ / n)},
+                   {"reference_perplexity", std::exp(c.nllRef / n)},
+                   {"kl_mean", c.kl / n},
+                   {"kl_max", c.klMax},
+                   {"top1_agreement", double(c.top1Agree) / n}};
+  }
+
+  if (args.has("workload")) {
+    const std::string wlPath = args.options.at("workload");
+    std::string wlText = readText(wlPath);
+    std::vector<Example> examples = readWorkload(wlPath);
+    Session sq(q, threads), sr(ref, threads);
+    json rows = json::array();
+    int64_t passQ = 0, passR = 0, differ = 0;
+    for (const Example &e : examples) {
+      std::string oq = greedy(q, sq, e.prompt, e.maxTokens);
+      std::string orf = greedy(ref, sr, e.prompt, e.maxTokens);
+      bool pq = matches(e, oq), pr = matches(e, orf);
+      passQ += pq;
+      passR += pr;
+      differ += oq != orf;
+      rows.push_back({{"line", e.line},
+                      {"prompt", e.prompt},
+                      {"expected", e.expected},
+                      {"match", e.match},
+                      {"output", oq},
+                      {"reference_output", orf},
+                      {"pass", pq},
+                      {"reference_pass", pr}});
+    }
+    const double n = double(examples.size());
+    out["workload"] = {
+        {"name", baseName(wlPath)},
+        {"sha256", nibble::support::sha256Hex(wlText.data(), wlText.size())},
+        {"examples", int64_t(examples.size())},
+        {"pass_rate", double(passQ) / n},
+        {"reference_pass_rate", double(passR) / n},
+        {"outputs_differing", differ},
+        {"results", rows}};
+  }
+
+  if (args.json) {
+    printJson(out);
+    return 0;
+  }
+  std::cout << "# eval: " << baseName(args.bundle) << " vs reference "
+            << baseName(refPath) << "\n\n";
+  if (out.contains("text")) {
+    const json &t = out["text"];
+    std::cout << "## Text: " << t["name"].get<std::string>() << ", "
+              << slice(t["first_token"].get<int64_t>(),
+                       t["end_token"].get<int64_t>())
+              << " (" << t["tokens_scored"].get<int64_t>()
+              << " tokens scored, windows of "
+              << t["window_tokens"].get<int64_t>() << " with BOS)\n\n"
+              << "| metric | " << baseName(args.bundle) << " | "
+              << baseName(refPath) << " |\n| --- | ---: | ---: |\n"
+              << "| perplexity | " << fixed(t["perplexity"].get<double>(), 4)
+              << " | " << fixed(t["reference_perplexity"].get<double>(), 4)
+              << " |\n"
+              << "| KL(reference ‖ bundle), mean nats/token | "
+              << fixed(t["kl_mean"].get<double>(), 6) << " | — |\n"
+              << "| KL, max over tokens | "
+              << fixed(t["kl_max"].get<double>(), 6) << " | — |\n"
+              << "| top-1 agreement with the reference | "
+              << fixed(100 * t["top1_agreement"].get<double>(), 2)
+              << "% | — |\n\n";
+  }
+  if (out.contains("workload")) {
+    const json &w = out["workload"];
+    std::cout << "## Workload: " << w["name"].get<std::string>() << " ("
+              << w["examples"].get<int64_t>() << " examples, greedy)\n\n"
+              << "| | " << baseName(args.bundle) << " | " << baseName(refPath)
+              << " |\n| --- | ---: | ---: |\n"
+              << "| pass rate | "
+              << fixed(100 * w["pass_rate"].get<double>(), 1) << "% | "
+              << fixed(100 * w["reference_pass_rate"].get<double>(), 1)
+              << "% |\n\n"
+              << "Examples whose output differs ("
+              << w["outputs_differing"].get<int64_t>() << "):\n\n"
+              << "| line | prompt | expected | bundle | reference |\n"
+              << "| ---: | --- | --- | --- | --- |\n";
+    for (const json &r : w["results"]) {
+      if (r["output"] == r["reference_output"])
+        continue;
+      auto cell = [](const json &o, bool pass) {
+        return (pass ? "✓ " : "✗ ") + mdEscape(o.get<std::string>());
+      };
+      std::cout << "| " << r["line"].get<int64_t>() << " | "
+                << mdEscape(r["prompt"].get<std::string>()) << " | "
+                << mdEscape(r["expected"].get<std::string>()) << " | "
+                << cell(r["output"], r["pass"].get<bool>()) << " | "
+                << cell(r["reference_output"], r["reference_pass"].get<bool>())
+                << " |\n";
+    }
+  }
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -832,6 +1183,8 @@ int main(int argc, char **argv) {
       return perplexity(args);
     if (args.command == "card")
       return card(args);
+    if (args.command == "eval")
+      return eval(args);
     return bench(args);
   } catch (const UsageError &e) {
     std::cerr << "quant-run: " << e.message << "\n" << kUsage;

@@ -341,6 +341,101 @@ TEST_F(QuantRunTest, BenchReportsRatesAndMemory) {
 //===----------------------------------------------------------------------===//
 // Errors
 //===----------------------------------------------------------------------===//
+// eval
+//===----------------------------------------------------------------------===//
+
+// A bundle against a byte-identical copy of itself: no divergence, the same
+// perplexity, the same greedy outputs; workload matching follows the
+// example's rule (the expected strings come from the bundle's own greedy
+// output, so the test does not hard-code the toy model's text).
+TEST_F(QuantRunTest, EvalAgainstAnIdenticalBundle) {
+  std::string copy = dir.path + "/copy.nbl";
+  writeBytes(copy, readBytes(bundle));
+  std::string text;
+  for (int i = 0; i < 12; ++i)
+    text += "the band and the hand in the sand " + std::to_string(i) + "\n";
+  std::string textPath = dir.path + "/eval.txt";
+  writeBytes(textPath, text);
+  json g = runJson({bundle, "generate", "--prompt", "the", "--max-tokens", "3",
+                    "--json"});
+  const std::string out = g["text"].get<std::string>();
+  ASSERT_FALSE(out.empty());
+  std::string wl = dir.path + "/w.jsonl";
+  writeBytes(wl,
+             json({{"prompt", "the"}, {"expected", out}, {"match", "exact"},
+                   {"max_tokens", 3}})
+                     .dump() +
+                 "\n" +
+                 json({{"prompt", "the"},
+                       {"expected", out.substr(0, 1)},
+                       {"max_tokens", 3}})
+                     .dump() +
+                 "\n\n" +
+                 json({{"prompt", "the"}, {"expected", ".+"},
+                       {"match", "regex"}, {"max_tokens", 3}})
+                     .dump() +
+                 "\n" +
+                 json({{"prompt", "the"}, {"expected", "zzz never"},
+                       {"max_tokens", 3}})
+                     .dump() +
+                 "\n");
+  json j = runJson({bundle, "eval", "--reference", copy, "--text", textPath,
+                    "--workload", wl, "--json"});
+  const json &t = j["text"];
+  EXPECT_GT(t["tokens_scored"].get<int64_t>(), 0);
+  EXPECT_EQ(t["kl_mean"].get<double>(), 0.0);
+  EXPECT_EQ(t["top1_agreement"].get<double>(), 1.0);
+  EXPECT_EQ(t["perplexity"].get<double>(),
+            t["reference_perplexity"].get<double>());
+  const json &w = j["workload"];
+  EXPECT_EQ(w["examples"].get<int64_t>(), 4);
+  EXPECT_EQ(w["pass_rate"].get<double>(), 0.75);
+  EXPECT_EQ(w["reference_pass_rate"].get<double>(), 0.75);
+  EXPECT_EQ(w["outputs_differing"].get<int64_t>(), 0);
+  EXPECT_EQ(w["results"][3]["line"].get<int64_t>(), 5) << "blank lines count";
+  EXPECT_FALSE(w["results"][3]["pass"].get<bool>());
+  // The markdown report has the side-by-side tables.
+  Result r = run({bundle, "eval", "--reference", copy, "--text", textPath,
+                  "--workload", wl});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("| top-1 agreement with the reference | 100.00% |"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("| pass rate | 75.0% | 75.0% |"), std::string::npos);
+}
+
+TEST_F(QuantRunTest, EvalWorkloadErrorsNameTheLine) {
+  std::string wl = dir.path + "/bad.jsonl";
+  struct Case {
+    std::string line, message;
+  };
+  const Case cases[] = {
+      {"{\"prompt\": \"a\"", "expected one JSON object per line"},
+      {"{\"prompt\": 1, \"expected\": \"b\"}",
+       "field \"prompt\" must be a string"},
+      {"{\"prompt\": \"a\", \"expected\": \"b\", \"match\": \"fuzzy\"}",
+       "field \"match\" is \"fuzzy\", expected exact, contains or regex"},
+      {"{\"prompt\": \"a\", \"expected\": \"(\", \"match\": \"regex\"}",
+       "field \"expected\" is not a valid regex"},
+      {"{\"prompt\": \"a\", \"expected\": \"b\", \"max_tokens\": 0}",
+       "field \"max_tokens\" must be an integer in [1, 4096]"},
+      {"{\"prompt\": \"a\", \"expected\": \"b\", \"extra\": 1}",
+       "unknown field \"extra\""},
+  };
+  for (const Case &c : cases) {
+    writeBytes(wl, "{\"prompt\": \"a\", \"expected\": \"b\"}\n" + c.line + "\n");
+    Result r = run({bundle, "eval", "--reference", bundle, "--workload", wl});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_THAT(r.err, StartsWith("quant-run: " + wl + ":2: " + c.message))
+        << r.err;
+  }
+  Result r = run({bundle, "eval", "--workload", wl});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.err,
+              StartsWith("quant-run: eval: --reference FLOAT_BUNDLE is required"));
+}
+
+//===----------------------------------------------------------------------===//
 
 TEST_F(QuantRunTest, UsageErrors) {
   struct Case {
@@ -350,8 +445,8 @@ TEST_F(QuantRunTest, UsageErrors) {
       {{}, "missing BUNDLE and COMMAND"},
       {{bundle}, "missing COMMAND"},
       {{bundle, "run"},
-       "unknown command \"run\" (expected generate, perplexity, card or "
-       "bench)"},
+       "unknown command \"run\" (expected generate, perplexity, card, bench "
+       "or eval)"},
       {{bundle, "generate"}, "generate: --prompt TEXT is required"},
       {{bundle, "generate", "--prompt"}, "--prompt needs a value"},
       {{bundle, "generate", "--prompt", "a", "--context", "3"},
