@@ -245,3 +245,29 @@ class Bundle:
                 "first_token": first_token, "end_token": scored_end,
                 "window_tokens": window, "mean_nll": nll / scored,
                 "nll_sum": nll}
+
+
+def _eval(self, reference, text=None, workload=None, first_token=None,
+          max_tokens=4096):
+    """Compares this bundle with `reference` (a Bundle or a bundle path,
+    normally the float bundle of the same model) as `quant-run eval` does:
+    on `text` (a file path) perplexity of both, KL(reference || this) and
+    top-1 agreement of the next-token distributions; on `workload` (a JSONL
+    file: prompt, expected, match, max_tokens) both pass rates and every
+    example's outputs. Returns quant-run's --json report as a dict."""
+    if text is None and workload is None:
+        raise NibbleError("eval: pass text=FILE, workload=FILE.jsonl or both")
+    ref = reference.path if isinstance(reference, Bundle) else \
+        os.fspath(reference)
+    args = [self.path, "eval", "--reference", ref, "--json",
+            "--max-tokens", max_tokens, "--threads", self.threads]
+    if text is not None:
+        args += ["--text", os.fspath(text)]
+    if workload is not None:
+        args += ["--workload", os.fspath(workload)]
+    if first_token is not None:
+        args += ["--first-token", first_token]
+    return json.loads(tools.run_tool("quant-run", args))
+
+
+Bundle.eval = _eval
