@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "nibble/Bundle/Bundle.h"
 #include "nibble/Runtime/nibble_runtime.h"
 #include "nibble/Support/Hash.h"
 #include "nibble/Support/Progress.h"
@@ -52,9 +53,10 @@ const char *kUsage =
     "           [--threads N=1] [--json]\n"
     "  card [--json]\n"
     "  bench [--prompt-tokens N=64] [--decode-tokens N=64] [--repeat R=3]\n"
-    "        [--threads N=1] [--json]\n"
+    "        [--threads N=1] [--write-card] [--json]\n"
     "  eval --reference FLOAT_BUNDLE [--text FILE] [--workload FILE.jsonl]\n"
-    "       [--first-token N] [--max-tokens N=4096] [--threads N=1] [--json]\n"
+    "       [--first-token N] [--max-tokens N=4096] [--threads N=1]\n"
+    "       [--write-card] [--json]\n"
     "  --threads: workers for the large matmuls (0: one per hardware "
     "thread)\n";
 
@@ -62,7 +64,9 @@ const char *kUsage =
 struct Failure {
   std::string message;
 };
-[[noreturn]] void fail(std::string message) { throw Failure{std::move(message)}; }
+[[noreturn]] void fail(std::string message) {
+  throw Failure{std::move(message)};
+}
 /// A command-line mistake: the message, then the usage text.
 struct UsageError {
   std::string message;
@@ -97,6 +101,8 @@ struct Args {
   std::vector<std::string> positional;
   std::map<std::string, std::string> options;
   bool json = false;
+  bool writeCard = false;
+  std::string commandLine; ///< as typed, for the card
 
   bool has(const std::string &name) const { return options.count(name) != 0; }
 
@@ -165,6 +171,9 @@ const CommandSpec kCommands[] = {
 
 Args parseArgs(int argc, char **argv) {
   Args a;
+  a.commandLine = "quant-run";
+  for (int i = 1; i < argc; ++i)
+    a.commandLine += std::string(" ") + argv[i];
   if (argc < 3)
     usage(argc < 2 ? "missing BUNDLE and COMMAND" : "missing COMMAND");
   a.bundle = argv[1];
@@ -193,6 +202,14 @@ Args parseArgs(int argc, char **argv) {
       if (inlineValue)
         usage("--json takes no value");
       a.json = true;
+      continue;
+    }
+    if (name == "write-card") {
+      if (inlineValue)
+        usage("--write-card takes no value");
+      if (a.command != "eval" && a.command != "bench")
+        usage(a.command + ": --write-card is for eval and bench");
+      a.writeCard = true;
       continue;
     }
     if (std::find(spec->options.begin(), spec->options.end(), name) ==
@@ -242,8 +259,8 @@ struct Bundle {
   ~Bundle() { nibble_bundle_close(handle); }
 
   std::vector<int32_t> tokenize(const std::string &text, bool addBos) const {
-    int64_t n = nibble_tokenize(handle, text.data(), text.size(), addBos,
-                                nullptr, 0);
+    int64_t n =
+        nibble_tokenize(handle, text.data(), text.size(), addBos, nullptr, 0);
     if (n < 0)
       failRuntime();
     std::vector<int32_t> ids(static_cast<size_t>(n));
@@ -394,10 +411,9 @@ int generate(const Args &args) {
     ++decodeCalls;
   }
   std::string full = b.detokenize(all);
-  std::string continuation =
-      full.compare(0, promptText.size(), promptText) == 0
-          ? full.substr(promptText.size())
-          : b.detokenize(generated);
+  std::string continuation = full.compare(0, promptText.size(), promptText) == 0
+                                 ? full.substr(promptText.size())
+                                 : b.detokenize(generated);
   const double prefillSeconds = seconds(t0, t1);
   const int64_t promptCount = int64_t(promptIds.size());
   if (args.json) {
@@ -499,8 +515,9 @@ int perplexity(const Args &args) {
   const int64_t end = std::min(total, first + std::min(maxTokens, total));
   const int64_t windows = (end - first) / window;
   if (windows == 0)
-    fail(textPath + ": " + slice(first, end) + " hold fewer than one window of " +
-         std::to_string(window) + " tokens");
+    fail(textPath + ": " + slice(first, end) +
+         " hold fewer than one window of " + std::to_string(window) +
+         " tokens");
   const int64_t scoredEnd = first + windows * window;
   if (calSlice && first < *cal->end && *cal->first < scoredEnd)
     fail(textPath + ": " + slice(first, scoredEnd) +
@@ -572,9 +589,10 @@ int perplexity(const Args &args) {
               (cal->sha256.empty() ? " (no sha256 recorded)"
                                    : " (sha256 " + cal->sha256 + ")") +
               ", not this one";
-    calJson = {{"text", cal->text},
-               {"sha256", cal->sha256.empty() ? json(nullptr) : json(cal->sha256)},
-               {"same_text", false}};
+    calJson = {
+        {"text", cal->text},
+        {"sha256", cal->sha256.empty() ? json(nullptr) : json(cal->sha256)},
+        {"same_text", false}};
   }
 
   if (args.json) {
@@ -609,15 +627,16 @@ int perplexity(const Args &args) {
   std::cout << "\n";
   if (bos)
     std::cout << "method: each window from an empty cache with BOS (id "
-              << b.bos << ") prepended; every window token scored, predicted "
-                          "from BOS and the tokens before it\n";
+              << b.bos
+              << ") prepended; every window token scored, predicted "
+                 "from BOS and the tokens before it\n";
   else
     std::cout << "method: each window from an empty cache (the tokenizer has "
                  "no BOS); every token after the first scored, predicted from "
                  "the tokens before it\n";
   std::cout << "calibration: " << calText << "\n"
-            << "scored: " << scored << " tokens, mean NLL "
-            << fixed(meanNll, 6) << " nats, " << fixed(elapsed, 2) << " s\n"
+            << "scored: " << scored << " tokens, mean NLL " << fixed(meanNll, 6)
+            << " nats, " << fixed(elapsed, 2) << " s\n"
             << "perplexity: " << fixed(ppl, 6) << "\n";
   return 0;
 }
@@ -664,9 +683,10 @@ void printTree(std::ostream &os, const std::string &key, const json &v,
     for (size_t i = 0; i < v.size(); ++i) {
       // A flat object (e.g. one tensor of the card) reads best on one line.
       const json &e = v[i];
-      bool flat = e.is_object() && std::all_of(e.begin(), e.end(), [](const json &x) {
-                    return !x.is_object() && !x.is_array();
-                  });
+      bool flat =
+          e.is_object() && std::all_of(e.begin(), e.end(), [](const json &x) {
+            return !x.is_object() && !x.is_array();
+          });
       if (!flat) {
         printTree(os, "[" + std::to_string(i) + "]", e, indent + 2);
         continue;
@@ -713,8 +733,7 @@ int card(const Args &args) {
                        m.at("model").at("kv_heads").get<int64_t>();
   const int64_t headDim = m.at("model").at("head_dim").get<int64_t>();
   const bool quantKV = field("kv_cache.dtype") != "f32";
-  const int64_t cacheBytes =
-      2 * rows * (quantKV ? headDim + 4 : 4 * headDim);
+  const int64_t cacheBytes = 2 * rows * (quantKV ? headDim + 4 : 4 * headDim);
   os << "kv cache: " << field("kv_cache.dtype") << ", "
      << field("kv_cache.layout") << " (" << cacheBytes
      << " bytes per session, K and V)\n"
@@ -726,8 +745,7 @@ int card(const Args &args) {
   // then any others in the order the compiler wrote them.
   const json *cardJson = lookup(m, "card");
   os << "card:\n";
-  const char *usual[] = {"weights", "activations", "calibration",
-                         "evaluation"};
+  const char *usual[] = {"weights", "activations", "calibration", "evaluation"};
   for (const char *k : usual) {
     const json *v = cardJson && cardJson->is_object() && cardJson->contains(k)
                         ? &(*cardJson)[k]
@@ -752,6 +770,9 @@ double median(std::vector<double> v) {
   size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
+
+void writeCardFields(const std::string &path, const json &fields);
+json machineDescription();
 
 int bench(const Args &args) {
   const int64_t promptTokens = args.integer("prompt-tokens", 64, 1);
@@ -788,6 +809,20 @@ int bench(const Args &args) {
   struct rusage usage;
   ::getrusage(RUSAGE_SELF, &usage);
   const int64_t rssBytes = int64_t(usage.ru_maxrss) * 1024;
+  if (args.writeCard)
+    writeCardFields(
+        args.bundle,
+        {{"speed",
+          {{"command", args.commandLine},
+           {"machine", machineDescription()},
+           {"threads", args.integer("threads", 1, 0, 1024)},
+           {"prompt_tokens", promptTokens},
+           {"decode_tokens", decodeTokens},
+           {"repeat", repeat},
+           {"prefill_tokens_per_second", median(prefillRates)},
+           {"decode_tokens_per_second",
+            decodeTokens ? json(median(decodeRates)) : json(nullptr)},
+           {"peak_rss_bytes", rssBytes}}}});
   if (args.json) {
     json out;
     out["bundle"] = args.bundle;
@@ -822,6 +857,55 @@ int bench(const Args &args) {
   return 0;
 }
 
+//===----------------------------------------------------------------------===//
+// Writing results into the card
+//===----------------------------------------------------------------------===//
+
+std::string trim(const std::string &s);
+
+/// Rewrites `path` with card[key] = value for each entry of `fields`, every
+/// other section unchanged (same order and alignment), atomically: a
+/// temporary file in the same directory, then a rename.
+void writeCardFields(const std::string &path, const json &fields) {
+  std::string error;
+  auto bundle = nibble::bundle::Bundle::open(path, error);
+  if (!bundle)
+    fail(error);
+  json manifest =
+      json::parse(bundle->section("manifest"), nullptr, /*exceptions=*/false);
+  if (manifest.is_discarded() || !manifest.is_object())
+    fail(path + ": section \"manifest\" is not a JSON object");
+  for (auto it = fields.begin(); it != fields.end(); ++it)
+    manifest["card"][it.key()] = it.value();
+  const std::string text =
+      manifest.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+  nibble::bundle::BundleWriter writer;
+  for (const nibble::bundle::SectionInfo &info : bundle->sections()) {
+    bool ok = info.name == "manifest"
+                  ? writer.add(info.name, text, error, info.alignment)
+                  : writer.addView(info.name, bundle->section(info.name), error,
+                                   info.alignment);
+    if (!ok)
+      fail(path + ": " + error);
+  }
+  if (!writer.write(path, error))
+    fail(error);
+}
+
+/// This machine, for measured speed: CPU model and hardware threads.
+json machineDescription() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model = "unknown";
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      size_t colon = line.find(':');
+      if (colon != std::string::npos)
+        model = trim(line.substr(colon + 1));
+      break;
+    }
+  return {{"cpu", model},
+          {"hardware_threads", int64_t(::sysconf(_SC_NPROCESSORS_ONLN))}};
+}
 
 //===----------------------------------------------------------------------===//
 // eval
@@ -863,8 +947,8 @@ std::vector<Example> readWorkload(const std::string &path) {
       try {
         std::regex check(e.expected);
       } catch (const std::regex_error &err) {
-        fail(where + ": field \"expected\" is not a valid regex: " +
-             err.what());
+        fail(where +
+             ": field \"expected\" is not a valid regex: " + err.what());
       }
     }
     if (j.contains("max_tokens")) {
@@ -932,13 +1016,12 @@ struct TextComparison {
 };
 
 TextComparison compareOnText(const Bundle &q, const Bundle &ref,
-                             const std::vector<int32_t> &tokens,
-                             int64_t first, int64_t maxTokens, int threads) {
+                             const std::vector<int32_t> &tokens, int64_t first,
+                             int64_t maxTokens, int threads) {
   TextComparison r;
   const bool bos = q.bos >= 0;
-  r.window = std::min<int64_t>(std::min(q.context, ref.context) -
-                                   (bos ? 1 : 0),
-                               256);
+  r.window =
+      std::min<int64_t>(std::min(q.context, ref.context) - (bos ? 1 : 0), 256);
   const int64_t total = int64_t(tokens.size());
   const int64_t end = std::min(total, first + maxTokens);
   const int64_t windows = (end - first) / r.window;
@@ -1053,9 +1136,8 @@ int eval(const Args &args) {
       }
     }
     first = args.integer("first-token", first, 0);
-    TextComparison c =
-        compareOnText(q, ref, tokens, first,
-                      args.integer("max-tokens", 4096, 1), threads);
+    TextComparison c = compareOnText(
+        q, ref, tokens, first, args.integer("max-tokens", 4096, 1), threads);
     for (auto [a, e] : calSlices)
       if (c.first < e && a < c.end)
         fail(textPath + ": " + slice(c.first, c.end) +
@@ -1109,6 +1191,18 @@ int eval(const Args &args) {
         {"results", rows}};
   }
 
+  if (args.writeCard) {
+    json evaluation = {{"command", args.commandLine},
+                       {"reference", baseName(refPath)}};
+    if (out.contains("text"))
+      evaluation["text"] = out["text"];
+    if (out.contains("workload")) {
+      json w = out["workload"];
+      w.erase("results"); // the per-example outputs stay in the report
+      evaluation["workload"] = w;
+    }
+    writeCardFields(args.bundle, {{"evaluation", evaluation}});
+  }
   if (args.json) {
     printJson(out);
     return 0;

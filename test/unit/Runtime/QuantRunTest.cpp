@@ -402,6 +402,32 @@ TEST_F(QuantRunTest, EvalAgainstAnIdenticalBundle) {
             std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("| pass rate | 75.0% | 75.0% |"), std::string::npos);
+
+  // --write-card stores the results in the bundle (which still opens and
+  // runs), with the command that produced them; bench stores its speed
+  // with the machine.
+  const std::string before = readBytes(bundle);
+  runJson({bundle, "eval", "--reference", copy, "--text", textPath,
+           "--workload", wl, "--write-card", "--json"});
+  EXPECT_NE(readBytes(bundle), before);
+  runJson({bundle, "bench", "--repeat", "1", "--prompt-tokens", "4",
+           "--decode-tokens", "2", "--write-card", "--json"});
+  json card = runJson({bundle, "card", "--json"})["card"];
+  const json &e = card["evaluation"];
+  EXPECT_EQ(e["reference"].get<std::string>(), "copy.nbl");
+  EXPECT_EQ(e["text"]["kl_mean"].get<double>(), 0.0);
+  EXPECT_EQ(e["workload"]["pass_rate"].get<double>(), 0.75);
+  EXPECT_FALSE(e["workload"].contains("results"));
+  EXPECT_NE(e["command"].get<std::string>().find("eval --reference"),
+            std::string::npos);
+  const json &sp = card["speed"];
+  EXPECT_GT(sp["prefill_tokens_per_second"].get<double>(), 0.0);
+  EXPECT_FALSE(sp["machine"]["cpu"].get<std::string>().empty());
+  EXPECT_EQ(sp["prompt_tokens"].get<int64_t>(), 4);
+  Result bad = run({bundle, "generate", "--prompt", "the", "--write-card"});
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_THAT(bad.err, StartsWith("quant-run: generate: --write-card is for "
+                                "eval and bench"));
 }
 
 TEST_F(QuantRunTest, EvalWorkloadErrorsNameTheLine) {
