@@ -483,6 +483,12 @@ int main(int argc, char **argv) {
               op->hasAttr("nibble.method")
                   ? op->getAttrOfType<mlir::StringAttr>("nibble.method").str()
                   : std::string(method);
+          if (auto e = op->getAttrOfType<mlir::FloatAttr>(
+                  "nibble.weight_error"))
+            t["relative_error"] = e.getValueAsDouble();
+          if (auto bpw = op->getAttrOfType<mlir::FloatAttr>(
+                  "nibble.bits_per_weight"))
+            t["bits_per_weight"] = bpw.getValueAsDouble();
           ++quantizedCount;
         } else {
           t["type"] = "f32 (not quantized)";

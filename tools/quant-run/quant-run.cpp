@@ -35,6 +35,7 @@
 #include <optional>
 #include <regex>
 #include <sstream>
+#include <tuple>
 #include <string>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -56,7 +57,7 @@ const char *kUsage =
     "        [--threads N=1] [--write-card] [--json]\n"
     "  eval --reference FLOAT_BUNDLE [--text FILE] [--workload FILE.jsonl]\n"
     "       [--first-token N] [--max-tokens N=4096] [--threads N=1]\n"
-    "       [--write-card] [--json]\n"
+    "       [--plot FILE.svg] [--write-card] [--json]\n"
     "  --threads: workers for the large matmuls (0: one per hardware "
     "thread)\n";
 
@@ -165,7 +166,8 @@ const CommandSpec kCommands[] = {
     {"card", {}, 0},
     {"bench", {"prompt-tokens", "decode-tokens", "repeat", "threads"}, 0},
     {"eval",
-     {"reference", "text", "workload", "first-token", "max-tokens", "threads"},
+     {"reference", "text", "workload", "first-token", "max-tokens", "threads",
+      "plot"},
      0},
 };
 
@@ -911,6 +913,88 @@ json machineDescription() {
 // eval
 //===----------------------------------------------------------------------===//
 
+std::string xmlEscape(const std::string &s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else if (c == '"')
+      out += "&quot;";
+    else
+      out += c;
+  }
+  return out;
+}
+
+/// An SVG bar chart of the card's per-tensor weight error (log scale) and
+/// bits per weight, written atomically to `path`.
+void writeErrorPlot(const std::string &path, const json &manifest,
+                    const std::string &title) {
+  const json *tensors = lookup(manifest, "card.weights.tensors");
+  std::vector<std::tuple<std::string, double, double>> rows;
+  if (tensors && tensors->is_array())
+    for (const json &t : *tensors)
+      if (t.contains("relative_error") && t["relative_error"].is_number())
+        rows.emplace_back(t.value("name", std::string("?")),
+                          t["relative_error"].get<double>(),
+                          t.value("bits_per_weight", 0.0));
+  if (rows.empty())
+    fail(path + ": the bundle's card records no per-tensor weight error "
+                "(a float bundle, or compiled before quant-compile recorded "
+                "it)");
+  double lo = 1e300, hi = 0;
+  for (auto &[n, e, b] : rows) {
+    lo = std::min(lo, std::max(e, 1e-12));
+    hi = std::max(hi, std::max(e, 1e-12));
+  }
+  const double l0 = std::floor(std::log10(lo)), l1 = std::ceil(std::log10(hi));
+  const double span = std::max(1.0, l1 - l0);
+  const int rowH = 16, left = 330, width = 420, top = 40;
+  const int height = top + int(rows.size()) * rowH + 40;
+  std::ostringstream svg;
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << left + width + 90
+      << "\" height=\"" << height
+      << "\" font-family=\"sans-serif\" font-size=\"11\">\n"
+      << "<text x=\"8\" y=\"18\" font-size=\"13\">" << xmlEscape(title)
+      << ": relative weight error ||W - Q||^2 / ||W||^2 per tensor (log "
+         "scale) and bits per weight</text>\n";
+  for (int d = 0; d <= int(span); ++d) {
+    double x = left + width * d / span;
+    svg << "<line x1=\"" << x << "\" y1=\"" << top - 6 << "\" x2=\"" << x
+        << "\" y2=\"" << height - 30 << "\" stroke=\"#ddd\"/>"
+        << "<text x=\"" << x - 10 << "\" y=\"" << height - 16 << "\">1e"
+        << int(l0) + d << "</text>\n";
+  }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto &[name, err, bpw] = rows[i];
+    double y = top + double(i) * rowH;
+    double w = width * (std::log10(std::max(err, 1e-12)) - l0) / span;
+    svg << "<text x=\"" << left - 6 << "\" y=\"" << y + 11
+        << "\" text-anchor=\"end\">" << xmlEscape(name) << "</text>"
+        << "<rect x=\"" << left << "\" y=\"" << y + 2 << "\" width=\""
+        << std::max(1.0, w) << "\" height=\"" << rowH - 4
+        << "\" fill=\"#4a7bb7\"/>"
+        << "<text x=\"" << left + width + 6 << "\" y=\"" << y + 11 << "\">"
+        << fixed(bpw, 2) << " b/w</text>\n";
+  }
+  svg << "</svg>\n";
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << svg.str();
+    if (!out)
+      fail(path + ": cannot write: " + std::strerror(errno));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    fail(path + ": cannot write: " + std::strerror(errno));
+  }
+}
+
 /// One workload example (a JSONL line).
 struct Example {
   int64_t line = 0;
@@ -1101,8 +1185,9 @@ std::string mdEscape(std::string s) {
 int eval(const Args &args) {
   if (!args.has("reference"))
     usage("eval: --reference FLOAT_BUNDLE is required");
-  if (!args.has("text") && !args.has("workload"))
-    usage("eval: pass --text FILE, --workload FILE.jsonl or both");
+  if (!args.has("text") && !args.has("workload") && !args.has("plot"))
+    usage("eval: pass --text FILE, --workload FILE.jsonl, --plot FILE.svg or "
+          "a combination");
   const int threads = int(args.integer("threads", 1, 0, 1024));
   Bundle q(args.bundle);
   const std::string refPath = args.options.at("reference");
@@ -1191,6 +1276,10 @@ int eval(const Args &args) {
         {"results", rows}};
   }
 
+  if (args.has("plot")) {
+    writeErrorPlot(args.options.at("plot"), q.manifest, baseName(args.bundle));
+    out["plot"] = args.options.at("plot");
+  }
   if (args.writeCard) {
     json evaluation = {{"command", args.commandLine},
                        {"reference", baseName(refPath)}};

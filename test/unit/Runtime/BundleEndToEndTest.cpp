@@ -181,6 +181,13 @@ TEST(BundleEndToEndTest, QuantizedBundleIsDeterministicAndCoherent) {
     }
     EXPECT_TRUE(one == two) << "1 and 2 threads give different logits";
   }
+  // The card says what each tensor lost and what it costs: int8 per
+  // channel over 128 columns is 8 + 32/128 bits per weight.
+  {
+    std::string manifest = nibble_bundle_manifest(bundle);
+    EXPECT_NE(manifest.find("\"bits_per_weight\": 8.25"), std::string::npos);
+    EXPECT_NE(manifest.find("\"relative_error\": "), std::string::npos);
+  }
   // int8 per channel keeps the first sentence of the float model's story.
   std::string text = greedyFromBos(bundle, 16);
   EXPECT_EQ(text.substr(0, 40),

@@ -430,6 +430,37 @@ TEST_F(QuantRunTest, EvalAgainstAnIdenticalBundle) {
                                 "eval and bench"));
 }
 
+// --plot draws the card's per-tensor weight error (log scale) and bits per
+// weight; a card without them is an error, and no file is left.
+TEST_F(QuantRunTest, EvalPlotsTheCardsWeightErrors) {
+  std::string svg = dir.path + "/err.svg";
+  Result r = run({bundle, "eval", "--reference", bundle, "--plot", svg});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.err, StartsWith("quant-run: " + svg +
+                                ": the bundle's card records no per-tensor "
+                                "weight error"));
+  EXPECT_TRUE(readBytes(svg).empty());
+  json m = toyManifest();
+  m["card"]["weights"] = {
+      {"tensors",
+       {{{"name", "a.weight"}, {"relative_error", 0.02},
+         {"bits_per_weight", 4.5}},
+        {{"name", "b<c>.weight"}, {"relative_error", 3e-5},
+         {"bits_per_weight", 8.25}}}}};
+  ToyBundle t = toy;
+  t.setManifest(m);
+  std::string plotted = t.write(dir.path, "plotted.nbl");
+  r = run({plotted, "eval", "--reference", plotted, "--plot", svg});
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::string out = readBytes(svg);
+  EXPECT_EQ(out.rfind("<svg", 0), 0u) << out;
+  EXPECT_NE(out.find(">a.weight</text>"), std::string::npos);
+  EXPECT_NE(out.find(">b&lt;c&gt;.weight</text>"), std::string::npos);
+  EXPECT_NE(out.find(">4.50 b/w</text>"), std::string::npos);
+  EXPECT_NE(out.find(">1e-5</text>"), std::string::npos) << "axis from 1e-5";
+  EXPECT_NE(out.find(">1e-1</text>"), std::string::npos) << "axis to 1e-1";
+}
+
 TEST_F(QuantRunTest, EvalWorkloadErrorsNameTheLine) {
   std::string wl = dir.path + "/bad.jsonl";
   struct Case {

@@ -218,6 +218,21 @@ struct QuantizeWeightsPass
         mm->setAttr(a.getName(), a.getValue());
     mm->setAttr("nibble.linear", b.getStringAttr(name));
     mm->setAttr("nibble.method", b.getStringAttr(cfg.method));
+    // What was lost, for the card: the relative squared error of the
+    // weights it quantized (not for unfolded AWQ, whose codes stand for
+    // rescaled weights) and the stored bits per weight, scales included.
+    if (awqScales.empty()) {
+      double norm = 0;
+      for (float v : *w)
+        norm += double(v) * double(v);
+      if (norm > 0)
+        mm->setAttr("nibble.weight_error",
+                    b.getF64FloatAttr(nq::weightedError(view, *q) / norm));
+    }
+    const double perGroup = cfg.symmetric ? 32.0 : 64.0;
+    mm->setAttr("nibble.bits_per_weight",
+                b.getF64FloatAttr(double(bits) +
+                                  perGroup / double(q->groupSize)));
     op.getResult(0).replaceAllUsesWith(mm.getResult());
     op.erase();
     return success();
