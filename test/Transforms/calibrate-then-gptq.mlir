@@ -13,8 +13,8 @@
 // RUN: not ls %t.never
 
 // CAL: wrote {{.*}}: 36 layers, 64 tokens from tokens [128, 192) of tinystories_dev.txt
-// CHECK: nibble.matmul {{.*}} {nibble.linear = "model.layers.0.self_attn.q_proj", nibble.method = "gptq"}
+// CHECK: nibble.matmul {{.*}} {nibble.bits_per_weight = {{.*}}, nibble.linear = "model.layers.0.self_attn.q_proj", nibble.method = "gptq", nibble.weight_error = {{.*}}}
 // CHECK-SAME: #nibble.int<3, signed>, group<1, 32>
-// CHECK: {nibble.linear = "lm_head", nibble.method = "gptq"}
+// CHECK: nibble.linear = "lm_head", nibble.method = "gptq"
 // MISSING: error: cannot open {{.*}}.missing
 // RANGE: quant-calibrate: error: {{.*}}tinystories_dev.txt: calibration windows need tokens [99999999, {{[0-9]+}}) but the text has {{[0-9]+}} tokens

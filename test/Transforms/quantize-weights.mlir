@@ -14,13 +14,13 @@
 
 // CHECK: nibble.constant dense_resource<model.layers.0.self_attn.q_proj.codes> : tensor<2048xi8>
 // CHECK-SAME: -> !nibble.qtensor<64x64, #nibble.scheme<#nibble.int<4, signed>, group<1, 32>, scale = f32>>
-// CHECK: nibble.matmul %{{.*}}, %{{.*}} scales(%{{.*}} : tensor<64x2xf32>) {nibble.linear = "model.layers.0.self_attn.q_proj", nibble.method = "rtn-mse"}
+// CHECK: nibble.matmul %{{.*}}, %{{.*}} scales(%{{.*}} : tensor<64x2xf32>) {nibble.bits_per_weight = 5.000000e+00 : f64, nibble.linear = "model.layers.0.self_attn.q_proj", nibble.method = "rtn-mse", nibble.weight_error = {{[0-9.eE+-]+}} : f64}
 // CHECK: nibble.constant dense_resource<model.layers.0.self_attn.v_proj.codes> : tensor<1024xi8>
 // CHECK-SAME: #nibble.int<4, unsigned>, group<1, 32>, scale = f32, zero_point = f32
-// CHECK: nibble.matmul {{.*}} zero_points(%{{.*}} : tensor<32x2xf32>) {nibble.linear = "model.layers.0.self_attn.v_proj"
+// CHECK: nibble.matmul {{.*}} zero_points(%{{.*}} : tensor<32x2xf32>) {nibble.bits_per_weight = 6.000000e+00 : f64, nibble.linear = "model.layers.0.self_attn.v_proj"
 // CHECK: nibble.constant dense_resource<model.layers.0.mlp.down_proj.codes> : tensor<11008xi8>
 // CHECK-SAME: #nibble.int<8, signed>, per_channel<0>, scale = f32
-// CHECK: scales(%{{.*}} : tensor<64x1xf32>) {nibble.input_producer = {{.*}}, nibble.linear = "model.layers.0.mlp.down_proj"
+// CHECK: scales(%{{.*}} : tensor<64x1xf32>) {nibble.bits_per_weight = 8.18604{{[0-9]*}} : f64, nibble.input_producer = {{.*}}, nibble.linear = "model.layers.0.mlp.down_proj"
 // The skipped lm_head stays a float linalg.matmul.
 // CHECK: linalg.matmul {{.*}}{nibble.linear = "lm_head"}
 
