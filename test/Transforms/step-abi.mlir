@@ -8,6 +8,7 @@
 // CHECK-LABEL: module attributes {nibble.weights = {bytes = 192 : i64, entries = [{bytes = 64 : i64, global = @big_a, offset = 0 : i64}, {bytes = 128 : i64, global = @big_b, offset = 64 : i64}, {bytes = 64 : i64, global = @big_a_twin, offset = 0 : i64}]}}
 // CHECK-NOT: memref.global "private" constant @big
 // CHECK: memref.global "private" constant @small
+// CHECK: memref.global "private" constant @channels : memref<32xindex>
 // CHECK: func.func @step(%{{.*}}: memref<16xf32>, %[[W:.*]]: memref<?xi8> {nibble.name = "weights"}) attributes
 // CHECK-DAG: %[[O64:.*]] = arith.constant 64 : index
 // CHECK-DAG: %[[O0:.*]] = arith.constant 0 : index
@@ -20,11 +21,14 @@ module {
   memref.global "private" constant @big_b : memref<32xf32> = dense<2.0>
   memref.global "private" constant @big_a_twin : memref<16xf32> = dense<1.0>
   memref.global "private" constant @small : memref<4xf32> = dense<3.0>
+  // index elements have no byte width here: they stay in the code.
+  memref.global "private" constant @channels : memref<32xindex> = dense<7>
   func.func @step(%c: memref<16xf32>) -> memref<16xf32> attributes {nibble.in_place_results} {
     %a = memref.get_global @big_a : memref<16xf32>
     %b = memref.get_global @big_b : memref<32xf32>
     %t = memref.get_global @big_a_twin : memref<16xf32>
     %s = memref.get_global @small : memref<4xf32>
+    %ch = memref.get_global @channels : memref<32xindex>
     memref.copy %a, %c : memref<16xf32> to memref<16xf32>
     memref.copy %t, %c : memref<16xf32> to memref<16xf32>
     %sub = memref.subview %b[0] [16] [1] : memref<32xf32> to memref<16xf32, strided<[1]>>

@@ -489,6 +489,10 @@ int main(int argc, char **argv) {
           if (auto bpw = op->getAttrOfType<mlir::FloatAttr>(
                   "nibble.bits_per_weight"))
             t["bits_per_weight"] = bpw.getValueAsDouble();
+          // Input channels kept in f16 beside the quantized part.
+          if (auto oc = op->getAttrOfType<mlir::DenseI64ArrayAttr>(
+                  "nibble.outlier_channels"))
+            t["outlier_channels_f16"] = int64_t(oc.size());
           ++quantizedCount;
         } else {
           t["type"] = "f32 (not quantized)";

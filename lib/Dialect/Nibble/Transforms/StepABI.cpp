@@ -198,7 +198,9 @@ std::optional<ArrayRef<char>> constantBytes(memref::GlobalOp g,
   if (!g.getConstant() || !g.getInitialValue())
     return std::nullopt;
   auto type = g.getType();
-  if (!type.hasStaticShape() ||
+  // index (and other non-scalar) elements have no fixed byte width here:
+  // they stay in the code.
+  if (!type.hasStaticShape() || !type.getElementType().isIntOrFloat() ||
       type.getElementTypeBitWidth() % 8 != 0)
     return std::nullopt;
   Attribute init = *g.getInitialValue();
