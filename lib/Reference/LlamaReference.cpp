@@ -96,7 +96,7 @@ void LlamaReference::linear(const std::string &name, const float *w,
   }
 }
 
-/// row <- decode(encode(row / s)) * s, s = max|row| / maxValue (1 if 0).
+/// row <- dequantize(quantize(row, s), s), s = max|row| / maxValue (1 if 0).
 static void fakeQuantizeRow(const formats::Format &f, float *row,
                             int64_t n) {
   float absMax = 0.0f;
@@ -106,7 +106,8 @@ static void fakeQuantizeRow(const formats::Format &f, float *row,
   if (s == 0.0f)
     s = 1.0f;
   for (int64_t i = 0; i < n; ++i)
-    row[i] = f.decode(f.encode(row[i] / s)) * s;
+    row[i] = formats::dequantizeScalar(f, formats::quantizeScalar(f, row[i], s),
+                                       s);
 }
 
 static void rmsNorm(const float *x, const float *w, float *out, int64_t n,

@@ -1,9 +1,9 @@
 """nibble.compile: a model (Python or on disk) to a bundle, by quant-compile."""
 
+import contextlib
 import os
 import tempfile
 
-from .errors import NibbleError
 from .model import LlamaModel
 from .runtime import Bundle
 from . import tools
@@ -23,16 +23,7 @@ def compile(model, output=None, calib=None, format="int4", method="rtn",
     Compiler failures raise NibbleError with quant-compile's message; the
     output is never left half written (quant-compile renames it into
     place)."""
-    tmp = None
-    try:
-        if isinstance(model, LlamaModel):
-            tmp = tempfile.TemporaryDirectory(prefix="nibble-model-")
-            model.save(tmp.name, tokenizer=tokenizer)
-            tok = tokenizer or model.tokenizer_path
-            tokenizer = os.path.join(tmp.name, os.path.basename(tok))
-            path = tmp.name
-        else:
-            path = os.fspath(model)
+    with _on_disk(model, tokenizer) as (path, tok):
         if output is None:
             out_dir = tempfile.mkdtemp(prefix="nibble-bundle-")
             output = os.path.join(out_dir, "model.nbl")
@@ -46,15 +37,12 @@ def compile(model, output=None, calib=None, format="int4", method="rtn",
                             ("--context", context),
                             ("--prefill-chunk", prefill_chunk),
                             ("--kv-cache", kv_cache), ("--act", act),
-                            ("--tokenizer", tokenizer)):
+                            ("--tokenizer", tok)):
             if value is not None:
                 args += [flag, value]
         args += list(extra_args)
         tools.run_tool("quant-compile", args)
-        return Bundle(output, threads=threads)
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+    return Bundle(output, threads=threads)
 
 
 def float_ir(model, seq_len=64, tokenizer=None):
@@ -62,16 +50,20 @@ def float_ir(model, seq_len=64, tokenizer=None):
     path), as the C++ builder emits it: `quant-import --emit-ir` on the
     saved Hugging Face directory. Weights are referenced by name
     (dense_resource), not pasted."""
-    tmp = None
-    try:
-        if isinstance(model, LlamaModel):
-            tmp = tempfile.TemporaryDirectory(prefix="nibble-model-")
-            model.save(tmp.name, tokenizer=tokenizer)
-            path = tmp.name
-        else:
-            path = os.fspath(model)
+    with _on_disk(model, tokenizer) as (path, _):
         return tools.run_tool("quant-import",
                               [path, "--emit-ir", "--seq-len", seq_len])
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+
+
+@contextlib.contextmanager
+def _on_disk(model, tokenizer=None):
+    """(path, tokenizer path or None) of `model` on disk: a LlamaModel is
+    saved to a temporary Hugging Face directory for the duration (with its
+    tokenizer copied beside it); a path is used as it is."""
+    if not isinstance(model, LlamaModel):
+        yield os.fspath(model), tokenizer
+        return
+    with tempfile.TemporaryDirectory(prefix="nibble-model-") as d:
+        model.save(d, tokenizer=tokenizer)
+        tok = tokenizer or model.tokenizer_path
+        yield d, os.path.join(d, os.path.basename(tok))

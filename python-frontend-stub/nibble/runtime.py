@@ -141,17 +141,22 @@ class Bundle:
     def logits(self, tokens):
         """Logits [len(tokens), vocab] (float32) of `tokens` run from
         position 0 in a fresh session."""
+        s = self._session()
+        try:
+            return self._prefill_logits(s, tokens)
+        finally:
+            _load().nibble_session_free(s)
+
+    def _prefill_logits(self, session, tokens):
+        """Resets `session` and returns the logits of `tokens` from 0."""
         lib = _load()
         a, p = _ids(tokens)
         out = np.zeros((a.size, self.vocab), np.float32)
-        s = self._session()
-        try:
-            if lib.nibble_session_prefill(
-                    s, p, a.size,
+        if lib.nibble_session_reset(session) != 0 or \
+                lib.nibble_session_prefill(
+                    session, p, a.size,
                     out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))) != 0:
-                raise _error()
-        finally:
-            lib.nibble_session_free(s)
+            raise _error()
         return out
 
     def generate(self, prompt, max_tokens=64, temperature=0.0, top_p=1.0,
@@ -230,16 +235,22 @@ class Bundle:
                 f"calibration slice [{cal['first_token']}, "
                 f"{cal['end_token']}) of this text")
         nll = 0.0
-        for w in range(windows):
-            win = ids[first_token + w * window:first_token + (w + 1) * window]
-            if bos:
-                inp, targets = np.concatenate([[self.bos], win[:-1]]), win
-            else:
-                inp, targets = win[:-1], win[1:]
-            lg = self.logits(inp).astype(np.float64)
-            m = lg.max(axis=1)
-            lse = m + np.log(np.exp(lg - m[:, None]).sum(axis=1))
-            nll += float((lse - lg[np.arange(len(targets)), targets]).sum())
+        session = self._session()  # one session, reset per window
+        try:
+            for w in range(windows):
+                win = ids[first_token + w * window:
+                          first_token + (w + 1) * window]
+                if bos:
+                    inp, targets = np.concatenate([[self.bos], win[:-1]]), win
+                else:
+                    inp, targets = win[:-1], win[1:]
+                lg = self._prefill_logits(session, inp).astype(np.float64)
+                m = lg.max(axis=1)
+                lse = m + np.log(np.exp(lg - m[:, None]).sum(axis=1))
+                nll += float((lse - lg[np.arange(len(targets)),
+                                       targets]).sum())
+        finally:
+            _load().nibble_session_free(session)
         scored = windows * (window if bos else window - 1)
         return {"perplexity": math.exp(nll / scored), "tokens_scored": scored,
                 "first_token": first_token, "end_token": scored_end,

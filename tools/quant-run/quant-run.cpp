@@ -16,6 +16,7 @@
 
 #include "nibble/Bundle/Bundle.h"
 #include "nibble/Runtime/nibble_runtime.h"
+#include "nibble/Support/File.h"
 #include "nibble/Support/Hash.h"
 #include "nibble/Support/Progress.h"
 
@@ -477,6 +478,30 @@ std::string slice(int64_t a, int64_t b) {
   return "tokens [" + std::to_string(a) + ", " + std::to_string(b) + ")";
 }
 
+/// The tokens a scoring window of `window` tokens runs: BOS, t0 .. t(L-2)
+/// (predicting t0 .. t(L-1)); without BOS (bos < 0), t0 .. t(L-2)
+/// (predicting t1 .. t(L-1)). `input` has the run length.
+void windowInput(const int32_t *win, int64_t window, int32_t bos,
+                 std::vector<int32_t> &input) {
+  if (bos >= 0) {
+    input[0] = bos;
+    std::copy(win, win + window - 1, input.begin() + 1);
+  } else {
+    std::copy(win, win + window - 1, input.begin());
+  }
+}
+
+/// log(sum_v exp(row[v])) in double, shifted by the maximum.
+double logSumExp(const float *row, int32_t vocab) {
+  double mx = -INFINITY;
+  for (int32_t v = 0; v < vocab; ++v)
+    mx = std::max(mx, double(row[v]));
+  double sum = 0;
+  for (int32_t v = 0; v < vocab; ++v)
+    sum += std::exp(double(row[v]) - mx);
+  return mx + std::log(sum);
+}
+
 int perplexity(const Args &args) {
   const std::string textPath = args.positional[0];
   const int64_t maxTokens = args.integer("max-tokens", 16384, 1);
@@ -541,26 +566,13 @@ int perplexity(const Args &args) {
   auto t0 = Clock::now();
   for (int64_t w = 0; w < windows; ++w) {
     const int32_t *win = tokens.data() + first + w * window;
-    // BOS, t0 .. t(L-2) predict t0 .. t(L-1); without BOS, t0 .. t(L-2)
-    // predict t1 .. t(L-1).
-    if (bos) {
-      input[0] = b.bos;
-      std::copy(win, win + window - 1, input.begin() + 1);
-    } else {
-      std::copy(win, win + window - 1, input.begin());
-    }
+    windowInput(win, window, b.bos, input);
     s.reset();
     s.prefill(input, logits.data());
     for (int64_t i = 0; i < runTokens; ++i) {
       const float *row = logits.data() + i * b.vocab;
       const int32_t target = win[bos ? i : i + 1];
-      double mx = -INFINITY;
-      for (int32_t v = 0; v < b.vocab; ++v)
-        mx = std::max(mx, double(row[v]));
-      double sum = 0;
-      for (int32_t v = 0; v < b.vocab; ++v)
-        sum += std::exp(double(row[v]) - mx);
-      nll += mx + std::log(sum) - double(row[target]);
+      nll += logSumExp(row, b.vocab) - double(row[target]);
       ++scored;
     }
     progress.update(w + 1);
@@ -982,17 +994,10 @@ void writeErrorPlot(const std::string &path, const json &manifest,
         << fixed(bpw, 2) << " b/w</text>\n";
   }
   svg << "</svg>\n";
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << svg.str();
-    if (!out)
-      fail(path + ": cannot write: " + std::strerror(errno));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    fail(path + ": cannot write: " + std::strerror(errno));
-  }
+  const std::string text = svg.str();
+  std::string error;
+  if (!nibble::support::writeFileAtomic(path, text.data(), text.size(), error))
+    fail(error);
 }
 
 /// One workload example (a JSONL line).
@@ -1121,24 +1126,13 @@ TextComparison compareOnText(const Bundle &q, const Bundle &ref,
   Session sq(q, threads), sr(ref, threads);
   std::vector<double> pq(size_t(q.vocab)), pr(size_t(q.vocab));
   auto logSoftmax = [&](const float *row, std::vector<double> &out) {
-    double mx = -INFINITY;
-    for (int32_t v = 0; v < q.vocab; ++v)
-      mx = std::max(mx, double(row[v]));
-    double sum = 0;
-    for (int32_t v = 0; v < q.vocab; ++v)
-      sum += std::exp(double(row[v]) - mx);
-    const double lse = mx + std::log(sum);
+    const double lse = logSumExp(row, q.vocab);
     for (int32_t v = 0; v < q.vocab; ++v)
       out[size_t(v)] = double(row[v]) - lse;
   };
   for (int64_t w = 0; w < windows; ++w) {
     const int32_t *win = tokens.data() + first + w * r.window;
-    if (bos) {
-      input[0] = q.bos;
-      std::copy(win, win + r.window - 1, input.begin() + 1);
-    } else {
-      std::copy(win, win + r.window - 1, input.begin());
-    }
+    windowInput(win, r.window, q.bos, input);
     sq.reset();
     sr.reset();
     sq.prefill(input, lq.data());

@@ -54,6 +54,13 @@ BlockArgument argumentBehind(Value v, func::FuncOp f) {
   return {};
 }
 
+/// `f` returns nothing (its returns were emptied).
+void dropResultTypes(func::FuncOp f) {
+  f.setFunctionType(
+      FunctionType::get(f.getContext(), f.getArgumentTypes(), {}));
+  f.setAllResultAttrs(ArrayRef<DictionaryAttr>{});
+}
+
 struct DropInPlaceResultsPass
     : public mlir::nibble::impl::NibbleDropInPlaceResultsBase<
           DropInPlaceResultsPass> {
@@ -77,9 +84,7 @@ struct DropInPlaceResultsPass
       });
       if (!ok)
         return signalPassFailure();
-      f.setFunctionType(FunctionType::get(&getContext(), f.getArgumentTypes(),
-                                          {}));
-      f.setAllResultAttrs(ArrayRef<DictionaryAttr>{});
+      dropResultTypes(f);
     }
     dropKernelResults();
   }
@@ -111,9 +116,7 @@ struct DropInPlaceResultsPass
       if (!dps)
         continue;
       f.walk([](func::ReturnOp ret) { ret->setOperands({}); });
-      f.setFunctionType(FunctionType::get(&getContext(), f.getArgumentTypes(),
-                                          {}));
-      f.setAllResultAttrs(ArrayRef<DictionaryAttr>{});
+      dropResultTypes(f);
       for (Operation *user : users.getUsers(f)) {
         auto call = dyn_cast<func::CallOp>(user);
         if (!call)
