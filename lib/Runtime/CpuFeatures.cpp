@@ -92,13 +92,6 @@ uint64_t xcr0() {
   return uint64_t(hi) << 32 | lo;
 }
 
-const Bit *findBit(std::string_view name) {
-  for (const Bit &b : kTable)
-    if (name == b.name)
-      return &b;
-  return nullptr;
-}
-
 bool hasBit(const Bit &b) {
   uint32_t r[4];
   if (!cpuid(b.leaf, b.subleaf, r) || !(r[b.reg] & (1u << b.bit)))
@@ -125,13 +118,6 @@ constexpr Bit kTable[] = {
     {"sme", true, 23},
 };
 
-const Bit *findBit(std::string_view name) {
-  for (const Bit &b : kTable)
-    if (name == b.name)
-      return &b;
-  return nullptr;
-}
-
 bool hasBit(const Bit &b) {
   unsigned long caps = getauxval(b.hwcap2 ? AT_HWCAP2 : AT_HWCAP);
   return (caps >> b.bit) & 1;
@@ -142,11 +128,19 @@ bool hasBit(const Bit &b) {
 struct Bit {
   const char *name;
 };
-constexpr Bit kTable[] = {{""}};
-const Bit *findBit(std::string_view) { return nullptr; }
+constexpr Bit kTable[] = {{""}}; // no detectable features
 bool hasBit(const Bit &) { return false; }
 
 #endif
+
+/// The table entry of feature `name` (the fallback's empty entry never
+/// matches).
+const Bit *findBit(std::string_view name) {
+  for (const Bit &b : kTable)
+    if (*b.name && name == b.name)
+      return &b;
+  return nullptr;
+}
 
 /// Names listed in $NIBBLE_CPU_FEATURES_DISABLE (comma-separated).
 bool disabledByEnvironment(std::string_view name) {
