@@ -21,6 +21,7 @@
 #include "nibble/Dialect/Nibble/IR/Nibble.h"
 #include "nibble/Dialect/Nibble/Transforms/Passes.h"
 #include "nibble/Pipelines/Pipelines.h"
+#include "nibble/Runtime/MemRef.h"
 #include "nibble/Runtime/ThreadPool.h"
 #include "nibble/Target/TargetSpec.h"
 
@@ -47,11 +48,7 @@
 
 namespace {
 
-template <typename T, int N> struct MemRef {
-  T *allocated, *aligned;
-  int64_t offset;
-  int64_t sizes[N], strides[N];
-};
+using nibble::runtime::MemRef;
 
 template <typename T>
 MemRef<T, 1> view1(T *p, int64_t n) {

@@ -10,6 +10,7 @@
 #define NIBBLE_LIB_RUNTIME_LOADEDBUNDLE_H
 
 #include "nibble/Bundle/Bundle.h"
+#include "nibble/Runtime/MemRef.h"
 #include "nibble/Runtime/ThreadPool.h"
 #include "nibble/Tokenizer/Tokenizer.h"
 
@@ -19,15 +20,6 @@
 #include <vector>
 
 namespace nibble::runtime {
-
-/// An MLIR memref descriptor (the C interface of `llvm.emit_c_interface`).
-template <typename T, int N> struct MemRef {
-  T *allocated;
-  T *aligned;
-  int64_t offset;
-  int64_t sizes[N];
-  int64_t strides[N];
-};
 
 /// _mlir_ciface_nibble_decode / _mlir_ciface_nibble_prefill.
 using EntryFn = void (*)(MemRef<int32_t, 1> *tokens, int64_t pos,

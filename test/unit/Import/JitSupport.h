@@ -17,6 +17,8 @@
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/Support/TargetSelect.h"
 
+#include "nibble/Runtime/MemRef.h"
+
 #include "gtest/gtest.h"
 
 #include <array>
@@ -28,13 +30,7 @@
 
 namespace nibble::jit {
 
-template <typename T, int N> struct MemRef {
-  T *allocated;
-  T *aligned;
-  int64_t offset;
-  int64_t sizes[N];
-  int64_t strides[N];
-};
+using runtime::MemRef;
 
 /// An MLIRContext with every dialect, extension and pass registered.
 struct Context {
