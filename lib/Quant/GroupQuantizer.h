@@ -51,6 +51,11 @@ public:
     return formats::dequantizeScalar(format_, code, p.scale, p.zeroPoint);
   }
 
+  /// E4M3 storage: the per-tensor scale for the matrix `w` (the largest
+  /// unclipped group scale maps to e4m3's 448). No effect otherwise.
+  void setTensorScaleFor(MatrixView w);
+  float tensorScale() const { return tensorScale_; }
+
   /// An empty QuantizedWeight of this scheme for a rows x cols matrix
   /// (codes, scales and zero points sized, not filled).
   QuantizedWeight makeOutput(int64_t rows, int64_t cols) const;
@@ -59,12 +64,16 @@ private:
   explicit GroupQuantizer(formats::Format format)
       : format_(std::move(format)) {}
   GroupParams paramsForClip(float lo, float hi, float clip) const;
+  /// The stored value nearest a computed scale (the storage's rounding).
+  float storedScale(float s) const;
 
   formats::Format format_;
   bool symmetric_ = true;
   int64_t groupSize_ = 0;
   float qmin_ = 0, qmax_ = 0;
   std::vector<float> clips_; ///< 1 first, then decreasing
+  ScaleStorage storage_ = ScaleStorage::F32;
+  float tensorScale_ = 1.0f;
 };
 
 /// Rejects an empty matrix and NaN/Inf weights (the error names the first
@@ -81,8 +90,11 @@ std::optional<GroupQuantizer> quantizerFor(MatrixView w,
                                            std::string &error) {
   if (!checkWeights(w, error))
     return std::nullopt;
-  return GroupQuantizer::create(scheme, w.cols, options.mseClip,
-                                options.minClip, options.clipSteps, error);
+  auto q = GroupQuantizer::create(scheme, w.cols, options.mseClip,
+                                  options.minClip, options.clipSteps, error);
+  if (q)
+    q->setTensorScaleFor(w);
+  return q;
 }
 
 } // namespace nibble::quant::detail

@@ -17,6 +17,28 @@ namespace nibble::quant {
 using detail::GroupParams;
 using detail::GroupQuantizer;
 
+const char *scaleStorageName(ScaleStorage s) {
+  switch (s) {
+  case ScaleStorage::F32:
+    return "f32";
+  case ScaleStorage::E8M0:
+    return "e8m0";
+  case ScaleStorage::E4M3:
+    return "e4m3";
+  }
+  return "?";
+}
+
+std::optional<ScaleStorage> parseScaleStorage(const std::string &name) {
+  for (ScaleStorage s :
+       {ScaleStorage::F32, ScaleStorage::E8M0, ScaleStorage::E4M3})
+    if (name == scaleStorageName(s))
+      return s;
+  return std::nullopt;
+}
+
+int scaleStorageBits(ScaleStorage s) { return s == ScaleStorage::F32 ? 32 : 8; }
+
 //===----------------------------------------------------------------------===//
 // GroupQuantizer
 //===----------------------------------------------------------------------===//
@@ -46,6 +68,11 @@ GroupQuantizer::create(const WeightScheme &scheme, int64_t cols, bool mseClip,
             f.name() + " has none (use an asymmetric scheme)";
     return std::nullopt;
   }
+  if (!scheme.symmetric && scheme.scaleStorage != ScaleStorage::F32) {
+    error = std::string(scaleStorageName(scheme.scaleStorage)) +
+            " scales need a symmetric scheme (no zero points)";
+    return std::nullopt;
+  }
   if (!scheme.symmetric && f.kind() != formats::Kind::Int) {
     error = "asymmetric quantization needs an integer format; " + f.name() +
             " is not one";
@@ -65,6 +92,7 @@ GroupQuantizer::create(const WeightScheme &scheme, int64_t cols, bool mseClip,
   q.groupSize_ = g;
   q.qmin_ = f.lowestValue();
   q.qmax_ = f.maxValue();
+  q.storage_ = scheme.scaleStorage;
   q.clips_.push_back(1.0f);
   if (mseClip)
     for (int s = 1; s < clipSteps; ++s)
@@ -81,6 +109,43 @@ static float clampScale(float s) {
   return std::min(s, std::numeric_limits<float>::max());
 }
 
+static const formats::Format &e4m3() {
+  static const formats::Format f =
+      *formats::Format::byName("e4m3fn");
+  return f;
+}
+
+void GroupQuantizer::setTensorScaleFor(MatrixView w) {
+  if (storage_ != ScaleStorage::E4M3)
+    return;
+  float amax = 0;
+  for (int64_t i = 0; i < w.rows * w.cols; ++i)
+    amax = std::max(amax, std::fabs(w.data[i]));
+  // The largest unclipped group scale is amax / qmax (symmetric schemes).
+  tensorScale_ = amax > 0 ? clampScale(amax / qmax_ / e4m3().maxValue())
+                          : 1.0f;
+}
+
+float GroupQuantizer::storedScale(float s) const {
+  switch (storage_) {
+  case ScaleStorage::F32:
+    return s;
+  case ScaleStorage::E8M0: {
+    // s is positive and finite (clampScale); encodeE8M0 saturates.
+    uint8_t code = *formats::encodeE8M0(s, formats::ScaleRounding::Ceil);
+    return std::ldexp(1.0f, int(code) - 127);
+  }
+  case ScaleStorage::E4M3: {
+    const formats::Format &f = e4m3();
+    float v = f.decode(f.encode(s / tensorScale_));
+    if (!(v > 0)) // underflow: the smallest subnormal
+      v = f.decode(1);
+    return v * tensorScale_;
+  }
+  }
+  return s;
+}
+
 /// `lo`/`hi` are the group's range widened to contain 0 (asymmetric) or
 /// -absmax/absmax (symmetric).
 GroupParams GroupQuantizer::paramsForClip(float lo, float hi,
@@ -89,6 +154,7 @@ GroupParams GroupQuantizer::paramsForClip(float lo, float hi,
   if (symmetric_) {
     if (hi != 0)
       p.scale = clampScale(clip * hi / qmax_);
+    p.scale = storedScale(p.scale);
     return p;
   }
   if (hi != lo)
@@ -141,6 +207,8 @@ QuantizedWeight GroupQuantizer::makeOutput(int64_t rows, int64_t cols) const {
   q.cols = cols;
   q.groupSize = groupSize_;
   q.format = format_;
+  q.scaleStorage = storage_;
+  q.tensorScale = tensorScale_;
   q.codes.resize(size_t(rows * cols));
   q.scales.resize(size_t(rows * q.groups()));
   if (!symmetric_)

@@ -84,6 +84,12 @@ static cl::opt<int64_t>
           cl::desc("Columns per scale group (0: per channel)"));
 static cl::opt<bool> asymmetric(cl::cat(nibbleCat), "asymmetric",
                                 cl::desc("Zero points (integer formats)"));
+static cl::opt<std::string> scaleStorage(
+    cl::cat(nibbleCat), "scale", cl::init("f32"),
+    cl::desc("Group scale storage: f32 | e8m0 (power-of-two MX scales: "
+             "--format e2m1fn --group 32 is MXFP4) | e4m3 (e4m3 scales times "
+             "one f32 scale per tensor: --format e2m1fn --group 16 is "
+             "NVFP4-style)"));
 static cl::opt<std::string> recipePath(cl::cat(nibbleCat), "recipe",
                                        cl::init(""),
                                        cl::desc("Per-layer recipe (JSON)"));
@@ -230,6 +236,7 @@ bool calibrateSequentially(const model::Model &model,
       scheme.format = format;
       scheme.groupSize = group;
       scheme.symmetric = !asymmetric;
+      scheme.scaleStorage = *quant::parseScaleStorage(scaleStorage);
       quant::GPTQOptions o; // the pass's defaults (damp 0.01, no act-order)
       auto r = quant::quantizeGPTQ(quant::MatrixView{w.data(), t.shape[0],
                                                      t.shape[1]},
@@ -301,6 +308,12 @@ int main(int argc, char **argv) {
                             : split ? "--outlier-threshold"
                                     : "--act-mode static") +
                 " needs calibration statistics: pass --calib TEXT");
+  if (!quant::parseScaleStorage(scaleStorage))
+    return fail("--scale " + scaleStorage + ": expected f32, e8m0 or e4m3");
+  if (scaleStorage != "f32" && asymmetric)
+    return fail("--scale " + scaleStorage +
+                " stores 8-bit scales without zero points: drop "
+                "--asymmetric");
   std::optional<formats::Format> kvFormat;
   if (kvCacheFormat != "f32") {
     kvFormat = formats::Format::byName(kvCacheFormat);
@@ -439,7 +452,7 @@ int main(int argc, char **argv) {
       os << "nibble-smooth{method=awq format=" << formatName
          << " group=" << group
          << " symmetric=" << (asymmetric ? "false" : "true")
-         << " stats=" << statsFile.path;
+         << " scale=" << scaleStorage << " stats=" << statsFile.path;
       if (!recipePath.empty())
         os << " recipe=" << recipePath;
       os << "},";
@@ -447,6 +460,7 @@ int main(int argc, char **argv) {
     os << "nibble-quantize-weights{method=" << (awq ? std::string("imatrix") : std::string(method))
        << " format=" << formatName << " group=" << group
        << " symmetric=" << (asymmetric ? "false" : "true")
+       << " scale=" << scaleStorage
        << " progress=" << (quiet ? "false" : "true");
     if (calibrate)
       os << " stats=" << statsFile.path;
@@ -505,6 +519,12 @@ int main(int argc, char **argv) {
       {"method", quantize ? std::string(method) : "none"},
       {"group", quantize ? int64_t(group) : 0},
       {"symmetric", !asymmetric},
+      {"scales", quantize ? std::string(scaleStorage) == "f32"
+                                ? "f32 per group"
+                            : std::string(scaleStorage) == "e8m0"
+                                ? "e8m0 (power of two) per group"
+                                : "e4m3fn per group times one f32 per tensor"
+                          : "none"},
       {"recipe", recipePath.empty() ? "none" : baseName(recipePath)},
       {"linears_quantized", quantizedCount},
       {"linears_float", floatCount},

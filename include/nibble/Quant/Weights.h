@@ -49,6 +49,25 @@ struct MatrixView {
   float at(int64_t r, int64_t c) const { return data[r * cols + c]; }
 };
 
+/// How group scales are stored. The rounding rules see the stored value, so
+/// codes are chosen for the scale the kernels will really multiply by.
+enum class ScaleStorage : uint8_t {
+  F32,  ///< one f32 per group
+  E8M0, ///< a power of two per group (OCP MX, e.g. MXFP4): the f32 scale
+        ///< rounded up to 2^ceil(log2 s), so the group maximum never clips
+        ///< (the clip search of rtn-mse / GPTQ can still pick the power
+        ///< below)
+  E4M3, ///< two levels (NVFP4-style): an e4m3fn code per group times one
+        ///< f32 scale per tensor, T = max_g(s_g) / 448 over the matrix's
+        ///< unclipped group scales; s_g is rounded to the nearest e4m3 value
+        ///< times T (at least the smallest subnormal times T)
+};
+const char *scaleStorageName(ScaleStorage s); ///< "f32", "e8m0", "e4m3"
+/// Parses "f32", "e8m0" or "e4m3"; nullopt otherwise.
+std::optional<ScaleStorage> parseScaleStorage(const std::string &name);
+/// Stored bits per group scale (32 or 8).
+int scaleStorageBits(ScaleStorage s);
+
 struct WeightScheme {
   formats::Format format = formats::Format::intN(4, true);
   /// Columns per group; 0 means the whole row (per output channel). Must
@@ -56,6 +75,8 @@ struct WeightScheme {
   int64_t groupSize = 0;
   /// false: asymmetric with a zero point per group (integer formats only).
   bool symmetric = true;
+  /// Storage of the group scales; E8M0 and E4M3 need a symmetric scheme.
+  ScaleStorage scaleStorage = ScaleStorage::F32;
 };
 
 struct QuantizedWeight {
@@ -65,6 +86,10 @@ struct QuantizedWeight {
   std::vector<uint8_t> codes;      ///< rows * cols, one code per element
   std::vector<float> scales;       ///< rows * (cols / groupSize)
   std::vector<float> zeroPoints;   ///< same shape as scales; empty if symmetric
+  /// Scales are exactly representable in this storage: for E8M0 powers of
+  /// two, for E4M3 an e4m3fn value times `tensorScale`.
+  ScaleStorage scaleStorage = ScaleStorage::F32;
+  float tensorScale = 1.0f; ///< E4M3 only: the per-tensor f32 scale
 
   int64_t groups() const { return groupSize ? cols / groupSize : 0; }
   float scale(int64_t r, int64_t c) const {

@@ -242,3 +242,70 @@ TEST(RTN, ImportanceShiftsErrorToUnimportantColumns) {
 }
 
 } // namespace
+
+TEST(RTN, E8M0ScalesArePowersOfTwoThatNeverClip) {
+  // MXFP4: absmax 3 -> f32 scale 0.5 is already a power of two; absmax 5
+  // -> 5/6 rounds up to 1 (the maximum 5 stays in range instead of
+  // clipping to 6 * 0.5 = 3).
+  std::vector<float> w = {3.0f, -1.5f, 0.75f, 0.0f, 5.0f, -2.0f, 1.0f, 0.5f};
+  WeightScheme s{Format::e2m1fn(), 4, true, ScaleStorage::E8M0};
+  QuantizedWeight q = rtn(w, 1, s);
+  EXPECT_EQ(q.scaleStorage, ScaleStorage::E8M0);
+  EXPECT_EQ(q.scales, (std::vector<float>{0.5f, 1.0f}));
+  std::vector<float> deq = q.dequantize();
+  EXPECT_EQ(deq[4], 4.0f); // 5 is between 4 and 6; ties are not involved
+  EXPECT_EQ(deq[0], 3.0f);
+
+  // Random groups: every scale a power of two, within [1, 2) of the f32
+  // one, and no value clipped.
+  std::vector<float> g = gaussian(32 * 64, 5);
+  QuantizedWeight e = rtn(g, 32, {Format::e2m1fn(), 32, true,
+                                  ScaleStorage::E8M0});
+  QuantizedWeight f = rtn(g, 32, {Format::e2m1fn(), 32, true});
+  for (size_t i = 0; i < e.scales.size(); ++i) {
+    int exp = 0;
+    EXPECT_EQ(std::frexp(e.scales[i], &exp), 0.5f) << i;
+    EXPECT_GE(e.scales[i], f.scales[i]) << i;
+    EXPECT_LT(e.scales[i], 2 * f.scales[i]) << i;
+  }
+  deq = e.dequantize();
+  for (size_t i = 0; i < g.size(); ++i)
+    EXPECT_LE(std::fabs(deq[i] - g[i]),
+              e.scales[i / 32] + 1e-6f) << i; // half of e2m1's widest step
+  // The clip search sees the rounded scales and never does worse.
+  RTNOptions mse;
+  mse.mseClip = true;
+  QuantizedWeight m = rtn(g, 32, {Format::e2m1fn(), 32, true,
+                                  ScaleStorage::E8M0}, mse);
+  EXPECT_LE(weightedError({g.data(), 32, 64}, m),
+            weightedError({g.data(), 32, 64}, e));
+}
+
+TEST(RTN, E4M3ScalesHaveOneTensorScale) {
+  // NVFP4-style: the largest group scale maps to e4m3's 448; every group
+  // scale is an e4m3 value times the tensor scale.
+  std::vector<float> g = gaussian(16 * 64, 6);
+  g[100] = 12.0f; // the tensor's absmax
+  WeightScheme s{Format::e2m1fn(), 16, true, ScaleStorage::E4M3};
+  QuantizedWeight q = rtn(g, 16, s);
+  EXPECT_EQ(q.scaleStorage, ScaleStorage::E4M3);
+  EXPECT_FLOAT_EQ(q.tensorScale, 12.0f / 6.0f / 448.0f);
+  const Format e4m3 = Format::e4m3fn();
+  for (size_t i = 0; i < q.scales.size(); ++i) {
+    // The code the stored scale stands for gives it back exactly.
+    float c = e4m3.decode(e4m3.encode(q.scales[i] / q.tensorScale));
+    EXPECT_EQ(c * q.tensorScale, q.scales[i]) << i;
+    EXPECT_GT(c, 0.0f) << i;
+  }
+  EXPECT_EQ(q.scales[100 / 16], 2.0f); // 448 * T exactly
+  // Rounding the scales to e4m3 costs little against f32 scales.
+  QuantizedWeight f = rtn(g, 16, {Format::e2m1fn(), 16, true});
+  EXPECT_LT(weightedError({g.data(), 16, 64}, q),
+            1.2 * weightedError({g.data(), 16, 64}, f));
+
+  // Zero points with 8-bit scales are rejected.
+  EXPECT_NE(rtnError(g, 16, {Format::intN(4, false), 16, false,
+                             ScaleStorage::E8M0})
+                .find("symmetric"),
+            std::string::npos);
+}

@@ -11,6 +11,7 @@
 #include "TestData.h"
 #include "nibble/Model/Model.h"
 #include "nibble/Model/Synthetic.h"
+#include "nibble/Quant/Weights.h"
 #include "nibble/Reference/LlamaReference.h"
 #include "nibble/Runtime/nibble_runtime.h"
 
@@ -21,6 +22,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -72,12 +74,16 @@ std::string greedyFromBos(nibble_bundle *b, int n) {
 /// The bundle's logits `got` of `ids` against the C++ reference's (with
 /// the same KV-cache rounding): max |difference| within `tolerance` of the
 /// logit range.
-void checkAgainstReference(const model::Model &m,
-                           const std::vector<int32_t> &ids,
-                           const std::vector<float> &got, float tolerance,
-                           std::optional<formats::Format> kvFormat = {}) {
+/// `linears` (name -> f32 [out, in] weights) replace the checkpoint's.
+void checkAgainstReference(
+    const model::Model &m, const std::vector<int32_t> &ids,
+    const std::vector<float> &got, float tolerance,
+    std::optional<formats::Format> kvFormat = {},
+    const std::map<std::string, std::vector<float>> &linears = {}) {
   reference::LlamaReference ref(m);
   ref.setKVCacheFormat(kvFormat);
+  for (const auto &[name, w] : linears)
+    ASSERT_TRUE(ref.overrideLinear(name, w.data())) << name;
   std::vector<float> want;
   std::string error;
   ASSERT_TRUE(ref.prefill(ids, &want, error)) << error;
@@ -94,9 +100,10 @@ void checkAgainstReference(const model::Model &m,
 }
 
 /// Max |logit difference| over the logit range, 64 tokens of dev text.
-void compareWithReference(nibble_bundle *b, const model::Model &m,
-                          const std::string &shared, float tolerance,
-                          std::optional<formats::Format> kvFormat = {}) {
+void compareWithReference(
+    nibble_bundle *b, const model::Model &m, const std::string &shared,
+    float tolerance, std::optional<formats::Format> kvFormat = {},
+    const std::map<std::string, std::vector<float>> &linears = {}) {
   std::string text = testdata::readText(shared + "/data/tinystories_dev.txt");
   std::vector<int32_t> ids(64);
   int64_t n = nibble_tokenize(b, text.data(), 2000, 1, ids.data(), ids.size());
@@ -108,7 +115,7 @@ void compareWithReference(nibble_bundle *b, const model::Model &m,
   ASSERT_EQ(nibble_session_prefill(s, ids.data(), 64, got.data()), 0)
       << nibble_last_error();
   nibble_session_free(s);
-  checkAgainstReference(m, ids, got, tolerance, kvFormat);
+  checkAgainstReference(m, ids, got, tolerance, kvFormat, linears);
 }
 
 struct SharedModel {
@@ -247,6 +254,56 @@ TEST(BundleEndToEndTest, TableFormatAndW8A8BundlesRun) {
     EXPECT_EQ(text.substr(0, 20),
               std::string(kTinyStories656K.greedy).substr(0, 20))
         << "generated: " << text;
+    nibble_bundle_close(b);
+  }
+}
+
+// 8-bit group scales (MXFP4: E8M0 per 32; NVFP4-style: e4m3 per 16 times
+// a per-tensor f32): the bundle's logits are those of the reference run
+// with the rounding library's dequantized weights, so the scale codes in
+// the bundle stand for exactly the scales the library chose.
+TEST(BundleEndToEndTest, EightBitScaleBundlesMatchTheLibrary) {
+  NIBBLE_REQUIRE_SHARED(shared);
+  std::string modelPath = shared + "/models/" + kTinyStories656K.path;
+  std::string error;
+  auto m = model::Model::load(modelPath, error);
+  ASSERT_TRUE(m) << error;
+  struct Case {
+    const char *args;
+    quant::WeightScheme scheme;
+  };
+  for (const Case &c :
+       {Case{"--format e2m1fn --group 32 --scale e8m0",
+             {formats::Format::e2m1fn(), 32, true, quant::ScaleStorage::E8M0}},
+        Case{"--format e2m1fn --group 16 --scale e4m3",
+             {formats::Format::e2m1fn(), 16, true,
+              quant::ScaleStorage::E4M3}}}) {
+    SCOPED_TRACE(c.args);
+    std::map<std::string, std::vector<float>> linears;
+    const model::LlamaConfig &cfg = m->config();
+    std::vector<std::string> names = {"lm_head"};
+    for (int64_t l = 0; l < cfg.numLayers; ++l)
+      for (const char *s : {"self_attn.q_proj", "self_attn.k_proj",
+                            "self_attn.v_proj", "self_attn.o_proj",
+                            "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"})
+        names.push_back("model.layers." + std::to_string(l) + "." + s);
+    for (const std::string &n : names) {
+      const model::TensorView &t =
+          n == "lm_head" ? m->lmHead() : m->get(n + ".weight");
+      std::vector<float> w;
+      ASSERT_TRUE(t.toFloat(w)) << n;
+      auto q = quant::quantizeRTN({w.data(), t.shape[0], t.shape[1]},
+                                  c.scheme, {}, error);
+      ASSERT_TRUE(q) << n << ": " << error;
+      linears[n] = q->dequantize();
+    }
+    std::string path = compile(
+        modelPath, std::string(c.args) + " --context 128 --prefill-chunk 4",
+        "scales");
+    ASSERT_FALSE(path.empty());
+    nibble_bundle *b = nibble_bundle_open(path.c_str());
+    ASSERT_TRUE(b) << nibble_last_error();
+    compareWithReference(b, *m, shared, 1e-3f, std::nullopt, linears);
     nibble_bundle_close(b);
   }
 }

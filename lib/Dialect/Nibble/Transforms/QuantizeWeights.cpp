@@ -39,7 +39,8 @@ struct QuantizeWeightsPass
     ModuleOp module = getOperation();
     Recipe recipe;
     if (failed(recipe.load(module, recipePath,
-                           {false, method, format, group, symmetric})))
+                           {false, method, format, group, symmetric,
+                            scale})))
       return signalPassFailure();
     std::optional<nq::StatsFile> stats;
     if (!statsPath.empty() && !(stats = loadStats(module, statsPath)))
@@ -92,6 +93,11 @@ struct QuantizeWeightsPass
     scheme.format = fmtAttr.getFormat();
     scheme.groupSize = cfg.group;
     scheme.symmetric = cfg.symmetric;
+    std::optional<nq::ScaleStorage> storage = nq::parseScaleStorage(cfg.scale);
+    if (!storage)
+      return op.emitError("unknown scale storage '")
+             << cfg.scale << "' (expected f32, e8m0, e4m3)";
+    scheme.scaleStorage = *storage;
 
     bool needsStats = cfg.method == "gptq" || cfg.method == "awq" ||
                       cfg.method == "imatrix";
@@ -119,7 +125,7 @@ struct QuantizeWeightsPass
     // of compiling).
     std::string memoKey = name + "\n" + cfg.method + "\n" + cfg.format + "\n" +
                           std::to_string(cfg.group) + "\n" +
-                          (cfg.symmetric ? "s" : "a");
+                          (cfg.symmetric ? "s" : "a") + "\n" + cfg.scale;
     if (Attribute m = op->getAttr("nibble.input_multiplier")) {
       llvm::raw_string_ostream os(memoKey);
       os << "\n" << m;
@@ -171,9 +177,20 @@ struct QuantizeWeightsPass
     SmallVector<int64_t> blockShape;
     if (cfg.group != 0)
       blockShape.push_back(cfg.group);
+    // Scale storage: f32; E8M0 codes (MX); or e4m3fn codes that are
+    // themselves a per-tensor-scaled tensor (NVFP4-style two levels).
+    Type scaleElem = f32;
+    Attribute scaleScheme;
+    if (*storage == nq::ScaleStorage::E8M0)
+      scaleElem = b.getType<Float8E8M0FNUType>();
+    else if (*storage == nq::ScaleStorage::E4M3)
+      scaleScheme = SchemeAttr::get(
+          ctx, parseFormat(ctx, "e4m3fn"),
+          GranularityKind::PerTensor, 0, {}, f32, Type(), Attribute(),
+          Attribute());
     auto schemeAttr = SchemeAttr::get(
-        ctx, fmtAttr, granularity, cfg.group == 0 ? 0 : 1, blockShape, f32,
-        cfg.symmetric ? Type() : f32, Attribute(), Attribute());
+        ctx, fmtAttr, granularity, cfg.group == 0 ? 0 : 1, blockShape,
+        scaleElem, cfg.symmetric ? Type() : f32, scaleScheme, Attribute());
     const unsigned bits = unsigned(fmtAttr.getBitWidth());
     std::vector<uint8_t> packed(
         ::nibble::formats::packedByteCount(q->codes.size(), bits));
@@ -190,10 +207,41 @@ struct QuantizeWeightsPass
                                packed.size()),
                 64)));
     auto scaleType = RankedTensorType::get({n, groups}, f32);
-    Value scales = resourceConstant(
-        b, loc, name + ".scales", scaleType,
-        ArrayRef<char>(reinterpret_cast<const char *>(q->scales.data()),
-                       q->scales.size() * 4));
+    Value scales, scaleScales;
+    if (*storage == nq::ScaleStorage::F32) {
+      scales = resourceConstant(
+          b, loc, name + ".scales", scaleType,
+          ArrayRef<char>(reinterpret_cast<const char *>(q->scales.data()),
+                         q->scales.size() * 4));
+    } else {
+      // One byte per group: the code the library's (exactly
+      // representable) scale stands for.
+      const bool e8m0 = *storage == nq::ScaleStorage::E8M0;
+      const ::nibble::formats::Format sf =
+          e8m0 ? ::nibble::formats::Format::e8m0fnu()
+               : ::nibble::formats::Format::e4m3fn();
+      std::vector<uint8_t> codes8(q->scales.size());
+      for (size_t i = 0; i < codes8.size(); ++i)
+        codes8[i] = uint8_t(sf.encode(q->scales[i] / q->tensorScale));
+      ArrayRef<char> bytes(reinterpret_cast<const char *>(codes8.data()),
+                           codes8.size());
+      if (e8m0) {
+        scales = resourceConstant(
+            b, loc, name + ".scales",
+            RankedTensorType::get({n, groups}, scaleElem), bytes);
+      } else {
+        auto inner = cast<SchemeAttr>(scaleScheme);
+        scales = ConstantOp::create(
+            b, loc, QTensorType::get(ctx, {n, groups}, inner),
+            DenseResourceElementsAttr::get(
+                RankedTensorType::get({int64_t(codes8.size())},
+                                      b.getI8Type()),
+                name + ".scales",
+                HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, 64)));
+        scaleScales = floatConstant(b, loc, name + ".scale_scales", {1, 1},
+                                    {q->tensorScale}, f32);
+      }
+    }
     Value zps;
     if (!cfg.symmetric)
       zps = resourceConstant(
@@ -210,7 +258,8 @@ struct QuantizeWeightsPass
                                      inv, f32));
     }
     auto mm = MatmulOp::create(b, loc, op.getResult(0).getType(), x, codes,
-                               scales, zps, Value(), Attribute(), FloatAttr());
+                               scales, zps, scaleScales, Attribute(),
+                               FloatAttr());
     // Keep what earlier passes recorded (input multiplier, outlier
     // channels, fold structure) for later ones.
     for (NamedAttribute a : op->getDiscardableAttrs())
@@ -229,7 +278,8 @@ struct QuantizeWeightsPass
         mm->setAttr("nibble.weight_error",
                     b.getF64FloatAttr(nq::weightedError(view, *q) / norm));
     }
-    const double perGroup = cfg.symmetric ? 32.0 : 64.0;
+    const double perGroup = nq::scaleStorageBits(*storage) +
+                            (cfg.symmetric ? 0.0 : 32.0);
     mm->setAttr("nibble.bits_per_weight",
                 b.getF64FloatAttr(double(bits) +
                                   perGroup / double(q->groupSize)));

@@ -83,7 +83,8 @@ struct SmoothPass
     recipe = &localRecipe;
     if (!stats || failed(filter.init(module, match)) ||
         failed(localRecipe.load(module, recipePath,
-                           {false, "awq", format, group, symmetric})))
+                           {false, "awq", format, group, symmetric,
+                            scale})))
       return signalPassFailure();
 
     // Every float linear with readable weights, by name, in program order.
@@ -234,6 +235,7 @@ struct SmoothPass
       scheme.format = fmt.getFormat();
       scheme.groupSize = cfg.group;
       scheme.symmetric = cfg.symmetric;
+      scheme.scaleStorage = *nq::parseScaleStorage(cfg.scale);
       nq::AWQOptions o;
       o.gridSize = int(grid);
       o.channelClass = classes;

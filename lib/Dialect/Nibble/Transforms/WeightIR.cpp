@@ -216,9 +216,13 @@ LogicalResult Recipe::load(Operation *where, StringRef path,
     c.format = r->getString("format").value_or(defaults.format).str();
     c.group = r->getInteger("group").value_or(defaults.group);
     c.symmetric = r->getBoolean("symmetric").value_or(defaults.symmetric);
+    c.scale = r->getString("scale").value_or(defaults.scale).str();
+    if (!::nibble::quant::parseScaleStorage(c.scale))
+      return fail() << ": scale '" << c.scale
+                    << "' is not one of f32, e8m0, e4m3";
     for (const auto &kv : *r)
       if (!llvm::is_contained({"match", "skip", "method", "format", "group",
-                               "symmetric"},
+                               "symmetric", "scale"},
                               kv.first.str()))
         return fail() << ": unknown key '" << kv.first.str() << "'";
     rules_.emplace_back(std::move(pattern), std::move(c));

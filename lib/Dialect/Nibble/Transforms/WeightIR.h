@@ -82,6 +82,9 @@ struct LayerConfig {
   std::string method, format;
   int64_t group = 0;
   bool symmetric = true;
+  /// Group scale storage: "f32", "e8m0" (MX) or "e4m3" (NVFP4-style, with
+  /// one f32 scale per tensor); nibble::quant::parseScaleStorage names.
+  std::string scale = "f32";
 };
 
 /// A per-layer recipe file (docs/recipes.md): JSON rules mapping layer-name

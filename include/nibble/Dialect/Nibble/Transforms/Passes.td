@@ -123,8 +123,8 @@ def NibbleQuantizeWeights : Pass<"nibble-quantize-weights", "ModuleOp"> {
     quantization card: `nibble.weight_error` (relative squared error
     ||W - Q||^2 / ||W||^2 of the weights it quantized; absent for unfolded
     AWQ, whose codes stand for rescaled weights) and
-    `nibble.bits_per_weight` (code bits plus 32 bits of scale, and 32 of
-    zero point, per group). A linear that appears in several functions of
+    `nibble.bits_per_weight` (code bits plus the stored bits of scale (32,
+    or 8 for e8m0/e4m3 scales), and 32 of zero point, per group). A linear that appears in several functions of
     the module is quantized once.
   }];
   let options = [
@@ -136,6 +136,9 @@ def NibbleQuantizeWeights : Pass<"nibble-quantize-weights", "ModuleOp"> {
            "Columns per group (0: per output channel)">,
     Option<"symmetric", "symmetric", "bool", /*default=*/"true",
            "Symmetric (no zero points); false needs an integer format">,
+    Option<"scale", "scale", "std::string", /*default=*/"\"f32\"",
+           "Group scale storage: f32 | e8m0 (MX power-of-two scales) | e4m3 "
+           "(NVFP4-style e4m3 scales times one f32 scale per tensor)">,
     Option<"statsPath", "stats", "std::string", /*default=*/"",
            "Calibration statistics file">,
     Option<"damp", "damp", "double", /*default=*/"0.01",
@@ -293,6 +296,8 @@ def NibbleSmooth : Pass<"nibble-smooth", "ModuleOp"> {
            "AWQ: columns per group (0: per output channel)">,
     Option<"symmetric", "symmetric", "bool", /*default=*/"true",
            "AWQ: symmetric weight quantization">,
+    Option<"scale", "scale", "std::string", /*default=*/"\"f32\"",
+           "AWQ: group scale storage (f32 | e8m0 | e4m3)">,
     Option<"grid", "grid", "int64_t", /*default=*/"20",
            "AWQ: number of alpha values searched in [0, 1)">,
     Option<"recipePath", "recipe", "std::string", /*default=*/"",
