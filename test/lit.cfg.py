@@ -21,7 +21,7 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.nibble_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["quant-opt", "quant-import", "quant-calibrate",
-                                    "quant-compile",
+                                    "quant-compile", "quant-run",
                                     "mlir-runner"],
                                    tool_dirs)
 

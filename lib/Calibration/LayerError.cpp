@@ -25,6 +25,15 @@ const char *methodName(Method m) {
   return "?";
 }
 
+std::optional<Method> parseMethod(const std::string &name) {
+  if (name == "imatrix")
+    return Method::ImportanceRTN;
+  for (Method m : {Method::RTN, Method::RTNMse, Method::GPTQ, Method::AWQ})
+    if (name == methodName(m))
+      return m;
+  return std::nullopt;
+}
+
 const model::TensorView *linearWeight(const model::Model &model,
                                       const std::string &layer) {
   if (layer == "lm_head")
@@ -32,13 +41,18 @@ const model::TensorView *linearWeight(const model::Model &model,
   return model.find(layer + ".weight");
 }
 
-namespace {
-
-/// Effective float weights of one method (for AWQ: Q(W s) / s).
 std::optional<std::vector<float>>
-quantizeWith(const MethodSpec &spec, quant::MatrixView w,
-             const quant::LinearStats &stats, std::string &error) {
+effectiveWeights(const MethodSpec &spec, quant::MatrixView w,
+                 const quant::LinearStats *statsPtr, std::string &error) {
   using namespace quant;
+  if (!statsPtr && spec.method != Method::RTN &&
+      spec.method != Method::RTNMse) {
+    error = std::string(methodName(spec.method)) +
+            " needs the layer's calibration statistics";
+    return std::nullopt;
+  }
+  static const LinearStats kNone(1, false);
+  const LinearStats &stats = statsPtr ? *statsPtr : kNone;
   switch (spec.method) {
   case Method::RTN:
   case Method::RTNMse:
@@ -82,8 +96,6 @@ quantizeWith(const MethodSpec &spec, quant::MatrixView w,
   return std::nullopt;
 }
 
-} // namespace
-
 static int64_t maxGroup(const std::vector<MethodSpec> &specs) {
   int64_t g = 1;
   for (const MethodSpec &s : specs)
@@ -118,7 +130,7 @@ bool compareMethods(const model::Model &model, const quant::StatsFile &calib,
     const double norm = quant::gramError(gram, wv, {zero.data(), n, k});
     auto &row = result[layer];
     for (const MethodSpec &spec : specs) {
-      auto eff = quantizeWith(spec, wv, *stats, error);
+      auto eff = effectiveWeights(spec, wv, stats, error);
       if (!eff) {
         error = layer + " (" + methodName(spec.method) + "): " + error;
         return false;

@@ -15,6 +15,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "nibble/Bundle/Bundle.h"
+#include "nibble/Calibration/Budget.h"
 #include "nibble/Calibration/Calibrate.h"
 #include "nibble/Dialect/Nibble/IR/Nibble.h"
 #include "nibble/Dialect/Nibble/Transforms/Passes.h"
@@ -45,6 +46,9 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
+#include <fstream>
+#include <thread>
 #include <cstdlib>
 #include <cstring>
 #include <unistd.h>
@@ -131,6 +135,23 @@ static cl::opt<bool> sequentialOff(
     "no-sequential", cl::cat(nibbleCat),
     cl::desc("GPTQ: calibrate every block on float activations instead of "
              "block by block on the already-quantized blocks"));
+static cl::opt<std::string> budgetText(
+    "budget", cl::cat(nibbleCat), cl::init(""),
+    cl::desc("Choose each linear's scheme from --candidates: kl=X (mean KL "
+             "vs float <= X nats/token), ppl=+P% (perplexity at most P% "
+             "above float) or bpw=B (least KL within B stored bits per "
+             "weight); measured on the calibration slice, checked on a "
+             "held-out one (docs/accuracy.md)"));
+static cl::opt<std::string> candidateList(
+    "candidates", cl::cat(nibbleCat),
+    cl::init("int8/g0,int4/g128,int4/g32,nf4/g32,int3/g32"),
+    cl::desc("--budget candidates: FORMAT/gGROUP[/SCALE] (g0: per "
+             "channel; SCALE e8m0 or e4m3), or f32 to allow keeping a layer "
+             "in float"));
+static cl::opt<int64_t> checkFirst(
+    "budget-check-first-token", cl::cat(nibbleCat), cl::init(-1),
+    cl::desc("First token of the --budget held-out slice (as many windows "
+             "as calibration; default: right after the calibration slice)"));
 static cl::opt<bool> quiet(cl::cat(nibbleCat), "quiet",
                            cl::desc("No progress output"));
 
@@ -290,6 +311,29 @@ int main(int argc, char **argv) {
                 "pass --calib TEXT");
   const bool smooth = smoothAlpha >= 0.0, split = outlierThreshold > 0.0;
   const bool quantAct = actFormat != "none";
+  const bool budget = !budgetText.empty();
+  std::optional<calibration::BudgetSpec> budgetSpec;
+  std::optional<std::vector<calibration::Candidate>> candidates;
+  if (budget) {
+    if (!quantize)
+      return fail("--budget chooses weight formats: drop --format f32");
+    if (calibPath.empty())
+      return fail("--budget measures layer sensitivity on text: pass --calib "
+                  "TEXT");
+    if (!recipePath.empty())
+      return fail("--budget writes its own per-layer recipe: drop --recipe");
+    if (smooth || split || quantAct || method == "awq" || kvCacheFormat != "f32")
+      return fail("--budget models weight rounding alone: it cannot be "
+                  "combined with --smoothquant, --outlier-threshold, --act, "
+                  "--kv-cache or --method awq");
+    if (!(budgetSpec = calibration::BudgetSpec::parse(budgetText, error)))
+      return fail("--budget: " + error);
+    std::optional<calibration::Method> m = calibration::parseMethod(method);
+    if (!m)
+      return fail("--method " + method + ": unknown method");
+    if (!(candidates = calibration::parseCandidates(candidateList, *m, error)))
+      return fail("--candidates: " + error);
+  }
   if (smooth && method == "awq")
     return fail("--smoothquant and --method awq both rescale input channels: "
                 "choose one");
@@ -354,7 +398,8 @@ int main(int argc, char **argv) {
   TempPath statsFile(".safetensors");
   const bool calibrate =
       quantize && (methodNeedsStats(method) || !recipePath.empty() || smooth ||
-                   split || (quantAct && actMode == "static"));
+                   split || (quantAct && actMode == "static") || budget);
+  TempPath budgetRecipe(".json");
   if (calibrate) {
     std::string text;
     if (!support::readFile(calibPath, text, error))
@@ -372,7 +417,7 @@ int main(int argc, char **argv) {
         formats::Format::byName(formatName);
     const bool sequential = method == "gptq" && recipePath.empty() &&
                             !smooth && !split && seqFormat &&
-                            !sequentialOff;
+                            !sequentialOff && !budget;
     if (!sequential) {
       support::Progress progress("calibrating", calibSequences, quiet);
       opts.progress = [&](int64_t done, int64_t) { progress.update(done); };
@@ -402,6 +447,144 @@ int main(int argc, char **argv) {
                     : "the float model (all blocks calibrated on float "
                       "activations)"}};
     phases.done("calibrated");
+    if (budget) {
+      calibration::BudgetOptions bo;
+      bo.spec = *budgetSpec;
+      bo.candidates = *candidates;
+      bo.calibration = opts.windows;
+      bo.heldOut = opts.windows;
+      bo.heldOut.firstToken =
+          checkFirst >= 0 ? int64_t(checkFirst) : opts.windows.endToken();
+      bo.stats = &stats;
+      bo.threads = int(std::max(1u, std::thread::hardware_concurrency()));
+      std::unique_ptr<support::Progress> bar;
+      std::string barWhat;
+      bo.progress = [&](const std::string &what, int64_t d, int64_t t) {
+        if (what != barWhat) {
+          if (bar)
+            bar->finish();
+          bar = std::make_unique<support::Progress>(what, t, quiet);
+          barWhat = what;
+        }
+        bar->update(d);
+      };
+      auto br = calibration::allocateBudget(*model, tokens, bo, error);
+      if (bar)
+        bar->finish();
+      if (!br)
+        return fail("--budget " + budgetText + ": " + error);
+      // The choice as a recipe for nibble-quantize-weights: one exact rule
+      // per linear.
+      json rules = json::array();
+      json chosen = json::object();
+      for (size_t l = 0; l < br->linears.size(); ++l) {
+        const calibration::Candidate &c = (*candidates)[size_t(br->choice[l])];
+        std::string exact = "^";
+        for (char ch : br->linears[l])
+          exact += ch == '.' ? std::string("\\.") : std::string(1, ch);
+        exact += "$";
+        json rule = {{"match", exact}};
+        if (c.keepFloat) {
+          rule["skip"] = true;
+        } else {
+          rule["format"] = c.spec.scheme.format.name();
+          rule["group"] = c.spec.scheme.groupSize;
+          rule["scale"] =
+              quant::scaleStorageName(c.spec.scheme.scaleStorage);
+        }
+        rules.push_back(rule);
+        chosen[br->linears[l]] = c.label;
+      }
+      {
+        std::ofstream out(budgetRecipe.path);
+        out << json{{"rules", rules}}.dump(2) << "\n";
+        if (budgetRecipe.path.empty() || !out)
+          return fail("cannot write the budget's recipe to a temporary file");
+      }
+      recipePath = budgetRecipe.path;
+      auto change = [](const calibration::MixResult &m) {
+        return json{{"bits_per_weight", m.bitsPerWeight},
+                    {"linear_bytes", int64_t(std::llround(m.bytes))},
+                    {"kl_mean", m.change.kl},
+                    {"perplexity_ratio", std::exp(m.change.deltaNll)},
+                    {"top1_agreement", m.change.top1},
+                    {"tokens", m.change.tokens}};
+      };
+      json uniform = json::array();
+      for (const calibration::UniformResult &u : br->uniform) {
+        json j = {{"candidate", u.label}};
+        j.update(change(u.heldOut));
+        uniform.push_back(j);
+      }
+      json labels = json::array();
+      for (const calibration::Candidate &c : *candidates)
+        labels.push_back(c.label);
+      const calibration::Windows &hw = bo.heldOut;
+      card["budget"] = {
+          {"spec", std::string(budgetText)},
+          {"meaning",
+           budgetSpec->kind == calibration::BudgetSpec::Kind::KL
+               ? "mean KL(float || quantized) of the next-token "
+                 "distribution, nats per token"
+           : budgetSpec->kind == calibration::BudgetSpec::Kind::Perplexity
+               ? "perplexity relative to the float model"
+               : "least KL within this many stored bits per weight over "
+                 "the linears"},
+          {"method", std::string(method)},
+          {"candidates", labels},
+          {"sensitivity",
+           std::string("each linear quantized alone with each candidate, "
+                       "KL and NLL change on the calibration slice; costs "
+                       "added over layers; ") +
+               (budgetSpec->kind ==
+                        calibration::BudgetSpec::Kind::BitsPerWeight
+                    ? "least summed KL within the size"
+                    : "smallest total size within the budget") +
+               " (exact knapsack over sizes rounded to 1/20000 of the "
+               "largest)"},
+          {"rounds", br->rounds},
+          {"predicted_cost_nats", br->predictedCost},
+          {"calibration_slice", change(br->calibration)},
+          {"note", budgetSpec->kind ==
+                           calibration::BudgetSpec::Kind::BitsPerWeight
+                       ? "size budgets hold by construction"
+                       : "a cost budget the joint model broke on the "
+                         "calibration slice was tightened to " +
+                             std::to_string(br->effectiveBudget) +
+                             " nats (rounds > 1)"},
+          {"held_out_slice",
+           {{"first_token", hw.firstToken},
+            {"end_token", hw.endToken()},
+            {"windows", std::to_string(hw.sequences) + " x " +
+                            std::to_string(hw.seqLen) + " tokens, BOS first"}}},
+          {"held_out", change(br->heldOut)},
+          {"met_on_held_out", br->met},
+          {"uniform_on_held_out", uniform},
+          {"chosen", chosen}};
+      if (!quiet) {
+        llvm::errs() << "quant-compile: --budget " << budgetText << ": "
+                     << llvm::format("%.3f", br->heldOut.bitsPerWeight)
+                     << " bits per weight, held-out KL "
+                     << llvm::format("%.5f", br->heldOut.change.kl)
+                     << ", perplexity x"
+                     << llvm::format("%.4f", std::exp(br->heldOut.change.deltaNll))
+                     << (br->met ? " (budget met)" : " (budget NOT met)")
+                     << "\n";
+        for (const calibration::UniformResult &u : br->uniform)
+          llvm::errs() << "  uniform " << u.label << ": "
+                       << llvm::format("%.3f", u.heldOut.bitsPerWeight)
+                       << " bits per weight, KL "
+                       << llvm::format("%.5f", u.heldOut.change.kl)
+                       << ", perplexity x"
+                       << llvm::format("%.4f", std::exp(u.heldOut.change.deltaNll))
+                       << "\n";
+      }
+      if (!br->met)
+        llvm::errs() << "quant-compile: warning: the --budget " << budgetText
+                     << " choice does not meet it on the held-out slice "
+                        "(the card says so)\n";
+      phases.done("allocated formats for the budget");
+    }
   } else {
     card["calibration"] = quantize ? "not used (method " + method + ")"
                                    : "not used (float bundle)";
@@ -515,7 +698,9 @@ int main(int argc, char **argv) {
         tensors.push_back(t);
       });
   json weights = {
-      {"format", quantize ? std::string(formatName) : "f32"},
+      {"format", budget     ? "per layer (--budget; see tensors)"
+                 : quantize ? std::string(formatName)
+                            : "f32"},
       {"method", quantize ? std::string(method) : "none"},
       {"group", quantize ? int64_t(group) : 0},
       {"symmetric", !asymmetric},
@@ -525,7 +710,9 @@ int main(int argc, char **argv) {
                                 ? "e8m0 (power of two) per group"
                                 : "e4m3fn per group times one f32 per tensor"
                           : "none"},
-      {"recipe", recipePath.empty() ? "none" : baseName(recipePath)},
+      {"recipe", budget               ? "chosen by --budget (card.budget)"
+                 : recipePath.empty() ? "none"
+                                      : baseName(recipePath)},
       {"linears_quantized", quantizedCount},
       {"linears_float", floatCount},
       {"not_quantized", "embedding table and RMSNorm weights (f32)"},
@@ -536,7 +723,7 @@ int main(int argc, char **argv) {
         "folded into the producing norm or linear (nibble-smooth "
         "method=awq), then an importance-weighted clip search "
         "(nibble-quantize-weights method=imatrix)";
-  if (!recipePath.empty()) {
+  if (!recipePath.empty() && !budget) {
     std::string r;
     if (support::readFile(recipePath, r, error))
       weights["recipe_sha256"] = support::sha256Hex(r.data(), r.size());
@@ -671,7 +858,9 @@ int main(int argc, char **argv) {
   phases.done("written");
   llvm::outs() << "wrote " << outputPath << ": code " << code.size()
                << " bytes, weights " << blob.size() << " bytes ("
-               << (quantize ? formatName + " " + method : std::string("f32"))
+               << (budget     ? "per-layer formats for --budget " + budgetText
+                   : quantize ? formatName + " " + method
+                              : std::string("f32"))
                << (quantAct ? ", activations " + actFormat : std::string())
                << (kvFormat ? ", KV cache " + kvFormat->name() : std::string())
                << "), context " << S << ", target " << target->triple() << " "

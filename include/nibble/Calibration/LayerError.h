@@ -14,6 +14,7 @@
 #include "nibble/Quant/Stats.h"
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,11 +22,21 @@ namespace nibble::calibration {
 
 enum class Method { RTN, RTNMse, ImportanceRTN, GPTQ, AWQ };
 const char *methodName(Method m);
+/// The method of a compiler method name (rtn, rtn-mse, imatrix, gptq, awq).
+std::optional<Method> parseMethod(const std::string &name);
 
 struct MethodSpec {
   Method method;
   quant::WeightScheme scheme;
 };
+
+/// The f32 weights a method's codes stand for (for AWQ: Q(W s) / s), from
+/// the layer's calibration statistics (GPTQ and AWQ need its Hessian,
+/// imatrix its mean x^2; RTN and rtn-mse need none: `stats` may be null).
+/// nullopt with `error` otherwise.
+std::optional<std::vector<float>>
+effectiveWeights(const MethodSpec &spec, quant::MatrixView w,
+                 const quant::LinearStats *stats, std::string &error);
 
 /// Relative held-out output error of every (layer, method): result[layer][i]
 /// for specs[i]. Layers are those present in both `calib` and `heldOut`;
