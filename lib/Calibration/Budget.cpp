@@ -204,6 +204,15 @@ std::optional<BudgetResult> allocateBudget(const model::Model &model,
           }))
     return std::nullopt;
 
+  // Sizes as the bundle will store them.
+  if (o.codeBits)
+    for (LayerSensitivity &s : r.sensitivity)
+      for (size_t c = 0; c < o.candidates.size(); ++c)
+        if (!o.candidates[c].keepFloat)
+          s.bytes[c] = storedBytes(o.candidates[c].spec.scheme, s.rows,
+                                   s.cols,
+                                   o.codeBits(o.candidates[c].spec.scheme));
+
   // The knapsack over candidates that apply to each layer.
   std::vector<std::vector<quant::AllocationChoice>> layers;
   std::vector<std::vector<int>> index; // knapsack choice -> candidate

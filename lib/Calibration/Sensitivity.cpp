@@ -146,11 +146,11 @@ FloatBaseline::evaluate(const std::map<std::string, const float *> &overrides,
 }
 
 double storedBytes(const quant::WeightScheme &scheme, int64_t rows,
-                   int64_t cols) {
+                   int64_t cols, unsigned codeBits) {
   const int64_t g = scheme.groupSize ? scheme.groupSize : cols;
   const double groups = double(rows) * double(cols / std::max<int64_t>(1, g));
-  double bytes = double(formats::packedByteCount(size_t(rows * cols),
-                                                 scheme.format.bits()));
+  double bytes = double(formats::packedByteCount(
+      size_t(rows * cols), codeBits ? codeBits : scheme.format.bits()));
   bytes += groups * quant::scaleStorageBits(scheme.scaleStorage) / 8.0;
   if (!scheme.symmetric)
     bytes += groups * 4.0; // f32 zero points

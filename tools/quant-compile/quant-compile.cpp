@@ -20,6 +20,7 @@
 #include "nibble/Dialect/Nibble/IR/Nibble.h"
 #include "nibble/Dialect/Nibble/Transforms/Passes.h"
 #include "nibble/Formats/Format.h"
+#include "nibble/Formats/Packing.h"
 #include "nibble/Import/FloatModel.h"
 #include "nibble/Model/Model.h"
 #include "nibble/Pipelines/Pipelines.h"
@@ -144,7 +145,7 @@ static cl::opt<std::string> budgetText(
              "held-out one (docs/accuracy.md)"));
 static cl::opt<std::string> candidateList(
     "candidates", cl::cat(nibbleCat),
-    cl::init("int8/g0,int4/g128,int4/g32,nf4/g32,int3/g32"),
+    cl::init("int8/g0,int4/g128,int4/g32,nf4/g32"),
     cl::desc("--budget candidates: FORMAT/gGROUP[/SCALE] (g0: per "
              "channel; SCALE e8m0 or e4m3), or f32 to allow keeping a layer "
              "in float"));
@@ -272,6 +273,15 @@ bool calibrateSequentially(const model::Model &model,
   }
   progress.finish();
   return true;
+}
+
+/// Bits one weight code occupies in this bundle: the generated CPU kernels
+/// serve f32-scale schemes and repack their codes into the interleaved
+/// layout (formats::interleavedStorageBits: 1-4 bit codes in 4-bit
+/// containers, 5-8 in bytes; nibble-generate-kernels); schemes with 8-bit
+/// scales run on the reference lowering over the dense layout.
+unsigned storedCodeBits(unsigned bits, bool f32Scales) {
+  return f32Scales ? formats::interleavedStorageBits(bits) : bits;
 }
 
 std::string typeString(mlir::Type t) {
@@ -457,6 +467,10 @@ int main(int argc, char **argv) {
           checkFirst >= 0 ? int64_t(checkFirst) : opts.windows.endToken();
       bo.stats = &stats;
       bo.threads = int(std::max(1u, std::thread::hardware_concurrency()));
+      bo.codeBits = [](const quant::WeightScheme &s) {
+        return storedCodeBits(s.format.bits(),
+                              s.scaleStorage == quant::ScaleStorage::F32);
+      };
       std::unique_ptr<support::Progress> bar;
       std::string barWhat;
       bo.progress = [&](const std::string &what, int64_t d, int64_t t) {
@@ -684,8 +698,17 @@ int main(int argc, char **argv) {
                   "nibble.weight_error"))
             t["relative_error"] = e.getValueAsDouble();
           if (auto bpw = op->getAttrOfType<mlir::FloatAttr>(
-                  "nibble.bits_per_weight"))
+                  "nibble.bits_per_weight")) {
             t["bits_per_weight"] = bpw.getValueAsDouble();
+            // As stored in this bundle (the kernels' code containers).
+            mlir::nibble::SchemeAttr s = mm.getWeight().getType().getScheme();
+            const unsigned bits = unsigned(s.getFormatAttr().getBitWidth());
+            const bool f32Scales =
+                !s.getScaleSchemeAttr() && s.getScaleType().isF32();
+            t["stored_bits_per_weight"] =
+                bpw.getValueAsDouble() - double(bits) +
+                double(storedCodeBits(bits, f32Scales));
+          }
           // Input channels kept in f16 beside the quantized part.
           if (auto oc = op->getAttrOfType<mlir::DenseI64ArrayAttr>(
                   "nibble.outlier_channels"))

@@ -72,6 +72,9 @@ struct BudgetOptions {
   const quant::StatsFile *stats = nullptr;
   int threads = 1;
   int maxRounds = 4;
+  /// Bits a scheme's code occupies in the bundle (e.g. 4-bit containers
+  /// for 3-bit codes in the CPU kernels' layout); unset: the format width.
+  std::function<unsigned(const quant::WeightScheme &)> codeBits;
   std::function<void(const std::string &, int64_t, int64_t)> progress;
 };
 
