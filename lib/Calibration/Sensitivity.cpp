@@ -79,35 +79,45 @@ FloatBaseline::compute(const model::Model &model,
   reference::LlamaReference ref(model, T + 1);
   double nll = 0;
   int64_t scored = 0;
+  if (!b.forEachScored(ref, error,
+                       [&](int64_t i, const float *logits, int32_t next) {
+                         float *lp = b.logProbs_.data() + i * V;
+                         logSoftmax(logits, V, lp);
+                         b.argmax_[size_t(i)] =
+                             int32_t(std::max_element(lp, lp + V) - lp);
+                         nll -= lp[next];
+                         ++scored;
+                       }))
+    return std::nullopt;
+  b.meanNll_ = nll / double(std::max<int64_t>(1, scored));
+  return b;
+}
+
+bool FloatBaseline::forEachScored(
+    reference::LlamaReference &ref, std::string &error,
+    const std::function<void(int64_t, const float *, int32_t)> &fn) const {
+  const int64_t T = windows_.seqLen, V = model_->config().vocabSize;
   std::vector<float> logits;
-  for (int64_t s = 0; s < windows.sequences; ++s) {
-    std::vector<int32_t> win = b.window(s);
+  for (int64_t s = 0; s < windows_.sequences; ++s) {
+    std::vector<int32_t> win = window(s);
     const int64_t off = int64_t(win.size()) - T; // 1 with BOS
     ref.reset();
     if (!ref.prefill(win, &logits, error))
-      return std::nullopt;
-    // Row p predicts win[p + 1]; score the rows predicting text tokens.
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t row = t + off - 1;
-      if (row < 0)
-        continue; // no BOS: the first token is not predicted
-      float *lp = b.logProbs_.data() + (s * T + t) * V;
-      logSoftmax(logits.data() + row * V, V, lp);
-      b.argmax_[size_t(s * T + t)] =
-          int32_t(std::max_element(lp, lp + V) - lp);
-      nll -= lp[win[size_t(row + 1)]];
-      ++scored;
-    }
+      return false;
+    // Row p predicts win[p + 1]; score the rows predicting text tokens
+    // (without BOS the first token is not predicted).
+    for (int64_t t = 0; t < T; ++t)
+      if (const int64_t row = t + off - 1; row >= 0)
+        fn(s * T + t, logits.data() + row * V, win[size_t(row + 1)]);
   }
-  b.meanNll_ = nll / double(std::max<int64_t>(1, scored));
-  return b;
+  return true;
 }
 
 std::optional<OutputChange>
 FloatBaseline::evaluate(const std::map<std::string, const float *> &overrides,
                         std::string &error) const {
-  const int64_t T = windows_.seqLen, V = vocab_;
-  reference::LlamaReference ref(*model_, T + 1);
+  const int64_t V = vocab_;
+  reference::LlamaReference ref(*model_, windows_.seqLen + 1);
   for (const auto &[name, w] : overrides)
     if (!ref.overrideLinear(name, w)) {
       error = "no linear named " + name;
@@ -116,29 +126,21 @@ FloatBaseline::evaluate(const std::map<std::string, const float *> &overrides,
   OutputChange c;
   double kl = 0, nll = 0;
   int64_t agree = 0;
-  std::vector<float> logits, lq(static_cast<size_t>(V));
-  for (int64_t s = 0; s < windows_.sequences; ++s) {
-    std::vector<int32_t> win = window(s);
-    const int64_t off = int64_t(win.size()) - T;
-    ref.reset();
-    if (!ref.prefill(win, &logits, error))
-      return std::nullopt;
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t row = t + off - 1;
-      if (row < 0)
-        continue;
-      logSoftmax(logits.data() + row * V, V, lq.data());
-      const float *lp = logProbs_.data() + (s * T + t) * V;
-      double k = 0;
-      for (int64_t i = 0; i < V; ++i)
-        k += std::exp(double(lp[i])) * (double(lp[i]) - double(lq[i]));
-      kl += std::max(0.0, k);
-      nll -= lq[size_t(win[size_t(row + 1)])];
-      agree += int32_t(std::max_element(lq.begin(), lq.end()) - lq.begin()) ==
-               argmax_[size_t(s * T + t)];
-      ++c.tokens;
-    }
-  }
+  std::vector<float> lq(static_cast<size_t>(V));
+  if (!forEachScored(ref, error, [&](int64_t at, const float *logits,
+                                     int32_t next) {
+        logSoftmax(logits, V, lq.data());
+        const float *lp = logProbs_.data() + at * V;
+        double k = 0;
+        for (int64_t i = 0; i < V; ++i)
+          k += std::exp(double(lp[i])) * (double(lp[i]) - double(lq[i]));
+        kl += std::max(0.0, k);
+        nll -= lq[size_t(next)];
+        agree += int32_t(std::max_element(lq.begin(), lq.end()) -
+                         lq.begin()) == argmax_[size_t(at)];
+        ++c.tokens;
+      }))
+    return std::nullopt;
   c.kl = kl / double(c.tokens);
   c.deltaNll = nll / double(c.tokens) - meanNll_;
   c.top1 = double(agree) / double(c.tokens);

@@ -60,4 +60,13 @@ std::vector<uint8_t> repackInterleaved(const uint8_t *packed, size_t rows,
   return out;
 }
 
+std::vector<uint8_t> repackForNvptx(const uint8_t *packed, size_t bytes,
+                                    unsigned bits) {
+  const uint8_t flip = bits == 4 ? 0x88 : 0x80; // every code's top bit
+  std::vector<uint8_t> out(packed, packed + bytes);
+  for (uint8_t &b : out)
+    b ^= flip;
+  return out;
+}
+
 } // namespace nibble::formats

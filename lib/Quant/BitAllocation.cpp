@@ -104,6 +104,19 @@ Allocation recover(const Layers &layers, const Table &t, int64_t bucket) {
   return a;
 }
 
+/// Sum over layers of each layer's least `field` (for error messages).
+template <typename Field>
+double sumOfLeast(const Layers &layers, Field field) {
+  double total = 0;
+  for (const auto &choices : layers) {
+    double m = std::numeric_limits<double>::infinity();
+    for (const AllocationChoice &c : choices)
+      m = std::min(m, field(c));
+    total += m;
+  }
+  return total;
+}
+
 bool checkChoiceCount(const Layers &layers, std::string &error) {
   for (const auto &choices : layers)
     if (choices.size() > 255) {
@@ -128,13 +141,8 @@ std::optional<Allocation> allocateForCost(const Layers &layers, double maxCost,
   for (int64_t b = 0; b < t.width; ++b)
     if (t.minCost[size_t(b)] <= maxCost)
       return recover(layers, t, b);
-  double least = 0;
-  for (const auto &choices : layers) {
-    double m = std::numeric_limits<double>::infinity();
-    for (const AllocationChoice &c : choices)
-      m = std::min(m, c.cost);
-    least += m;
-  }
+  const double least =
+      sumOfLeast(layers, [](const AllocationChoice &c) { return c.cost; });
   error = "no assignment meets the budget " + std::to_string(maxCost) +
           ": the most accurate choice of every layer costs " +
           std::to_string(least);
@@ -155,13 +163,8 @@ std::optional<Allocation> allocateForBytes(const Layers &layers,
         (best < 0 || t.minCost[size_t(b)] < t.minCost[size_t(best)]))
       best = b;
   if (best < 0) {
-    double least = 0;
-    for (const auto &choices : layers) {
-      double m = std::numeric_limits<double>::infinity();
-      for (const AllocationChoice &c : choices)
-        m = std::min(m, c.bytes);
-      least += m;
-    }
+    const double least =
+        sumOfLeast(layers, [](const AllocationChoice &c) { return c.bytes; });
     error = "no assignment fits in " + std::to_string(int64_t(maxBytes)) +
             " bytes: the smallest choice of every layer takes " +
             std::to_string(int64_t(least));

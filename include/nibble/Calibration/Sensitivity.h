@@ -29,6 +29,10 @@
 #include <string>
 #include <vector>
 
+namespace nibble::reference {
+class LlamaReference;
+} // namespace nibble::reference
+
 namespace nibble::calibration {
 
 struct OutputChange {
@@ -60,6 +64,11 @@ private:
       : model_(&model), tokens_(std::move(tokens)), windows_(windows) {}
   /// BOS + the window's tokens.
   std::vector<int32_t> window(int64_t s) const;
+  /// Runs every window through `ref` and calls fn(index of the scored
+  /// token, its logits row, the token it predicts) for each scored token.
+  bool forEachScored(
+      reference::LlamaReference &ref, std::string &error,
+      const std::function<void(int64_t, const float *, int32_t)> &fn) const;
 
   const model::Model *model_;
   std::vector<int32_t> tokens_; ///< only the slice the windows cover

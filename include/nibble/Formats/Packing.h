@@ -66,6 +66,13 @@ std::vector<uint8_t> repackInterleaved(const uint8_t *packed, size_t rows,
                                        size_t k, unsigned bits, size_t block,
                                        bool flipSign, bool signExtend = false);
 
+/// The NVIDIA GEMV kernels' layout (nibble-generate-gpu-kernels): the dense
+/// LSB-first layout of 4- or 8-bit two's-complement codes with every code
+/// in offset binary (top bit flipped). Read as little-endian 32-bit words,
+/// code j of a word is bits [j*bits, (j+1)*bits). `bytes` of `packed`.
+std::vector<uint8_t> repackForNvptx(const uint8_t *packed, size_t bytes,
+                                    unsigned bits);
+
 /// Storage width of a code of `bits` bits in repackInterleaved's layouts.
 constexpr unsigned interleavedStorageBits(unsigned bits) {
   return bits <= 4 ? 4 : 8;

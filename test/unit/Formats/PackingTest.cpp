@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -175,4 +176,36 @@ TEST(PackingTest, InterleavedLayoutsWidenNarrowCodes) {
                                << " row " << r << " col " << c;
         }
     }
+}
+
+// The NVIDIA GEMV layout read the way the generated kernel reads it: 32-bit
+// little-endian words, code j at bits [j*bits, (j+1)*bits), and the
+// magic-number conversion bitcast(0x4B000000 | u) - (2^23 + 2^(bits-1))
+// gives back every signed code.
+TEST(PackingTest, NvptxLayoutDecodesWithTheMagicNumber) {
+  for (unsigned bits : {4u, 8u}) {
+    const int lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1;
+    std::vector<uint8_t> codes;
+    for (int v = lo; v <= hi; ++v)
+      codes.push_back(uint8_t(v) & uint8_t((1u << bits) - 1));
+    while (codes.size() % (32 / bits) != 0)
+      codes.push_back(0);
+    std::vector<uint8_t> packed(packedByteCount(codes.size(), bits));
+    packCodes(codes.data(), codes.size(), bits, packed.data());
+    std::vector<uint8_t> nv = repackForNvptx(packed.data(), packed.size(), bits);
+    ASSERT_EQ(nv.size(), packed.size());
+    const float bias = 8388608.0f + float(1u << (bits - 1));
+    for (size_t i = 0; i < codes.size(); ++i) {
+      size_t word = i / (32 / bits), j = i % (32 / bits);
+      uint32_t w = 0;
+      std::memcpy(&w, nv.data() + 4 * word, 4); // little endian (x86, NVPTX)
+      uint32_t u = (w >> (j * bits)) & ((1u << bits) - 1);
+      uint32_t magic = 0x4B000000u | u;
+      float f;
+      std::memcpy(&f, &magic, 4);
+      int want = int(codes[i] & (1u << (bits - 1)) ? int(codes[i]) - (1 << bits)
+                                                   : int(codes[i]));
+      EXPECT_EQ(f - bias, float(want)) << bits << " bits, code " << i;
+    }
+  }
 }

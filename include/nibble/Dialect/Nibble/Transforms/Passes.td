@@ -456,6 +456,62 @@ def NibbleParallelizeKernelCalls
   let dependentDialects = ["mlir::LLVM::LLVMDialect"];
 }
 
+def NibbleGenerateGpuKernels : Pass<"nibble-generate-gpu-kernels", "ModuleOp"> {
+  let summary = "Generate NVIDIA GPU GEMV kernels (gpu dialect) for weight-only nibble.matmul";
+  let description = [{
+    For every `nibble.matmul` with int4 or int8 signed weights in groups
+    along the input dimension (f32 scales, no zero points), f16 or f32
+    activations and at most 32 activation rows, emits a `gpu.func` kernel
+    into `gpu.module @nibble_gpu` (one per distinct shape) and records it on
+    the matmul as `nibble.gpu_kernel`. Matmuls outside that set get a remark
+    naming the reason and are left alone.
+
+    Kernel ABI (bare pointers): `(x: memref<M x K x T>, w: memref<N x
+    K*bits/32 x i32>, scales: memref<N x K/G x f32>, y: memref<M x N x f32>)`,
+    launched with `ceil(N / rows-per-block)` blocks of `32 x rows-per-block`
+    threads. One warp computes one output row for all M activation rows:
+    each lane loads 128 bits of codes at a time (`ld.global.v4`: 32 int4 or
+    16 int8 codes), turns each code into f32 with the magic-number trick
+    (`bitcast(0x4B000000 | u) - (2^23 + 2^(bits-1))`), multiplies with the
+    activations (128-bit loads) in f32 FMAs (`llvm.intr.fma`), applies the group scale once
+    per 128-bit chunk, and the warp reduces with `shfl.sync.bfly`.
+
+    Weight layout (recorded on the kernel as `nibble.weight_layout`): codes
+    in offset binary (`code + 2^(bits-1)`, i.e. two's complement with the
+    sign bit flipped), packed LSB-first into 32-bit words, rows contiguous
+    (`nibble::formats::repackForNvptx`). Chunks of 128 bits never straddle
+    a group: G and K must be multiples of 128 / bits.
+  }];
+  let options = [
+    Option<"rowsPerBlock", "rows-per-block", "int64_t", /*default=*/"4",
+           "Output rows (warps) per thread block">,
+  ];
+  let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::vector::VectorDialect",
+                           "mlir::scf::SCFDialect", "mlir::LLVM::LLVMDialect",
+                           "mlir::memref::MemRefDialect"];
+}
+
+def NibbleGpuToPtx : Pass<"nibble-gpu-to-ptx", "ModuleOp"> {
+  let summary = "Lower the module's gpu.module kernels to PTX for an NVIDIA target";
+  let description = [{
+    Runs `gpu.module(convert-scf-to-cf, convert-vector-to-llvm,
+    convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv=true},
+    reconcile-unrealized-casts)`, `nvvm-attach-target{chip features}` and
+    `gpu-module-to-binary{format=isa}` (LLVM's NVPTX backend; no CUDA
+    needed), then writes the PTX of every gpu.module to `output`
+    (atomically; several modules are concatenated in order). sm_90 needs PTX
+    8.0 (`features=+ptx80`, the default).
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
+           "NVIDIA architecture (sm_80, sm_90, sm_90a, ...)">,
+    Option<"features", "features", "std::string", /*default=*/"\"+ptx80\"",
+           "PTX ISA version feature">,
+    Option<"output", "output", "std::string", /*default=*/"",
+           "PTX file to write (required)">,
+  ];
+}
+
 def NibbleExternalizeWeights : Pass<"nibble-externalize-weights", "ModuleOp"> {
   let summary = "Move constant weight buffers out of the code into one weights blob";
   let description = [{
