@@ -1,0 +1,439 @@
+//===- GpuGemvBench.cpp - Generated GPU GEMV vs cuBLAS and a probe ---------===//
+//
+//   nibble-gpu-bench [--shapes 8192x8192,16384x16384] [--iters 50]
+//                    [--ptx-only DIR]
+//
+// For each shape N x K (batch 1) and each path (W4A16: int4 g128; W8A16:
+// int8 per row; f16 activations, f32 accumulate): generates the kernel
+// from nibble IR (nibble-generate-gpu-kernels, nibble-gpu-to-ptx for the
+// device's sm_XY), loads the PTX through the CUDA Driver API (dlopen),
+// checks the result against a CPU evaluation of the same quantized weights
+// (per-row max |delta| <= 1e-2 of max |ref|), and times it with weights
+// rotated over copies totalling more than 256 MiB (so they stream from HBM
+// rather than the 50 MB L2). In the same run: a read-bandwidth probe (a
+// generated kernel summing 128-bit loads over 1 GiB) and cuBLAS
+// (cublasGemmEx, fp16 in and out, f32 compute) on the same shape, also
+// rotated. Prints a markdown table: microseconds per call, effective GB/s
+// of weight bytes (codes + scales; fp16 weights for cuBLAS), fraction of
+// the probe, and speedup over cuBLAS.
+//
+// Without a driver or GPU it says so and exits with status 2;
+// `--ptx-only DIR` writes the PTX for sm_80 and sm_90 and needs neither.
+//
+//===----------------------------------------------------------------------===//
+
+#include "nibble/Cuda/Driver.h"
+#include "nibble/Dialect/Nibble/IR/Nibble.h"
+#include "nibble/Dialect/Nibble/Transforms/Passes.h"
+#include "nibble/Formats/Half.h"
+#include "nibble/Formats/Packing.h"
+#include "nibble/Support/File.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <sstream>
+#include <unistd.h>
+
+using namespace nibble;
+
+namespace {
+
+struct Shape {
+  int64_t n, k;
+};
+
+/// PTX for `ir` (a module with nibble.matmul or gpu.module kernels).
+bool toPtx(const std::string &ir, const std::string &chip, bool generate,
+           std::string &ptx, std::string &error) {
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  mlir::registerAllToLLVMIRTranslations(registry);
+  registry.insert<mlir::nibble::NibbleDialect>();
+  mlir::MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(ir, &ctx);
+  if (!module) {
+    error = "internal error: generated IR does not parse";
+    return false;
+  }
+  char tmpl[] = "/tmp/nibble-gpu-bench-XXXXXX";
+  int fd = mkstemp(tmpl);
+  if (fd < 0) {
+    error = "cannot create a temporary file";
+    return false;
+  }
+  close(fd);
+  mlir::PassManager pm(&ctx);
+  std::string pipeline = std::string(generate ? "nibble-generate-gpu-kernels,"
+                                              : "") +
+                         "nibble-gpu-to-ptx{chip=" + chip +
+                         " output=" + tmpl + "}";
+  bool ok = succeeded(mlir::parsePassPipeline(pipeline, pm)) &&
+            succeeded(pm.run(*module)) &&
+            support::readFile(tmpl, ptx, error);
+  unlink(tmpl);
+  if (!ok && error.empty())
+    error = "PTX generation failed (see the diagnostics above)";
+  return ok;
+}
+
+std::string gemvIR(const Shape &s, int bits) {
+  const int64_t g = bits == 4 ? 128 : s.k;
+  std::ostringstream os;
+  os << "!w = !nibble.qtensor<" << s.n << "x" << s.k
+     << ", #nibble.scheme<#nibble.int<" << bits << ", signed>, "
+     << (bits == 4 ? "group<1, 128>" : "per_channel<0>")
+     << ", scale = f32>>\n"
+     << "func.func @f(%x: tensor<1x" << s.k << "xf16>, %w: !w, %s: tensor<"
+     << s.n << "x" << s.k / g << "xf32>) -> tensor<1x" << s.n << "xf32> {\n"
+     << "  %y = nibble.matmul %x, %w scales(%s : tensor<" << s.n << "x"
+     << s.k / g << "xf32>) : tensor<1x" << s.k << "xf16>, !w -> tensor<1x"
+     << s.n << "xf32>\n  return %y : tensor<1x" << s.n << "xf32>\n}\n";
+  return os.str();
+}
+
+std::string kernelName(const Shape &s, int bits) {
+  return "nibble_w" + std::to_string(bits) + "a16_m1_n" + std::to_string(s.n) +
+         "_k" + std::to_string(s.k) + "_g" +
+         std::to_string(bits == 4 ? 128 : s.k);
+}
+
+/// Read bandwidth: every thread xors 128-bit loads in a grid-stride loop
+/// over `n` vectors (static shapes: the bare-pointer kernel ABI needs them).
+std::string probeIR(int64_t n, int64_t threads) {
+  std::ostringstream os;
+  os << R"(module attributes {gpu.container_module} {
+  gpu.module @probe {
+    gpu.func @read_probe(%a: memref<)" << n << R"(xvector<4xi32>>, %out: memref<)"
+     << threads << R"(xi32>) kernel {
+      %tid = gpu.thread_id x
+      %bid = gpu.block_id x
+      %bdim = gpu.block_dim x
+      %gdim = gpu.grid_dim x
+      %n = arith.constant )" << n << R"( : index
+      %base = arith.muli %bid, %bdim : index
+      %i0 = arith.addi %base, %tid : index
+      %stride = arith.muli %gdim, %bdim : index
+      %z = arith.constant dense<0> : vector<4xi32>
+      %acc = scf.for %i = %i0 to %n step %stride iter_args(%s = %z) -> vector<4xi32> {
+        %v = memref.load %a[%i] : memref<)" << n << R"(xvector<4xi32>>
+        %t = arith.xori %s, %v : vector<4xi32>
+        scf.yield %t : vector<4xi32>
+      }
+      %r = vector.reduction <xor>, %acc : vector<4xi32> into i32
+      memref.store %r, %out[%i0] : memref<)" << threads << R"(xi32>
+      gpu.return
+    }
+  }
+}
+)";
+  return os.str();
+}
+
+/// cuBLAS through dlopen (fp16 GEMV as a 1-column GEMM).
+struct Cublas {
+  void *lib = nullptr, *handle = nullptr;
+  int (*create)(void **) = nullptr;
+  int (*gemmEx)(void *, int, int, int, int, int, const void *, const void *,
+                int, int, const void *, int, int, const void *, void *, int,
+                int, int, int) = nullptr;
+  bool open(std::string &error) {
+    for (const char *n : {"libcublas.so.13", "libcublas.so.12", "libcublas.so"})
+      if ((lib = dlopen(n, RTLD_NOW | RTLD_LOCAL)))
+        break;
+    if (!lib) {
+      error = "cuBLAS not found (libcublas.so.13/.12)";
+      return false;
+    }
+    create = reinterpret_cast<decltype(create)>(dlsym(lib, "cublasCreate_v2"));
+    gemmEx = reinterpret_cast<decltype(gemmEx)>(dlsym(lib, "cublasGemmEx"));
+    if (!create || !gemmEx || create(&handle) != 0) {
+      error = "cuBLAS: cublasCreate_v2 / cublasGemmEx unavailable or failed";
+      return false;
+    }
+    return true;
+  }
+  /// y[N] = W[N x K] x[K], all fp16, f32 compute.
+  bool gemv(cuda::DevicePtr w, cuda::DevicePtr x, cuda::DevicePtr y,
+            int n, int k) {
+    const float alpha = 1.0f, beta = 0.0f;
+    constexpr int kOpN = 0, kOpT = 1, kR16F = 2, kCompute32F = 68,
+                  kDefaultAlgo = -1;
+    return gemmEx(handle, kOpT, kOpN, n, 1, k, &alpha,
+                  reinterpret_cast<void *>(w), kR16F, k,
+                  reinterpret_cast<void *>(x), kR16F, k, &beta,
+                  reinterpret_cast<void *>(y), kR16F, n, kCompute32F,
+                  kDefaultAlgo) == 0;
+  }
+};
+
+int fail(const std::string &msg, int code = 1) {
+  std::fprintf(stderr, "nibble-gpu-bench: %s\n", msg.c_str());
+  return code;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  mlir::registerAllPasses();
+  mlir::nibble::registerNibblePasses();
+  std::vector<Shape> shapes = {{8192, 8192}, {16384, 16384}};
+  int iters = 50;
+  std::string ptxOnly;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--iters" && i + 1 < argc) {
+      iters = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--ptx-only" && i + 1 < argc) {
+      ptxOnly = argv[++i];
+    } else if (a == "--shapes" && i + 1 < argc) {
+      shapes.clear();
+      std::stringstream ss(argv[++i]);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        Shape s{0, 0};
+        if (std::sscanf(item.c_str(), "%ldx%ld", &s.n, &s.k) != 2 ||
+            s.n < 1 || s.k < 128 || s.k % 128 != 0)
+          return fail("--shapes " + item + ": expected NxK with K a multiple "
+                                           "of 128",
+                      1);
+        shapes.push_back(s);
+      }
+    } else {
+      return fail("unknown argument " + a +
+                  " (--shapes NxK,... --iters N --ptx-only DIR)");
+    }
+  }
+  std::string error;
+  if (!ptxOnly.empty()) {
+    for (const char *chip : {"sm_80", "sm_90"})
+      for (const Shape &s : shapes)
+        for (int bits : {4, 8}) {
+          std::string ptx;
+          if (!toPtx(gemvIR(s, bits), chip, true, ptx, error))
+            return fail(error);
+          std::string path = ptxOnly + "/" + kernelName(s, bits) + "." +
+                             chip + ".ptx";
+          if (!support::writeFileAtomic(path, ptx.data(), ptx.size(), error))
+            return fail(error);
+          std::printf("wrote %s\n", path.c_str());
+        }
+    for (const char *chip : {"sm_80", "sm_90"}) {
+      std::string ptx, path = ptxOnly + "/read_probe." + chip + ".ptx";
+      if (!toPtx(probeIR(int64_t(1) << 26, 132 * 16 * 256), chip, false, ptx,
+                 error) ||
+          !support::writeFileAtomic(path, ptx.data(), ptx.size(), error))
+        return fail(error);
+      std::printf("wrote %s\n", path.c_str());
+    }
+    return 0;
+  }
+
+  auto drv = cuda::Driver::open(0, error);
+  if (!drv)
+    return fail(error + " (run on a machine with an NVIDIA GPU and driver; "
+                        "--ptx-only DIR needs neither)",
+                2);
+  const std::string chip = "sm_" + std::to_string(drv->computeCapability());
+  std::printf("device: %s (%s)\n\n", drv->deviceName().c_str(), chip.c_str());
+
+  // The probe, once.
+  double probeGBs = 0;
+  {
+    const size_t bytes = size_t(1) << 30, n = bytes / 16;
+    const unsigned block = 256, grid = 132 * 16;
+    std::string ptx;
+    if (!toPtx(probeIR(int64_t(n), int64_t(grid) * block), chip, false, ptx,
+               error))
+      return fail(error);
+    uintptr_t mod = drv->loadPtx(ptx, error);
+    uintptr_t fn = mod ? drv->function(mod, "read_probe", error) : 0;
+    if (!fn)
+      return fail(error);
+    cuda::DevicePtr a = drv->alloc(bytes, error);
+    cuda::DevicePtr out = a ? drv->alloc(size_t(grid) * block * 4, error) : 0;
+    if (!out)
+      return fail(error);
+    std::vector<uint8_t> fill(bytes / 64, 1);
+    for (size_t off = 0; off < bytes; off += fill.size())
+      if (!drv->upload(a + off, fill.data(), fill.size(), error))
+        return fail(error);
+    float ms = 0;
+    auto run = [&] {
+      for (int r = 0; r < 10; ++r)
+        if (!drv->launch(fn, grid, block, {&a, &out}, error))
+          return false;
+      return true;
+    };
+    if (!run() || !drv->synchronize(error) || !drv->time(run, ms, error))
+      return fail(error);
+    probeGBs = 10.0 * double(bytes) / (ms * 1e-3) / 1e9;
+    drv->free(a);
+    drv->free(out);
+    std::printf("read-bandwidth probe: %.0f GB/s (1 GiB, 10 passes)\n\n",
+                probeGBs);
+  }
+
+  Cublas blas;
+  std::string blasError;
+  const bool haveBlas = blas.open(blasError);
+  if (!haveBlas)
+    std::printf("cuBLAS: %s (no baseline column)\n\n", blasError.c_str());
+
+  std::printf("| shape N x K | path | us/call | GB/s | of probe | vs cuBLAS "
+              "fp16 | max err / max ref |\n| --- | --- | ---: | ---: | ---: "
+              "| ---: | ---: |\n");
+  bool allOk = true;
+  std::mt19937 rng(1);
+  for (const Shape &s : shapes) {
+    // Activations (fp16), shared by every path.
+    std::vector<uint16_t> xh(size_t(s.k));
+    std::vector<float> xf(size_t(s.k));
+    std::uniform_real_distribution<float> ux(-1.0f, 1.0f);
+    for (int64_t i = 0; i < s.k; ++i) {
+      xh[size_t(i)] = formats::floatToHalf(ux(rng));
+      xf[size_t(i)] = formats::halfToFloat(xh[size_t(i)]);
+    }
+    cuda::DevicePtr x = drv->alloc(xh.size() * 2, error);
+    cuda::DevicePtr y = x ? drv->alloc(size_t(s.n) * 4, error) : 0;
+    if (!y || !drv->upload(x, xh.data(), xh.size() * 2, error))
+      return fail(error);
+    double blasUs = 0;
+    if (haveBlas) {
+      const size_t wBytes = size_t(s.n * s.k) * 2;
+      const int copies = int(std::max<size_t>(2, (256u << 20) / wBytes + 1));
+      std::vector<cuda::DevicePtr> ws;
+      std::vector<uint16_t> wh(size_t(s.n * s.k));
+      for (auto &v : wh)
+        v = formats::floatToHalf(ux(rng) * 0.05f);
+      for (int c = 0; c < copies; ++c) {
+        ws.push_back(drv->alloc(wBytes, error));
+        if (!ws.back() || !drv->upload(ws.back(), wh.data(), wBytes, error))
+          return fail(error);
+      }
+      float ms = 0;
+      auto run = [&] {
+        for (int it = 0; it < iters; ++it)
+          if (!blas.gemv(ws[size_t(it % copies)], x, y, int(s.n), int(s.k))) {
+            error = "cublasGemmEx failed";
+            return false;
+          }
+        return true;
+      };
+      if (!run() || !drv->synchronize(error) || !drv->time(run, ms, error))
+        return fail(error);
+      blasUs = 1e3 * ms / iters;
+      std::printf("| %ldx%ld | cuBLAS fp16 | %.1f | %.0f | %.2f | 1.00 | |\n",
+                  s.n, s.k, blasUs, double(wBytes) / (blasUs * 1e-6) / 1e9,
+                  double(wBytes) / (blasUs * 1e-6) / 1e9 / probeGBs);
+      for (cuda::DevicePtr p : ws)
+        drv->free(p);
+    }
+    for (int bits : {4, 8}) {
+      std::string ptx;
+      if (!toPtx(gemvIR(s, bits), chip, true, ptx, error))
+        return fail(error);
+      uintptr_t mod = drv->loadPtx(ptx, error);
+      uintptr_t fn = mod ? drv->function(mod, kernelName(s, bits), error) : 0;
+      if (!fn)
+        return fail(error);
+      // Random codes and scales; the CPU reference in double.
+      const int64_t g = bits == 4 ? 128 : s.k, groups = s.k / g;
+      std::vector<uint8_t> codes(size_t(s.n * s.k));
+      std::uniform_int_distribution<int> uc(-(1 << (bits - 1)),
+                                            (1 << (bits - 1)) - 1);
+      for (auto &c : codes)
+        c = uint8_t(uc(rng)) & uint8_t((1u << bits) - 1);
+      std::vector<float> scales(size_t(s.n * groups));
+      std::uniform_real_distribution<float> uscale(0.001f, 0.01f);
+      for (auto &v : scales)
+        v = uscale(rng);
+      std::vector<uint8_t> packed(
+          formats::packedByteCount(codes.size(), unsigned(bits)));
+      formats::packCodes(codes.data(), codes.size(), unsigned(bits),
+                         packed.data());
+      std::vector<uint8_t> nv =
+          formats::repackForNvptx(packed.data(), packed.size(), unsigned(bits));
+      std::vector<double> ref(size_t(s.n), 0.0);
+      double maxRef = 0;
+      for (int64_t r = 0; r < s.n; ++r) {
+        for (int64_t j = 0; j < s.k; ++j) {
+          int c = codes[size_t(r * s.k + j)];
+          if (c & (1 << (bits - 1)))
+            c -= 1 << bits;
+          ref[size_t(r)] += double(c) * scales[size_t(r * groups + j / g)] *
+                            double(xf[size_t(j)]);
+        }
+        maxRef = std::max(maxRef, std::fabs(ref[size_t(r)]));
+      }
+      const size_t wBytes = nv.size(), sBytes = scales.size() * 4;
+      const int copies =
+          int(std::max<size_t>(2, (256u << 20) / (wBytes + sBytes) + 1));
+      std::vector<cuda::DevicePtr> ws, ss;
+      for (int c = 0; c < copies; ++c) {
+        ws.push_back(drv->alloc(wBytes, error));
+        ss.push_back(ws.back() ? drv->alloc(sBytes, error) : 0);
+        if (!ss.back() || !drv->upload(ws.back(), nv.data(), wBytes, error) ||
+            !drv->upload(ss.back(), scales.data(), sBytes, error))
+          return fail(error);
+      }
+      const unsigned rowsPerBlock = 4;
+      const unsigned grid = unsigned((s.n + rowsPerBlock - 1) / rowsPerBlock);
+      auto launch = [&](int c) {
+        return drv->launch(fn, grid, 32 * rowsPerBlock,
+                           {&x, &ws[size_t(c)], &ss[size_t(c)], &y}, error);
+      };
+      std::vector<float> got(size_t(s.n));
+      if (!launch(0) || !drv->synchronize(error) ||
+          !drv->download(got.data(), y, got.size() * 4, error))
+        return fail(error);
+      double maxErr = 0;
+      for (int64_t r = 0; r < s.n; ++r)
+        maxErr = std::max(maxErr, std::fabs(double(got[size_t(r)]) -
+                                            ref[size_t(r)]));
+      const double rel = maxRef > 0 ? maxErr / maxRef : maxErr;
+      const bool ok = rel <= 1e-2;
+      allOk &= ok;
+      float ms = 0;
+      auto run = [&] {
+        for (int it = 0; it < iters; ++it)
+          if (!launch(it % copies))
+            return false;
+        return true;
+      };
+      if (!run() || !drv->synchronize(error) || !drv->time(run, ms, error))
+        return fail(error);
+      const double us = 1e3 * ms / iters;
+      const double gbs = double(wBytes + sBytes) / (us * 1e-6) / 1e9;
+      char vs[32] = "";
+      if (haveBlas)
+        std::snprintf(vs, sizeof vs, "%.2f", blasUs / us);
+      std::printf("| %ldx%ld | W%dA16 (%s) | %.1f | %.0f | %.2f | %s | %.1e%s "
+                  "|\n",
+                  s.n, s.k, bits, bits == 4 ? "int4 g128" : "int8 per row",
+                  us, gbs, gbs / probeGBs, vs, rel, ok ? "" : " FAIL");
+      for (int c = 0; c < copies; ++c) {
+        drv->free(ws[size_t(c)]);
+        drv->free(ss[size_t(c)]);
+      }
+    }
+    drv->free(x);
+    drv->free(y);
+  }
+  return allOk ? 0 : fail("numerics differ from the CPU reference", 1);
+}
