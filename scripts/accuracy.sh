@@ -98,7 +98,8 @@ run_model() {
     # shellcheck disable=SC2086
     if ! "$BIN/quant-compile" "$model" $args "${CALIB[@]}" "${rowextra[@]}" \
         --quiet -o "$bundle" > "$OUT/compile.log" 2>&1; then
-      echo "| $name | compile failed: $(tail -1 "$OUT/compile.log") | | | |"
+      # The first error names the cause (later lines summarise).
+      echo "| $name | compile failed: $(grep -m1 'error:' "$OUT/compile.log" | sed 's/^[^ ]*: error: //') | | | | | | | |"
       continue
     fi
     local json
