@@ -27,6 +27,7 @@
 #include "nibble/Dialect/Nibble/Transforms/Passes.h"
 #include "nibble/Formats/Half.h"
 #include "nibble/Formats/Packing.h"
+#include "nibble/Pipelines/Pipelines.h"
 #include "nibble/Support/File.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -60,10 +61,7 @@ struct Shape {
 bool toPtx(const std::string &ir, const std::string &chip, bool generate,
            std::string &ptx, std::string &error) {
   mlir::DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  mlir::registerAllToLLVMIRTranslations(registry);
-  registry.insert<mlir::nibble::NibbleDialect>();
+  mlir::nibble::registerCompilerDialects(registry);
   mlir::MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
   auto module = mlir::parseSourceString<mlir::ModuleOp>(ir, &ctx);

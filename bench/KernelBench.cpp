@@ -114,10 +114,7 @@ Kernel compileKernel(int64_t m, int64_t n, int64_t k, int64_t group,
   }();
   (void)init;
   mlir::DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  mlir::registerAllToLLVMIRTranslations(registry);
-  registry.insert<mlir::nibble::NibbleDialect>();
+  mlir::nibble::registerCompilerDialects(registry);
   Kernel kern;
   kern.ctx = std::make_unique<mlir::MLIRContext>(registry);
   std::string w = "!nibble.qtensor<" + std::to_string(n) + "x" +

@@ -3,7 +3,11 @@
 #include "nibble/Pipelines/Pipelines.h"
 #include "nibble/Dialect/Nibble/Transforms/Passes.h"
 
+#include "nibble/Dialect/Nibble/IR/Nibble.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
@@ -106,4 +110,11 @@ void mlir::nibble::registerNibblePipelines() {
         if (failed(buildReferenceToLLVMPipeline(pm, o)))
           llvm::report_fatal_error("nibble-reference-to-llvm: bad pipeline");
       });
+}
+
+void mlir::nibble::registerCompilerDialects(DialectRegistry &registry) {
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerAllToLLVMIRTranslations(registry);
+  registry.insert<NibbleDialect>();
 }

@@ -606,10 +606,7 @@ int main(int argc, char **argv) {
 
   // --- float IR of the two entry points ------------------------------------
   mlir::DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  mlir::registerAllToLLVMIRTranslations(registry);
-  registry.insert<mlir::nibble::NibbleDialect>();
+  mlir::nibble::registerCompilerDialects(registry);
   mlir::MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
   import::FloatModelOptions prefill;

@@ -22,11 +22,9 @@ int main(int argc, char **argv) {
   mlir::nibble::registerNibblePipelines();
 
   mlir::DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  // gpu-module-to-binary (nibble-gpu-to-ptx) translates NVVM to LLVM IR.
-  mlir::registerAllToLLVMIRTranslations(registry);
-  registry.insert<mlir::nibble::NibbleDialect>();
+  // Translations too: gpu-module-to-binary (nibble-gpu-to-ptx) translates
+  // NVVM to LLVM IR.
+  mlir::nibble::registerCompilerDialects(registry);
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "quant-opt: the Nibble quantizing compiler's optimizer driver\n",
       registry));

@@ -103,6 +103,11 @@ LogicalResult buildCompilePipeline(OpPassManager &pm,
 /// Registers `nibble-reference-to-llvm` and `nibble-compile`.
 void registerNibblePipelines();
 
+/// Everything a compiler context needs: the upstream dialects and their
+/// extensions, their translations to LLVM IR (object emission, NVVM for
+/// gpu-module-to-binary) and the nibble dialect.
+void registerCompilerDialects(DialectRegistry &registry);
+
 } // namespace mlir::nibble
 
 #endif // NIBBLE_PIPELINES_PIPELINES_H

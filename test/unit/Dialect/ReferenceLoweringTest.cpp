@@ -99,10 +99,7 @@ std::string buildModule(const std::string &format) {
 
 TEST_P(ReferenceLoweringTest, MatchesFormatLibrary) {
   mlir::DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  mlir::registerAllToLLVMIRTranslations(registry);
-  registry.insert<mlir::nibble::NibbleDialect>();
+  mlir::nibble::registerCompilerDialects(registry);
   mlir::MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
 

@@ -44,10 +44,7 @@ struct Context {
     }();
     (void)passesRegistered;
     mlir::DialectRegistry registry;
-    mlir::registerAllDialects(registry);
-    mlir::registerAllExtensions(registry);
-    mlir::registerAllToLLVMIRTranslations(registry);
-    registry.insert<mlir::nibble::NibbleDialect>();
+    mlir::nibble::registerCompilerDialects(registry);
     ctx = std::make_unique<mlir::MLIRContext>(registry);
     ctx->loadAllAvailableDialects();
   }

@@ -407,6 +407,14 @@ LogicalResult SchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+std::optional<int64_t> SchemeAttr::getColumnsPerScale(int64_t cols) const {
+  if (getGranularity() == GranularityKind::Group && getAxis() == 1)
+    return getBlockShape()[0];
+  if (getGranularity() == GranularityKind::PerChannel && getAxis() == 0)
+    return cols;
+  return std::nullopt;
+}
+
 LogicalResult
 SchemeAttr::verifyShape(ArrayRef<int64_t> shape,
                         function_ref<InFlightDiagnostic()> emitError) const {

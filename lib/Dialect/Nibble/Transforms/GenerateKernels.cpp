@@ -137,14 +137,10 @@ std::optional<MatmulShape> commonShape(MatmulOp op) {
   MatmulShape s{xType.getDimSize(0), wType.getShape()[0], wType.getShape()[1],
                 0, scheme.getFormatAttr().getFormat(),
                 scheme.hasZeroPoints()};
-  if (scheme.getGranularity() == GranularityKind::Group &&
-      scheme.getAxis() == 1)
-    s.group = scheme.getBlockShape()[0];
-  else if (scheme.getGranularity() == GranularityKind::PerChannel &&
-           scheme.getAxis() == 0)
-    s.group = s.k;
-  else
+  std::optional<int64_t> group = scheme.getColumnsPerScale(s.k);
+  if (!group)
     return std::nullopt;
+  s.group = *group;
   auto sType = dyn_cast<RankedTensorType>(op.getScales().getType());
   if (!sType || !sType.getElementType().isF32() || s.m > 32 || s.m < 1 ||
       !hasPayload(op.getWeight().getDefiningOp<ConstantOp>()))

@@ -65,16 +65,12 @@ FailureOr<GemvShape> gemvShape(MatmulOp op, std::string &why) {
   if (!why.empty())
     return failure();
   s.bits = intFormat.getWidth();
-  if (scheme.getGranularity() == GranularityKind::Group &&
-      scheme.getAxis() == 1)
-    s.group = scheme.getBlockShape()[0];
-  else if (scheme.getGranularity() == GranularityKind::PerChannel &&
-           scheme.getAxis() == 0)
-    s.group = s.k;
-  else {
+  std::optional<int64_t> group = scheme.getColumnsPerScale(s.k);
+  if (!group) {
     why = "scales are not per output channel or groups along the input";
     return failure();
   }
+  s.group = *group;
   const int64_t chunk = 128 / s.bits; // codes per 128-bit load
   if (s.group % chunk != 0 || s.k % chunk != 0) {
     why = "group and K must be multiples of " + std::to_string(chunk) +

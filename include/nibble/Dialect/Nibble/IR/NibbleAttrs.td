@@ -137,6 +137,10 @@ def Nibble_SchemeAttr : Nibble_Attr<"Scheme", "scheme"> {
     ::llvm::SmallVector<int64_t> getBlockSizes(::llvm::ArrayRef<int64_t> shape) const;
     /// Shape of the scales (and zero points) for data of this shape.
     ::llvm::SmallVector<int64_t> getScaleShape(::llvm::ArrayRef<int64_t> shape) const;
+    /// For a 2-D [out, in] weight with `cols` input columns: how many
+    /// consecutive columns of a row share a scale (G for group<1, G>, cols
+    /// for per_channel<0>); std::nullopt for every other layout.
+    std::optional<int64_t> getColumnsPerScale(int64_t cols) const;
   }];
 }
 
