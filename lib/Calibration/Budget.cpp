@@ -196,7 +196,7 @@ std::optional<BudgetResult> allocateBudget(const model::Model &model,
     return std::nullopt;
   }
   BudgetResult r;
-  r.linears = linearNames(model);
+  r.linears = model::linearNames(model.config());
   if (!measureSensitivity(
           model, *calib, r.linears, o.candidates, o.stats, o.threads,
           r.sensitivity, error, [&](int64_t d, int64_t t) {

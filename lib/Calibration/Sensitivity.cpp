@@ -113,11 +113,31 @@ bool FloatBaseline::forEachScored(
   return true;
 }
 
+std::unique_ptr<reference::LlamaReference>
+FloatBaseline::makeReference() const {
+  return std::make_unique<reference::LlamaReference>(*model_,
+                                                     windows_.seqLen + 1);
+}
+
 std::optional<OutputChange>
 FloatBaseline::evaluate(const std::map<std::string, const float *> &overrides,
                         std::string &error) const {
+  return evaluate(*makeReference(), overrides, error);
+}
+
+std::optional<OutputChange>
+FloatBaseline::evaluate(reference::LlamaReference &ref,
+                        const std::map<std::string, const float *> &overrides,
+                        std::string &error) const {
   const int64_t V = vocab_;
-  reference::LlamaReference ref(*model_, windows_.seqLen + 1);
+  struct Restore { // the checkpoint's weights again, however this returns
+    reference::LlamaReference &ref;
+    const std::map<std::string, const float *> &names;
+    ~Restore() {
+      for (const auto &entry : names)
+        ref.overrideLinear(entry.first, nullptr);
+    }
+  } restore{ref, overrides};
   for (const auto &[name, w] : overrides)
     if (!ref.overrideLinear(name, w)) {
       error = "no linear named " + name;
@@ -159,17 +179,6 @@ double storedBytes(const quant::WeightScheme &scheme, int64_t rows,
   if (scheme.scaleStorage == quant::ScaleStorage::E4M3)
     bytes += 4.0;
   return bytes;
-}
-
-std::vector<std::string> linearNames(const model::Model &model) {
-  std::vector<std::string> names;
-  for (int64_t l = 0; l < model.config().numLayers; ++l)
-    for (const char *s : {"self_attn.q_proj", "self_attn.k_proj",
-                          "self_attn.v_proj", "self_attn.o_proj",
-                          "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"})
-      names.push_back("model.layers." + std::to_string(l) + "." + s);
-  names.push_back("lm_head");
-  return names;
 }
 
 bool measureSensitivity(const model::Model &model,
@@ -218,6 +227,7 @@ bool measureSensitivity(const model::Model &model,
   std::mutex mu;
   std::string firstError;
   auto worker = [&] {
+    std::unique_ptr<reference::LlamaReference> ref = baseline.makeReference();
     while (true) {
       size_t j = next.fetch_add(1);
       if (j >= jobs.size())
@@ -236,7 +246,7 @@ bool measureSensitivity(const model::Model &model,
                                   err);
       std::optional<OutputChange> ch;
       if (eff)
-        ch = baseline.evaluate({{r.name, eff->data()}}, err);
+        ch = baseline.evaluate(*ref, {{r.name, eff->data()}}, err);
       std::lock_guard<std::mutex> lock(mu);
       if (!ch) {
         if (firstError.empty())

@@ -103,6 +103,20 @@ std::string layerTensorName(int64_t layer, const char *suffix) {
   return "model.layers." + std::to_string(layer) + "." + suffix;
 }
 
+const char *const kBlockLinears[7] = {
+    "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+    "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+    "mlp.down_proj"};
+
+std::vector<std::string> linearNames(const LlamaConfig &config) {
+  std::vector<std::string> names;
+  for (int64_t l = 0; l < config.numLayers; ++l)
+    for (const char *s : kBlockLinears)
+      names.push_back(layerTensorName(l, s));
+  names.push_back("lm_head");
+  return names;
+}
+
 std::unique_ptr<Model> Model::load(const std::string &path,
                                    std::string &error) {
   struct stat st;

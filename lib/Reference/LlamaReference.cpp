@@ -24,7 +24,7 @@ const float *LlamaReference::weight(const TensorView &t) {
 bool LlamaReference::overrideLinear(const std::string &name,
                                     const float *weights) {
   if (name == "lm_head") {
-    lmHead_ = weights;
+    lmHead_ = weights ? weights : checkpointLmHead_;
     return true;
   }
   // linearNames_ holds 7 names per layer in the order of these members.
@@ -35,7 +35,8 @@ bool LlamaReference::overrideLinear(const std::string &name,
   for (size_t l = 0; l < layers_.size(); ++l)
     for (size_t i = 0; i < 7; ++i)
       if (linearNames_[l * 7 + i] == weightName) {
-        layers_[l].*kSlots[i] = weights;
+        layers_[l].*kSlots[i] =
+            weights ? weights : checkpointLayers_[l].*kSlots[i];
         return true;
       }
   return false;
@@ -48,22 +49,21 @@ LlamaReference::LlamaReference(const model::Model &m, int64_t maxSeqLen)
   embed_ = weight(m.get("model.embed_tokens.weight"));
   finalNorm_ = weight(m.get("model.norm.weight"));
   lmHead_ = weight(m.lmHead());
-  static const char *kLinears[] = {
-      "self_attn.q_proj.weight", "self_attn.k_proj.weight",
-      "self_attn.v_proj.weight", "self_attn.o_proj.weight",
-      "mlp.gate_proj.weight",    "mlp.up_proj.weight",
-      "mlp.down_proj.weight"};
   for (int64_t l = 0; l < c.numLayers; ++l) {
-    auto w = [&](const char *s) {
-      return weight(m.get(model::layerTensorName(l, s)));
+    auto w = [&](const std::string &s) {
+      return weight(m.get(model::layerTensorName(l, s.c_str())));
     };
-    layers_.push_back({w("input_layernorm.weight"), w(kLinears[0]),
-                       w(kLinears[1]), w(kLinears[2]), w(kLinears[3]),
-                       w("post_attention_layernorm.weight"), w(kLinears[4]),
-                       w(kLinears[5]), w(kLinears[6])});
-    for (const char *s : kLinears)
-      linearNames_.push_back(model::layerTensorName(l, s));
+    auto linear = [&](int i) {
+      return w(std::string(model::kBlockLinears[i]) + ".weight");
+    };
+    layers_.push_back({w("input_layernorm.weight"), linear(0), linear(1),
+                       linear(2), linear(3), w("post_attention_layernorm.weight"),
+                       linear(4), linear(5), linear(6)});
+    for (const char *s : model::kBlockLinears)
+      linearNames_.push_back(model::layerTensorName(l, s) + ".weight");
   }
+  checkpointLayers_ = layers_;
+  checkpointLmHead_ = lmHead_;
   linearNames_.push_back(c.tiedEmbeddings ? "model.embed_tokens.weight"
                                           : "lm_head.weight");
   invFreq_ = c.ropeInverseFrequencies();

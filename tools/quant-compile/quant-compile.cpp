@@ -48,7 +48,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <thread>
 #include <cstdlib>
 #include <cstring>
@@ -219,17 +218,13 @@ bool calibrateSequentially(const model::Model &model,
                            quant::StatsFile &stats, std::string &error) {
   const model::LlamaConfig &cfg = model.config();
   std::map<std::string, std::vector<float>> dequantized;
-  static const char *kLinears[] = {
-      "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-      "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
-      "mlp.down_proj"};
   support::Progress progress("calibrating block by block", cfg.numLayers + 1,
                              quiet);
   for (int64_t l = 0; l <= cfg.numLayers; ++l) {
     std::vector<std::string> names;
     if (l < cfg.numLayers)
-      for (const char *s : kLinears)
-        names.push_back("model.layers." + std::to_string(l) + "." + s);
+      for (const char *s : model::kBlockLinears)
+        names.push_back(model::layerTensorName(l, s));
     else
       names.push_back("lm_head");
     opts.filter = [&](const std::string &n) {
@@ -509,12 +504,11 @@ int main(int argc, char **argv) {
         rules.push_back(rule);
         chosen[br->linears[l]] = c.label;
       }
-      {
-        std::ofstream out(budgetRecipe.path);
-        out << json{{"rules", rules}}.dump(2) << "\n";
-        if (budgetRecipe.path.empty() || !out)
-          return fail("cannot write the budget's recipe to a temporary file");
-      }
+      const std::string recipeText = json{{"rules", rules}}.dump(2) + "\n";
+      if (budgetRecipe.path.empty() ||
+          !support::writeFileAtomic(budgetRecipe.path, recipeText.data(),
+                                    recipeText.size(), error))
+        return fail("cannot write the budget's recipe: " + error);
       recipePath = budgetRecipe.path;
       auto change = [](const calibration::MixResult &m) {
         return json{{"bits_per_weight", m.bitsPerWeight},

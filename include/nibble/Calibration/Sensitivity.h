@@ -25,6 +25,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,6 +55,15 @@ public:
   std::optional<OutputChange>
   evaluate(const std::map<std::string, const float *> &overrides,
            std::string &error) const;
+  /// The same on a reference made by makeReference() (reused across calls:
+  /// no reallocation of its cache, no re-widening of f16 weights); the
+  /// overrides are undone afterwards.
+  std::optional<OutputChange>
+  evaluate(reference::LlamaReference &ref,
+           const std::map<std::string, const float *> &overrides,
+           std::string &error) const;
+  /// A reference sized for these windows.
+  std::unique_ptr<reference::LlamaReference> makeReference() const;
 
   double meanNll() const { return meanNll_; }
   const Windows &windows() const { return windows_; }
@@ -119,10 +129,6 @@ bool measureSensitivity(const model::Model &model,
                         std::string &error,
                         const std::function<void(int64_t, int64_t)> &progress =
                             {});
-
-/// Every linear the model's forward pass has, in program order: each
-/// block's q, k, v, o, gate, up, down, then lm_head.
-std::vector<std::string> linearNames(const model::Model &model);
 
 } // namespace nibble::calibration
 

@@ -80,6 +80,15 @@ struct LlamaConfig {
 /// Canonical names of layer tensors.
 std::string layerTensorName(int64_t layer, const char *suffix);
 
+/// The seven linears of a decoder block in forward order, as name suffixes
+/// without ".weight": self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj.
+extern const char *const kBlockLinears[7];
+
+/// Every linear of the decoder in forward order, by layer name (no
+/// ".weight"): each block's seven ("model.layers.L.self_attn.q_proj", ...),
+/// then "lm_head" (the embedding table when tied).
+std::vector<std::string> linearNames(const LlamaConfig &config);
+
 class Model {
 public:
   /// Opens a model: a directory is a Hugging Face checkpoint (config.json +

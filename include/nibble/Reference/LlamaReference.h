@@ -71,8 +71,9 @@ public:
   /// Uses `weights` (f32, the linear's [out, in] shape, kept alive by the
   /// caller) for the linear `name` — "model.layers.L.self_attn.q_proj" and
   /// so on, or "lm_head" — instead of the checkpoint's. False for an
-  /// unknown name. Sequential calibration runs later layers over
-  /// already-quantized earlier ones this way.
+  /// unknown name. Null restores the checkpoint's weights. Sequential
+  /// calibration runs later layers over already-quantized earlier ones this
+  /// way; sensitivity scoring swaps one linear at a time.
   bool overrideLinear(const std::string &name, const float *weights);
 
   /// Called with the input of every linear layer (calibration probes).
@@ -94,6 +95,9 @@ private:
   int64_t pos_ = 0;
   const float *embed_ = nullptr, *finalNorm_ = nullptr, *lmHead_ = nullptr;
   std::vector<Layer> layers_;
+  /// The checkpoint's weights, restored by overrideLinear(name, nullptr).
+  std::vector<Layer> checkpointLayers_;
+  const float *checkpointLmHead_ = nullptr;
   std::vector<std::string> linearNames_; ///< 7 per layer, then lm_head
   std::vector<std::vector<float>> widened_; ///< f16/bf16 weights as f32
   std::vector<float> invFreq_;

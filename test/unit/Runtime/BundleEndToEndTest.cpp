@@ -280,14 +280,7 @@ TEST(BundleEndToEndTest, EightBitScaleBundlesMatchTheLibrary) {
               quant::ScaleStorage::E4M3}}}) {
     SCOPED_TRACE(c.args);
     std::map<std::string, std::vector<float>> linears;
-    const model::LlamaConfig &cfg = m->config();
-    std::vector<std::string> names = {"lm_head"};
-    for (int64_t l = 0; l < cfg.numLayers; ++l)
-      for (const char *s : {"self_attn.q_proj", "self_attn.k_proj",
-                            "self_attn.v_proj", "self_attn.o_proj",
-                            "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"})
-        names.push_back("model.layers." + std::to_string(l) + "." + s);
-    for (const std::string &n : names) {
+    for (const std::string &n : model::linearNames(m->config())) {
       const model::TensorView &t =
           n == "lm_head" ? m->lmHead() : m->get(n + ".weight");
       std::vector<float> w;
