@@ -4,7 +4,8 @@
 //                    [--ptx-only DIR]
 //
 // For each shape N x K (batch 1) and each path (W4A16: int4 g128; W8A16:
-// int8 per row; f16 activations, f32 accumulate): generates the kernel
+// int8 per row and fp8 e4m3 per row; f16 activations, f32 accumulate):
+// generates the kernel
 // from nibble IR (nibble-generate-gpu-kernels, nibble-gpu-to-ptx for the
 // device's sm_XY), loads the PTX through the CUDA Driver API (dlopen),
 // checks the result against a CPU evaluation of the same quantized weights
@@ -25,6 +26,7 @@
 #include "nibble/Cuda/Driver.h"
 #include "nibble/Dialect/Nibble/IR/Nibble.h"
 #include "nibble/Dialect/Nibble/Transforms/Passes.h"
+#include "nibble/Formats/Format.h"
 #include "nibble/Formats/Half.h"
 #include "nibble/Formats/Packing.h"
 #include "nibble/Pipelines/Pipelines.h"
@@ -77,10 +79,12 @@ bool toPtx(const std::string &ir, const std::string &chip, bool generate,
   }
   close(fd);
   mlir::PassManager pm(&ctx);
-  std::string pipeline = std::string(generate ? "nibble-generate-gpu-kernels,"
-                                              : "") +
-                         "nibble-gpu-to-ptx{chip=" + chip +
-                         " output=" + tmpl + "}";
+  // sm_89 converts fp8 in hardware only with PTX 8.1.
+  const std::string features = chip == "sm_89" ? "+ptx81" : "+ptx80";
+  std::string pipeline =
+      (generate ? "nibble-generate-gpu-kernels{chip=" + chip + "}," : "") +
+      "nibble-gpu-to-ptx{chip=" + chip + " features=" + features +
+      " output=" + tmpl + "}";
   bool ok = succeeded(mlir::parsePassPipeline(pipeline, pm)) &&
             succeeded(pm.run(*module)) &&
             support::readFile(tmpl, ptx, error);
@@ -90,13 +94,32 @@ bool toPtx(const std::string &ir, const std::string &chip, bool generate,
   return ok;
 }
 
-std::string gemvIR(const Shape &s, int bits) {
-  const int64_t g = bits == 4 ? 128 : s.k;
+/// One weight format the benchmark measures.
+struct Path {
+  const char *label;  ///< table row
+  const char *format; ///< nibble IR format attribute
+  const char *tag;    ///< kernel name part after "nibble_w"
+  int bits;
+  bool grouped; ///< groups of 128, else one scale per row
+  bool fp8;
+};
+const Path kPaths[] = {
+    {"W4A16 (int4 g128)", "#nibble.int<4, signed>", "4", 4, true, false},
+    {"W8A16 (int8 per row)", "#nibble.int<8, signed>", "8", 8, false, false},
+    {"W8A16 (fp8 e4m3 per row)", "#nibble.float<e4m3fn>", "e4m3", 8, false,
+     true},
+};
+
+int64_t groupOf(const Path &p, const Shape &s) {
+  return p.grouped ? 128 : s.k;
+}
+
+std::string gemvIR(const Shape &s, const Path &p) {
+  const int64_t g = groupOf(p, s);
   std::ostringstream os;
-  os << "!w = !nibble.qtensor<" << s.n << "x" << s.k
-     << ", #nibble.scheme<#nibble.int<" << bits << ", signed>, "
-     << (bits == 4 ? "group<1, 128>" : "per_channel<0>")
-     << ", scale = f32>>\n"
+  os << "!w = !nibble.qtensor<" << s.n << "x" << s.k << ", #nibble.scheme<"
+     << p.format << ", "
+     << (p.grouped ? "group<1, 128>" : "per_channel<0>") << ", scale = f32>>\n"
      << "func.func @f(%x: tensor<1x" << s.k << "xf16>, %w: !w, %s: tensor<"
      << s.n << "x" << s.k / g << "xf32>) -> tensor<1x" << s.n << "xf32> {\n"
      << "  %y = nibble.matmul %x, %w scales(%s : tensor<" << s.n << "x"
@@ -105,10 +128,9 @@ std::string gemvIR(const Shape &s, int bits) {
   return os.str();
 }
 
-std::string kernelName(const Shape &s, int bits) {
-  return "nibble_w" + std::to_string(bits) + "a16_m1_n" + std::to_string(s.n) +
-         "_k" + std::to_string(s.k) + "_g" +
-         std::to_string(bits == 4 ? 128 : s.k);
+std::string kernelName(const Shape &s, const Path &p) {
+  return std::string("nibble_w") + p.tag + "a16_m1_n" + std::to_string(s.n) +
+         "_k" + std::to_string(s.k) + "_g" + std::to_string(groupOf(p, s));
 }
 
 /// Read bandwidth: every thread xors 128-bit loads in a grid-stride loop
@@ -221,11 +243,11 @@ int main(int argc, char **argv) {
   if (!ptxOnly.empty()) {
     for (const char *chip : {"sm_80", "sm_90"})
       for (const Shape &s : shapes)
-        for (int bits : {4, 8}) {
+        for (const Path &p : kPaths) {
           std::string ptx;
-          if (!toPtx(gemvIR(s, bits), chip, true, ptx, error))
+          if (!toPtx(gemvIR(s, p), chip, true, ptx, error))
             return fail(error);
-          std::string path = ptxOnly + "/" + kernelName(s, bits) + "." +
+          std::string path = ptxOnly + "/" + kernelName(s, p) + "." +
                              chip + ".ptx";
           if (!support::writeFileAtomic(path, ptx.data(), ptx.size(), error))
             return fail(error);
@@ -342,41 +364,51 @@ int main(int argc, char **argv) {
       for (cuda::DevicePtr p : ws)
         drv->free(p);
     }
-    for (int bits : {4, 8}) {
+    for (const Path &p : kPaths) {
       std::string ptx;
-      if (!toPtx(gemvIR(s, bits), chip, true, ptx, error))
+      if (!toPtx(gemvIR(s, p), chip, true, ptx, error))
         return fail(error);
       uintptr_t mod = drv->loadPtx(ptx, error);
-      uintptr_t fn = mod ? drv->function(mod, kernelName(s, bits), error) : 0;
+      uintptr_t fn = mod ? drv->function(mod, kernelName(s, p), error) : 0;
       if (!fn)
         return fail(error);
       // Random codes and scales; the CPU reference in double.
-      const int64_t g = bits == 4 ? 128 : s.k, groups = s.k / g;
+      const int bits = p.bits;
+      const int64_t g = groupOf(p, s), groups = s.k / g;
+      const formats::Format e4m3 = formats::Format::e4m3fn();
       std::vector<uint8_t> codes(size_t(s.n * s.k));
-      std::uniform_int_distribution<int> uc(-(1 << (bits - 1)),
-                                            (1 << (bits - 1)) - 1);
+      std::uniform_int_distribution<int> uc(0, (1 << bits) - 1);
       for (auto &c : codes)
-        c = uint8_t(uc(rng)) & uint8_t((1u << bits) - 1);
+        do
+          c = uint8_t(uc(rng));
+        while (p.fp8 && e4m3.isNaNCode(c));
+      auto value = [&](uint8_t c) {
+        if (p.fp8)
+          return double(e4m3.decode(c));
+        int v = c;
+        return double(v & (1 << (bits - 1)) ? v - (1 << bits) : v);
+      };
       std::vector<float> scales(size_t(s.n * groups));
       std::uniform_real_distribution<float> uscale(0.001f, 0.01f);
       for (auto &v : scales)
-        v = uscale(rng);
+        v = p.fp8 ? uscale(rng) / 64.0f : uscale(rng);
+      // Integer codes go to the kernels' offset-binary layout; fp8 bytes
+      // are used as stored.
       std::vector<uint8_t> packed(
           formats::packedByteCount(codes.size(), unsigned(bits)));
       formats::packCodes(codes.data(), codes.size(), unsigned(bits),
                          packed.data());
       std::vector<uint8_t> nv =
-          formats::repackForNvptx(packed.data(), packed.size(), unsigned(bits));
+          p.fp8 ? packed
+                : formats::repackForNvptx(packed.data(), packed.size(),
+                                          unsigned(bits));
       std::vector<double> ref(size_t(s.n), 0.0);
       double maxRef = 0;
       for (int64_t r = 0; r < s.n; ++r) {
-        for (int64_t j = 0; j < s.k; ++j) {
-          int c = codes[size_t(r * s.k + j)];
-          if (c & (1 << (bits - 1)))
-            c -= 1 << bits;
-          ref[size_t(r)] += double(c) * scales[size_t(r * groups + j / g)] *
+        for (int64_t j = 0; j < s.k; ++j)
+          ref[size_t(r)] += value(codes[size_t(r * s.k + j)]) *
+                            scales[size_t(r * groups + j / g)] *
                             double(xf[size_t(j)]);
-        }
         maxRef = std::max(maxRef, std::fabs(ref[size_t(r)]));
       }
       const size_t wBytes = nv.size(), sBytes = scales.size() * 4;
@@ -421,10 +453,9 @@ int main(int argc, char **argv) {
       char vs[32] = "";
       if (haveBlas)
         std::snprintf(vs, sizeof vs, "%.2f", blasUs / us);
-      std::printf("| %ldx%ld | W%dA16 (%s) | %.1f | %.0f | %.2f | %s | %.1e%s "
-                  "|\n",
-                  s.n, s.k, bits, bits == 4 ? "int4 g128" : "int8 per row",
-                  us, gbs, gbs / probeGBs, vs, rel, ok ? "" : " FAIL");
+      std::printf("| %ldx%ld | %s | %.1f | %.0f | %.2f | %s | %.1e%s |\n",
+                  s.n, s.k, p.label, us, gbs, gbs / probeGBs, vs, rel,
+                  ok ? "" : " FAIL");
       for (int c = 0; c < copies; ++c) {
         drv->free(ws[size_t(c)]);
         drv->free(ss[size_t(c)]);

@@ -40,6 +40,6 @@ for r in rows:
         print(f"  {shape} W4A16: {vs}x cuBLAS (>= 3: {'met' if vs and float(vs) >= 3 else 'missed'}), "
               f"{of_probe:.2f} of probe (>= 0.75: {'met' if of_probe >= 0.75 else 'missed'})")
     else:
-        print(f"  {shape} W8A16: {vs}x cuBLAS (>= 1.8: {'met' if vs and float(vs) >= 1.8 else 'missed'})")
+        print(f"  {shape} {path}: {vs}x cuBLAS (>= 1.8: {'met' if vs and float(vs) >= 1.8 else 'missed'})")
 PY
 exit "$rc"

@@ -92,7 +92,25 @@ mlir::nibble::buildCompilePipeline(OpPassManager &pm,
   return parsePassPipeline(os.str(), pm);
 }
 
+LogicalResult mlir::nibble::buildGpuPipeline(OpPassManager &pm,
+                                             const GpuPipelineOptions &o) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "nibble-generate-gpu-kernels{chip=" << o.chip
+     << " rows-per-block=" << o.rowsPerBlock << "},nibble-gpu-to-ptx{chip="
+     << o.chip << " features=" << o.features << " output=" << o.output << "}";
+  return parsePassPipeline(os.str(), pm);
+}
+
 void mlir::nibble::registerNibblePipelines() {
+  PassPipelineRegistration<GpuPipelineOptions>(
+      "nibble-to-ptx",
+      "Generate NVIDIA GEMV kernels for the nibble matmuls they serve and "
+      "write their PTX for one chip",
+      [](OpPassManager &pm, const GpuPipelineOptions &o) {
+        if (failed(buildGpuPipeline(pm, o)))
+          llvm::report_fatal_error("nibble-to-ptx: bad pipeline");
+      });
   PassPipelineRegistration<CompilePipelineOptions>(
       "nibble-compile",
       "Compile nibble IR to an object file or shared library for a named "

@@ -5,7 +5,7 @@
 // RUN: quant-opt %s --nibble-generate-gpu-kernels 2>&1 | FileCheck %s
 // RUN: quant-opt %s --nibble-generate-gpu-kernels --nibble-gpu-to-ptx="chip=sm_90 output=%t.sm90.ptx" -o /dev/null
 // RUN: FileCheck %s --check-prefix=PTX < %t.sm90.ptx
-// RUN: quant-opt %s --nibble-generate-gpu-kernels --nibble-gpu-to-ptx="chip=sm_80 output=%t.sm80.ptx" -o /dev/null
+// RUN: quant-opt %s --nibble-generate-gpu-kernels=chip=sm_80 --nibble-gpu-to-ptx="chip=sm_80 output=%t.sm80.ptx" -o /dev/null
 // RUN: FileCheck %s --check-prefix=PTX80 < %t.sm80.ptx
 // RUN: not quant-opt %s --nibble-gpu-to-ptx="chip=sm_90" -o /dev/null 2>&1 | FileCheck %s --check-prefix=NOOUT
 // RUN: not quant-opt %s --nibble-gpu-to-ptx="chip=sm_90 output=%t.none.ptx" -o /dev/null 2>&1 | FileCheck %s --check-prefix=NOMOD
@@ -16,18 +16,18 @@
 !w3 = !nibble.qtensor<64x64, #nibble.scheme<#nibble.int<3, signed>, group<1, 32>, scale = f32>>
 !wz = !nibble.qtensor<64x64, #nibble.scheme<#nibble.int<4, unsigned>, group<1, 32>, scale = f32, zero_point = f32>>
 
-// CHECK: remark: no GPU kernel: weights are not int4 or int8 signed
-// CHECK: remark: no GPU kernel: weights are not int4 or int8 signed
+// CHECK: remark: no GPU kernel: weights are not int4 / int8 signed or fp8 e4m3fn / e5m2
+// CHECK: remark: no GPU kernel: weights are not int4 / int8 signed or fp8 e4m3fn / e5m2
 // CHECK: module attributes {gpu.container_module}
 // CHECK: nibble.matmul {{.*}} {nibble.gpu_kernel = @nibble_gpu::@nibble_w4a16_m1_n4096_k4096_g128}
 // CHECK: nibble.matmul {{.*}} {nibble.gpu_kernel = @nibble_gpu::@nibble_w8a32_m4_n512_k256_g256}
-// CHECK: gpu.module @nibble_gpu
+// CHECK: gpu.module @nibble_gpu attributes {nibble.chip = "sm_90"}
 // CHECK: gpu.func @nibble_w4a16_m1_n4096_k4096_g128(%{{.*}}: memref<1x4096xf16>, %{{.*}}: memref<4096x512xi32>, %{{.*}}: memref<4096x32xf32>, %{{.*}}: memref<1x4096xf32>) kernel
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>, nibble.grid = array<i64: 1024, 1, 1>, nibble.weight_layout = "nvptx.offset-binary.lsb-first.i32"
 // The magic number 2^23 and the offset-binary bias 2^23 + 8.
+// CHECK: vector.load {{.*}} {alignment = 16 : i64} : memref<4096x512xi32>, vector<4xi32>
 // CHECK: arith.constant 1258291200 : i32
 // CHECK: arith.constant 0x4B000008 : f32
-// CHECK: vector.load {{.*}} {alignment = 16 : i64} : memref<4096x512xi32>, vector<4xi32>
 // CHECK: llvm.intr.fma
 // CHECK: gpu.shuffle  xor
 // CHECK: gpu.func @nibble_w8a32_m4_n512_k256_g256

@@ -100,7 +100,29 @@ struct CompilePipelineOptions
 LogicalResult buildCompilePipeline(OpPassManager &pm,
                                    const CompilePipelineOptions &o);
 
-/// Registers `nibble-reference-to-llvm` and `nibble-compile`.
+struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip",
+      llvm::cl::desc("NVIDIA architecture: sm_80, sm_89, sm_90, sm_90a, ..."),
+      llvm::cl::init("sm_90")};
+  PassOptions::Option<std::string> features{
+      *this, "features", llvm::cl::desc("PTX ISA version feature"),
+      llvm::cl::init("+ptx80")};
+  PassOptions::Option<std::string> output{
+      *this, "output", llvm::cl::desc("PTX file to write"),
+      llvm::cl::init("")};
+  PassOptions::Option<int64_t> rowsPerBlock{
+      *this, "rows-per-block",
+      llvm::cl::desc("Output rows (warps) per thread block"),
+      llvm::cl::init(4)};
+};
+
+/// nibble IR -> GEMV kernels for `chip` (nibble-generate-gpu-kernels) ->
+/// PTX in `output` (nibble-gpu-to-ptx), one chip for both.
+LogicalResult buildGpuPipeline(OpPassManager &pm, const GpuPipelineOptions &o);
+
+/// Registers `nibble-reference-to-llvm`, `nibble-compile` and
+/// `nibble-to-ptx`.
 void registerNibblePipelines();
 
 /// Everything a compiler context needs: the upstream dialects and their

@@ -1,9 +1,12 @@
 //===- PackingTest.cpp - Dense LSB-first packing --------------------------===//
 
+#include "nibble/Formats/Format.h"
+#include "nibble/Formats/Half.h"
 #include "nibble/Formats/Packing.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -206,6 +209,40 @@ TEST(PackingTest, NvptxLayoutDecodesWithTheMagicNumber) {
       int want = int(codes[i] & (1u << (bits - 1)) ? int(codes[i]) - (1 << bits)
                                                    : int(codes[i]));
       EXPECT_EQ(f - bias, float(want)) << bits << " bits, code " << i;
+    }
+  }
+}
+
+// The fp8 layout of the NVIDIA GEMV kernels (`nvptx.bytes.lsb-first.i32`):
+// bytes as stored. Below sm_89 the kernels decode two bytes at a time into
+// f16 bit patterns with the shifts and masks below (the constants the
+// generator emits, checked in test/Transforms/gpu-kernels.mlir); e4m3fn
+// comes out as the value times 2^-8, and the kernel multiplies the scale by
+// 2^8. Every non-NaN code in every byte position must decode exactly.
+TEST(PackingTest, NvptxFp8SoftwareDecodeIsExact) {
+  for (bool e4m3 : {true, false}) {
+    const Format f = e4m3 ? Format::e4m3fn() : Format::e5m2();
+    const float factor = e4m3 ? 256.0f : 1.0f;
+    for (uint32_t code = 0; code < 256; ++code) {
+      if (f.isNaNCode(code) || std::isinf(f.decode(code)))
+        continue;
+      for (unsigned pos = 0; pos < 4; ++pos) {
+        // A word with `code` at byte `pos` and different codes elsewhere.
+        uint32_t w = 0x3A1C2B4Du & ~(0xFFu << (8 * pos));
+        w |= code << (8 * pos);
+        uint32_t even, odd; // f16 pairs of bytes (0, 2) and (1, 3)
+        if (e4m3) {
+          even = ((w << 8) & 0x80008000u) | ((w << 7) & 0x3F803F80u);
+          odd = (w & 0x80008000u) | ((w >> 1) & 0x3F803F80u);
+        } else {
+          even = (w << 8) & 0xFF00FF00u;
+          odd = w & 0xFF00FF00u;
+        }
+        const uint32_t pair = pos % 2 == 0 ? even : odd;
+        const uint16_t h = uint16_t(pos < 2 ? pair : pair >> 16);
+        EXPECT_EQ(halfToFloat(h) * factor, f.decode(code))
+            << f.name() << " code " << code << " at byte " << pos;
+      }
     }
   }
 }

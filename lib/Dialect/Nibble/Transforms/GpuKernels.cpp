@@ -12,6 +12,7 @@
 #include "nibble/Support/File.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -27,44 +28,77 @@ using namespace mlir::nibble;
 
 namespace {
 
+/// How a kernel turns stored codes into f32.
+enum class Decode {
+  Int,  ///< offset-binary int4 / int8, magic-number conversion
+  E4M3, ///< fp8 e4m3fn bytes
+  E5M2, ///< fp8 e5m2 bytes
+};
+
 /// What one kernel is specialised for.
 struct GemvShape {
   int64_t m, n, k, group;
   unsigned bits;
-  Type act; ///< f16 or f32
+  Decode decode;
+  Type act; ///< f16, bf16 or f32
+  bool hwFp8; ///< fp8 through cvt.rn.f16x2.{e4m3,e5m2}x2 (sm_89+)
   std::string name() const {
     std::string s;
     llvm::raw_string_ostream os(s);
-    os << "nibble_w" << bits << "a" << act.getIntOrFloatBitWidth() << "_m"
-       << m << "_n" << n << "_k" << k << "_g" << group;
+    os << "nibble_w";
+    if (decode == Decode::Int)
+      os << bits;
+    else
+      os << (decode == Decode::E4M3 ? "e4m3" : "e5m2");
+    os << "a" << (act.isBF16() ? "bf16" : std::to_string(
+                                               act.getIntOrFloatBitWidth()))
+       << "_m" << m << "_n" << n << "_k" << k << "_g" << group;
     return s;
   }
 };
 
+/// The SM version of a chip name ("sm_90a" -> 90), or nullopt.
+std::optional<int> smVersion(StringRef chip) {
+  int v = 0;
+  if (!chip.consume_front("sm_") || chip.consumeInteger(10, v) ||
+      !(chip.empty() || chip == "a" || chip == "f"))
+    return std::nullopt;
+  return v;
+}
+
 /// The shape of a matmul the kernels serve, or a reason it is not served.
-FailureOr<GemvShape> gemvShape(MatmulOp op, std::string &why) {
+FailureOr<GemvShape> gemvShape(MatmulOp op, int sm, std::string &why) {
+  using ::nibble::formats::Format;
   QTensorType wType = op.getWeight().getType();
   SchemeAttr scheme = wType.getScheme();
   auto xType = cast<RankedTensorType>(op.getInput().getType());
-  auto intFormat = dyn_cast<IntFormatAttr>(scheme.getFormat());
+  const Format f = scheme.getFormatAttr().getFormat();
   GemvShape s{xType.getDimSize(0), wType.getShape()[0], wType.getShape()[1],
-              0, 0, xType.getElementType()};
-  if (!intFormat || !intFormat.getIsSigned() ||
-      (intFormat.getWidth() != 4 && intFormat.getWidth() != 8))
-    why = "weights are not int4 or int8 signed";
+              0, 8, Decode::Int, xType.getElementType(), false};
+  if (f.kind() == ::nibble::formats::Kind::Int && f.isSigned() &&
+      (f.bits() == 4 || f.bits() == 8))
+    s.bits = unsigned(f.bits());
+  else if (f == Format::e4m3fn())
+    s.decode = Decode::E4M3;
+  else if (f == Format::e5m2())
+    s.decode = Decode::E5M2;
+  else
+    why = "weights are not int4 / int8 signed or fp8 e4m3fn / e5m2";
+  s.hwFp8 = s.decode != Decode::Int && sm >= 89;
+  if (!why.empty())
+    ;
   else if (scheme.hasZeroPoints() || scheme.getScaleSchemeAttr() ||
            !scheme.getScaleType().isF32() || scheme.getLayout())
     why = "scales are not plain f32 without zero points";
-  else if (!(s.act.isF16() || s.act.isF32()) ||
+  else if (!(s.act.isF16() || s.act.isBF16() || s.act.isF32()) ||
            !op.getResult().getType().getElementType().isF32())
-    why = "activations are not f16/f32 with an f32 result";
+    why = "activations are not f16/bf16/f32 with an f32 result";
   else if (op.getActFormat())
     why = "activation quantization has no GPU kernel yet";
   else if (s.m < 1 || s.m > 32 || ShapedType::isDynamic(s.m))
     why = "more than 32 (or a dynamic number of) activation rows";
   if (!why.empty())
     return failure();
-  s.bits = intFormat.getWidth();
   std::optional<int64_t> group = scheme.getColumnsPerScale(s.k);
   if (!group) {
     why = "scales are not per output channel or groups along the input";
@@ -78,6 +112,96 @@ FailureOr<GemvShape> gemvShape(MatmulOp op, std::string &why) {
     return failure();
   }
   return s;
+}
+
+/// The f32 values of the codes in one 32-bit word, in code order, each
+/// equal to the stored value divided by `scaleFactor(s)`.
+SmallVector<Value> decodeWord(OpBuilder &b, Location loc, const GemvShape &s,
+                              Value e) {
+  Type f32 = b.getF32Type(), i32 = b.getI32Type(), f16 = b.getF16Type();
+  auto cI32 = [&](uint32_t v) {
+    return arith::ConstantIntOp::create(b, loc, i32, int64_t(int32_t(v)))
+        .getResult();
+  };
+  auto halves = [&](Value pair) { // vector<2xf16> -> two f32
+    return std::array<Value, 2>{
+        Value(arith::ExtFOp::create(
+            b, loc, f32, Value(vector::ExtractOp::create(b, loc, pair, 0)))),
+        Value(arith::ExtFOp::create(
+            b, loc, f32, Value(vector::ExtractOp::create(b, loc, pair, 1))))};
+  };
+  auto f16x2 = VectorType::get({2}, f16);
+  SmallVector<Value> vals;
+  if (s.decode == Decode::Int) {
+    const int64_t codesPerWord = 32 / s.bits;
+    const uint32_t mask = (1u << s.bits) - 1;
+    // bitcast(0x4B000000 | u) = 2^23 + u; minus 2^23 + 2^(bits-1) undoes
+    // the offset binary of the stored code.
+    Value magic = cI32(0x4B000000);
+    Value bias = arith::ConstantFloatOp::create(
+        b, loc, cast<FloatType>(f32),
+        APFloat(float(8388608.0 + double(1u << (s.bits - 1)))));
+    for (int64_t j = 0; j < codesPerWord; ++j) {
+      Value code = j == 0 ? e
+                          : arith::ShRUIOp::create(b, loc, e,
+                                                   cI32(uint32_t(j * s.bits)));
+      if (j != codesPerWord - 1)
+        code = arith::AndIOp::create(b, loc, code, cI32(mask));
+      Value f = arith::BitcastOp::create(
+          b, loc, f32, arith::OrIOp::create(b, loc, code, magic));
+      vals.push_back(arith::SubFOp::create(b, loc, f, bias));
+    }
+    return vals;
+  }
+  vals.resize(4);
+  if (s.hwFp8) {
+    // cvt.rn.f16x2.{e4m3,e5m2}x2 converts bytes (0, 1) and (2, 3); the low
+    // byte becomes the low half.
+    Type src = s.decode == Decode::E4M3 ? Type(b.getType<Float8E4M3FNType>())
+                                        : Type(b.getType<Float8E5M2Type>());
+    for (int pair = 0; pair < 2; ++pair) {
+      Value w = pair == 0 ? e : arith::ShRUIOp::create(b, loc, e, cI32(16));
+      // llvm.bitcast: arith.bitcast keeps shapes, this packs a scalar.
+      Value bytes = LLVM::BitcastOp::create(
+          b, loc, VectorType::get({2}, b.getI8Type()),
+          arith::TruncIOp::create(b, loc, b.getI16Type(), w));
+      Value h = NVVM::ConvertF8x2ToF16x2Op::create(b, loc, f16x2, bytes,
+                                                   /*relu=*/false, src);
+      auto [lo, hi] = halves(h);
+      vals[size_t(2 * pair)] = lo;
+      vals[size_t(2 * pair + 1)] = hi;
+    }
+    return vals;
+  }
+  // Software decode (sm_80): each byte becomes an f16 bit pattern, two at a
+  // time. e5m2 is the top byte of an f16. e4m3fn's sign goes to bit 15 and
+  // its exponent and mantissa to bits 7..13, which reads as the value times
+  // 2^-8 (f16's bias 15 against e4m3's 7), subnormals included; the kernel
+  // multiplies the scale by 2^8 instead. (NaN codes, which quantization
+  // never produces, read as 480.)
+  Value even, odd; // bytes (0, 2) and (1, 3)
+  if (s.decode == Decode::E5M2) {
+    even = arith::AndIOp::create(
+        b, loc, arith::ShLIOp::create(b, loc, e, cI32(8)), cI32(0xFF00FF00));
+    odd = arith::AndIOp::create(b, loc, e, cI32(0xFF00FF00));
+  } else {
+    auto bits = [&](Value signSrc, Value magSrc) {
+      return arith::OrIOp::create(
+          b, loc, arith::AndIOp::create(b, loc, signSrc, cI32(0x80008000)),
+          arith::AndIOp::create(b, loc, magSrc, cI32(0x3F803F80)));
+    };
+    even = bits(arith::ShLIOp::create(b, loc, e, cI32(8)),
+                arith::ShLIOp::create(b, loc, e, cI32(7)));
+    odd = bits(e, arith::ShRUIOp::create(b, loc, e, cI32(1)));
+  }
+  auto [c0, c2] = halves(LLVM::BitcastOp::create(b, loc, f16x2, even));
+  auto [c1, c3] = halves(LLVM::BitcastOp::create(b, loc, f16x2, odd));
+  return SmallVector<Value>{c0, c1, c2, c3};
+}
+
+/// What the decoded values are multiplied by (besides the group scale).
+double scaleFactor(const GemvShape &s) {
+  return s.decode == Decode::E4M3 && !s.hwFp8 ? 256.0 : 1.0;
 }
 
 /// Emits the kernel body. Index arithmetic in `index`; the NVVM lowering
@@ -112,18 +236,13 @@ void buildKernel(OpBuilder &b, Location loc, gpu::GPUFuncOp fn,
   auto ifRow = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
   b.setInsertionPointToStart(ifRow.thenBlock());
 
-  const int64_t codesPerWord = 32 / s.bits, chunkCodes = 128 / s.bits;
+  const int64_t chunkCodes = 128 / s.bits;
   const int64_t chunks = s.k / chunkCodes;
   const int64_t actBits = s.act.getIntOrFloatBitWidth();
-  // Activations of one word's codes, in loads of at most 128 bits.
-  const int64_t actPerLoad = std::min<int64_t>(codesPerWord, 128 / actBits);
+  // Activations of the chunk's codes, in 128-bit loads.
+  const int64_t actPerLoad = std::min<int64_t>(chunkCodes, 128 / actBits);
   auto actVec = VectorType::get({actPerLoad}, s.act);
   auto wordVec = VectorType::get({4}, i32);
-  const uint32_t mask = (1u << s.bits) - 1;
-  Value magic = cI32(0x4B000000);
-  // bitcast(0x4B000000 | u) = 2^23 + u; minus 2^23 + 2^(bits-1) undoes
-  // the offset binary of the stored code.
-  Value bias = cF32(8388608.0 + double(1u << (s.bits - 1)));
   Value zero = cF32(0.0);
 
   SmallVector<Value> init(size_t(s.m), zero);
@@ -141,21 +260,14 @@ void buildKernel(OpBuilder &b, Location loc, gpu::GPUFuncOp fn,
         arith::DivUIOp::create(b, loc, firstCode, cIdx(s.group));
     Value scale = memref::LoadOp::create(b, loc, scales,
                                          ValueRange{row, groupIdx});
+    if (double f = scaleFactor(s); f != 1.0)
+      scale = arith::MulFOp::create(b, loc, scale, cF32(f));
     // Dequantize the chunk once (without the scale) ...
     SmallVector<Value> vals;
-    for (int64_t word = 0; word < 4; ++word) {
-      Value e = vector::ExtractOp::create(b, loc, wv, word);
-      for (int64_t j = 0; j < codesPerWord; ++j) {
-        Value code = j == 0 ? e
-                            : arith::ShRUIOp::create(
-                                  b, loc, e, cI32(int64_t(j * s.bits)));
-        if (j != codesPerWord - 1)
-          code = arith::AndIOp::create(b, loc, code, cI32(mask));
-        Value f = arith::BitcastOp::create(
-            b, loc, f32, arith::OrIOp::create(b, loc, code, magic));
-        vals.push_back(arith::SubFOp::create(b, loc, f, bias));
-      }
-    }
+    for (int64_t word = 0; word < 4; ++word)
+      llvm::append_range(
+          vals, decodeWord(b, loc, s, vector::ExtractOp::create(b, loc, wv,
+                                                                word)));
     // ... then one dot product per activation row, scaled once.
     SmallVector<Value> next;
     for (int64_t m = 0; m < s.m; ++m) {
@@ -212,7 +324,12 @@ struct GenerateGpuKernelsPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     if (rowsPerBlock < 1 || rowsPerBlock > 32) {
-      module.emitError("rows-per-block must be in [1, 32]");
+      emitError(module.getLoc(), "rows-per-block must be in [1, 32]");
+      return signalPassFailure();
+    }
+    std::optional<int> sm = smVersion(chip);
+    if (!sm) {
+      emitError(module.getLoc(), "chip '") << chip << "': expected sm_XY (e.g. sm_80, sm_90, sm_90a)";
       return signalPassFailure();
     }
     MLIRContext *ctx = module.getContext();
@@ -221,7 +338,7 @@ struct GenerateGpuKernelsPass
     SymbolTable top(module);
     module.walk([&](MatmulOp op) {
       std::string why;
-      FailureOr<GemvShape> s = gemvShape(op, why);
+      FailureOr<GemvShape> s = gemvShape(op, *sm, why);
       if (failed(s)) {
         op.emitRemark("no GPU kernel: ") << why;
         return;
@@ -231,6 +348,7 @@ struct GenerateGpuKernelsPass
                         UnitAttr::get(ctx));
         b.setInsertionPointToEnd(module.getBody());
         gpuModule = gpu::GPUModuleOp::create(b, module.getLoc(), "nibble_gpu");
+        gpuModule->setAttr("nibble.chip", b.getStringAttr(chip));
       }
       std::string name = s->name();
       if (!SymbolTable::lookupSymbolIn(gpuModule, name)) {
@@ -249,10 +367,14 @@ struct GenerateGpuKernelsPass
         fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
             {int32_t(32 * rowsPerBlock), 1, 1}));
         fn->setAttr("nibble.weight_layout",
-                    b.getStringAttr("nvptx.offset-binary.lsb-first.i32"));
+                    b.getStringAttr(s->decode == Decode::Int
+                                        ? "nvptx.offset-binary.lsb-first.i32"
+                                        : "nvptx.bytes.lsb-first.i32"));
         fn->setAttr("nibble.grid",
                     b.getDenseI64ArrayAttr(
                         {(s->n + rowsPerBlock - 1) / rowsPerBlock, 1, 1}));
+        if (s->hwFp8)
+          fn->setAttr("nibble.fp8_cvt", UnitAttr::get(ctx));
         buildKernel(b, op.getLoc(), fn, *s, rowsPerBlock);
       }
       op->setAttr("nibble.gpu_kernel",
@@ -284,12 +406,52 @@ struct GpuToPtxPass : public mlir::nibble::impl::NibbleGpuToPtxBase<GpuToPtxPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     if (output.empty()) {
-      module.emitError("nibble-gpu-to-ptx needs output=FILE");
+      emitError(module.getLoc(), "nibble-gpu-to-ptx needs output=FILE");
       return signalPassFailure();
     }
+    std::optional<int> sm = smVersion(chip);
+    if (!sm) {
+      emitError(module.getLoc(), "chip '") << chip << "': expected sm_XY (e.g. sm_80, sm_90, sm_90a)";
+      return signalPassFailure();
+    }
+    // Kernels are specialised for the chip they were generated for (fp8
+    // decoding differs below sm_89): lowering them for another is refused.
+    WalkResult chipCheck = module.walk([&](gpu::GPUModuleOp gm) {
+      auto made = gm->getAttrOfType<StringAttr>("nibble.chip");
+      if (made && made.getValue() != chip) {
+        emitError(gm.getLoc(), "kernels were generated for ")
+            << made.getValue() << " but are being lowered for " << chip
+            << " (run nibble-generate-gpu-kernels with chip=" << chip << ")";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (chipCheck.wasInterrupted())
+      return signalPassFailure();
+    // cvt.rn.f16x2.e4m3x2 needs PTX 7.8 on sm_90 and 8.1 on sm_89; LLVM's
+    // NVPTX backend aborts on it otherwise, so say so first.
+    const int needPtx = *sm >= 90 ? 78 : 81;
+    int ptxVersion = 0;
+    StringRef feat(features);
+    size_t at = feat.find("+ptx");
+    if (at != StringRef::npos)
+      (void)feat.substr(at + 4).consumeInteger(10, ptxVersion);
+    WalkResult ptxCheck = module.walk([&](gpu::GPUFuncOp fn) {
+      if (fn->hasAttr("nibble.fp8_cvt") && ptxVersion < needPtx) {
+        emitError(fn.getLoc(), "kernel ")
+            << fn.getName() << " converts fp8 with cvt.rn.f16x2, which needs "
+            << "PTX " << needPtx / 10 << "." << needPtx % 10 << " on " << chip
+            << " (features=+ptx" << needPtx << " or later; got '" << features
+            << "')";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (ptxCheck.wasInterrupted())
+      return signalPassFailure();
     OpPassManager pm("builtin.module");
     if (failed(parsePassPipeline(pipeline(), pm))) {
-      module.emitError("bad chip or features: ") << pipeline();
+      emitError(module.getLoc(), "bad chip or features: ") << pipeline();
       return signalPassFailure();
     }
     if (failed(runPipeline(pm, module)))
@@ -301,14 +463,14 @@ struct GpuToPtxPass : public mlir::nibble::impl::NibbleGpuToPtxBase<GpuToPtxPass
           ptx += obj.getObject().getValue().str();
     });
     if (ptx.empty()) {
-      module.emitError("no gpu.module to lower (run "
+      emitError(module.getLoc(), "no gpu.module to lower (run "
                        "nibble-generate-gpu-kernels first)");
       return signalPassFailure();
     }
     std::string error;
     if (!::nibble::support::writeFileAtomic(output, ptx.data(), ptx.size(),
                                             error)) {
-      module.emitError(error);
+      emitError(module.getLoc(), error);
       return signalPassFailure();
     }
   }

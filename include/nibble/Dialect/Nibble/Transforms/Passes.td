@@ -459,35 +459,49 @@ def NibbleParallelizeKernelCalls
 def NibbleGenerateGpuKernels : Pass<"nibble-generate-gpu-kernels", "ModuleOp"> {
   let summary = "Generate NVIDIA GPU GEMV kernels (gpu dialect) for weight-only nibble.matmul";
   let description = [{
-    For every `nibble.matmul` with int4 or int8 signed weights in groups
-    along the input dimension (f32 scales, no zero points), f16 or f32
-    activations and at most 32 activation rows, emits a `gpu.func` kernel
-    into `gpu.module @nibble_gpu` (one per distinct shape) and records it on
-    the matmul as `nibble.gpu_kernel`. Matmuls outside that set get a remark
-    naming the reason and are left alone.
+    For every `nibble.matmul` with int4 / int8 signed or fp8 e4m3fn / e5m2
+    weights in groups along the input dimension (f32 scales, no zero
+    points), f16, bf16 or f32 activations and at most 32 activation rows,
+    emits a `gpu.func` kernel for `chip` into `gpu.module @nibble_gpu` (one
+    per distinct shape; the module records the chip as `nibble.chip`) and
+    records it on the matmul as `nibble.gpu_kernel`. Matmuls outside that
+    set get a remark naming the reason and are left alone.
 
     Kernel ABI (bare pointers): `(x: memref<M x K x T>, w: memref<N x
     K*bits/32 x i32>, scales: memref<N x K/G x f32>, y: memref<M x N x f32>)`,
     launched with `ceil(N / rows-per-block)` blocks of `32 x rows-per-block`
     threads. One warp computes one output row for all M activation rows:
     each lane loads 128 bits of codes at a time (`ld.global.v4`: 32 int4 or
-    16 int8 codes), turns each code into f32 with the magic-number trick
-    (`bitcast(0x4B000000 | u) - (2^23 + 2^(bits-1))`), multiplies with the
-    activations (128-bit loads) in f32 FMAs (`llvm.intr.fma`), applies the group scale once
-    per 128-bit chunk, and the warp reduces with `shfl.sync.bfly`.
+    16 8-bit codes), turns each code into f32, multiplies with the
+    activations (128-bit loads) in f32 FMAs (`llvm.intr.fma`), applies the
+    group scale once per 128-bit chunk, and the warp reduces with
+    `shfl.sync.bfly`.
+
+    Decoding: integers with the magic-number trick
+    (`bitcast(0x4B000000 | u) - (2^23 + 2^(bits-1))`); fp8 on sm_89 and
+    later with `cvt.rn.f16x2.e4m3x2` / `.e5m2x2` (two codes per
+    instruction); fp8 below sm_89 (where ptxas rejects those) in software:
+    two bytes at a time become f16 bit patterns with shifts and masks (e5m2
+    is the top byte of an f16; e4m3fn reads as the value times 2^-8, which
+    the kernel folds into the scale), then `cvt.f32.f16`.
 
     Weight layout (recorded on the kernel as `nibble.weight_layout`): codes
-    in offset binary (`code + 2^(bits-1)`, i.e. two's complement with the
-    sign bit flipped), packed LSB-first into 32-bit words, rows contiguous
-    (`nibble::formats::repackForNvptx`). Chunks of 128 bits never straddle
-    a group: G and K must be multiples of 128 / bits.
+    packed LSB-first into 32-bit words, rows contiguous; integer codes in
+    offset binary (`code + 2^(bits-1)`, i.e. two's complement with the sign
+    bit flipped: `nvptx.offset-binary.lsb-first.i32`,
+    `nibble::formats::repackForNvptx`), fp8 codes as stored
+    (`nvptx.bytes.lsb-first.i32`). Chunks of 128 bits never straddle a
+    group: G and K must be multiples of 128 / bits.
   }];
   let options = [
     Option<"rowsPerBlock", "rows-per-block", "int64_t", /*default=*/"4",
            "Output rows (warps) per thread block">,
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
+           "NVIDIA architecture the kernels are for (sm_80, sm_90, sm_90a, ...)">,
   ];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::vector::VectorDialect",
                            "mlir::scf::SCFDialect", "mlir::LLVM::LLVMDialect",
+                           "mlir::NVVM::NVVMDialect",
                            "mlir::memref::MemRefDialect"];
 }
 
@@ -500,7 +514,10 @@ def NibbleGpuToPtx : Pass<"nibble-gpu-to-ptx", "ModuleOp"> {
     `gpu-module-to-binary{format=isa}` (LLVM's NVPTX backend; no CUDA
     needed), then writes the PTX of every gpu.module to `output`
     (atomically; several modules are concatenated in order). sm_90 needs PTX
-    8.0 (`features=+ptx80`, the default).
+    8.0 (`features=+ptx80`, the default). A `gpu.module` generated for
+    another chip (its `nibble.chip`) is refused, and so are hardware fp8
+    conversions without the PTX version they need (7.8 on sm_90, 8.1 on
+    sm_89: `features=+ptx81`).
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
