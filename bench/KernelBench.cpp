@@ -279,6 +279,7 @@ const WeightFormat kFormats[] = {
     {"#nibble.int<4, unsigned>", 4, true},
     {"#nibble.float<e4m3fn>", 8, false},
     {"#nibble.int<8, signed>", 8, false},
+    {"#nibble.float<e2m3fn>", 6, false},
 };
 
 /// Arguments: N, K, threads, format (index into kFormats), cold (0: the

@@ -60,6 +60,34 @@ std::vector<uint8_t> repackInterleaved(const uint8_t *packed, size_t rows,
   return out;
 }
 
+bool isSplit6Float(const Format &f) {
+  if (f.kind() != Kind::Float || f.bits() != 6 || !f.isSigned())
+    return false;
+  const FloatSpec &s = f.floatSpec();
+  return s.hasZero && s.nonFinite == NonFinite::FiniteOnly && s.expBits <= 4;
+}
+
+unsigned cpuKernelStorageBits(const Format &f) {
+  return isSplit6Float(f) ? 6 : interleavedStorageBits(unsigned(f.bits()));
+}
+
+std::vector<uint8_t> repackSplit6(const uint8_t *packed, size_t rows,
+                                  size_t k) {
+  std::vector<uint8_t> out(rows * k / 64 * 48, 0);
+  uint8_t *dst = out.data();
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t b = 0; b < k / 64; ++b, dst += 48) {
+      const size_t first = r * k + b * 64;
+      for (size_t i = 0; i < 64; ++i) {
+        const unsigned c = readPackedCode(packed, first + i, 6);
+        const size_t q = i / 16, j = i % 16; // sub-run q, lane j
+        dst[16 * (q / 2) + j] |= uint8_t((c & 15u) << (4 * (q % 2)));
+        dst[32 + j] |= uint8_t((c >> 4) << (2 * q));
+      }
+    }
+  return out;
+}
+
 std::vector<uint8_t> repackForNvptx(const uint8_t *packed, size_t bytes,
                                     unsigned bits) {
   const uint8_t flip = bits == 4 ? 0x88 : 0x80; // every code's top bit

@@ -2,9 +2,12 @@
 // codes (NF4, fp4 e2m1, any table) decode with a vector permute of a
 // 16-entry f32 table (vpermps zmm on AVX-512; two vpermps ymm and a blend
 // on AVX2; tbl over the table's byte planes on NEON), fp8 e4m3fn / e5m2
-// widen through f16 bit patterns (vcvtph2ps / fcvtl), narrow integers are
-// sign-extended into nibbles at compile time. Formats outside these
-// families (fp6 here) keep the reference lowering.
+// widen through f16 bit patterns (vcvtph2ps / fcvtl), fp6 e2m3fn / e3m2fn
+// are stored 4+2 bit split (code6-split64: 48 bytes per 64 codes) and
+// rebuilt as f16 bit patterns with shifts and masks, narrow integers are
+// sign-extended into nibbles at compile time. Other floats of more than
+// 4 bits (e4m3fnuz, e5m2fnuz, any custom 7- or 8-bit float) keep the
+// reference lowering.
 // RUN: quant-opt %s --nibble-generate-kernels=target=znver4 | FileCheck %s
 // RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=znver4" | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mtriple=x86_64-unknown-linux-gnu -mcpu=znver4 | FileCheck %s --check-prefix=ZEN4
@@ -18,7 +21,7 @@
 !e4 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e4m3fn>, per_channel<0>, scale = f32>>
 !e5 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e5m2>, group<1, 32>, scale = f32>>
 !i3 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.int<3, signed>, group<1, 64>, scale = f32>>
-!fp6 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e2m3fn>, group<1, 32>, scale = f32>>
+!fp6 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e2m3fn>, group<1, 64>, scale = f32>>
 
 func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>) {
   %s2 = arith.constant dense<0.5> : tensor<8x2xf32>
@@ -34,7 +37,7 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
   %w3 = nibble.constant dense<-83> : tensor<192xi8> -> !i3
   %y3 = nibble.matmul %x, %w3 scales(%s1 : tensor<8x1xf32>) : tensor<1x64xf32>, !i3 -> tensor<1x8xf32>
   %w6 = nibble.constant dense<5> : tensor<384xi8> -> !fp6
-  %y6 = nibble.matmul %x, %w6 scales(%s2 : tensor<8x2xf32>) : tensor<1x64xf32>, !fp6 -> tensor<1x8xf32>
+  %y6 = nibble.matmul %x, %w6 scales(%s1 : tensor<8x1xf32>) : tensor<1x64xf32>, !fp6 -> tensor<1x8xf32>
   return %yn, %yf, %y4, %y5, %y3, %y6 : tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>
 }
 
@@ -48,7 +51,9 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // The int3 codes take nibbles: 256 bytes for 8 x 64 codes.
 // CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.int<3, signed>, group<1, 64>, scale = f32, layout = "int4-interleave32">} {{.*}} : tensor<256xi8>
 // CHECK: call @nibble_gemv_w4g64_m1_n8_k64(
-// CHECK: nibble.matmul {{.*}} !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e2m3fn>
+// The fp6 codes take 6 bits: 384 bytes for 8 x 64 codes.
+// CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.float<e2m3fn>, group<1, 64>, scale = f32, layout = "code6-split64">} {{.*}} : tensor<384xi8>
+// CHECK: call @nibble_gemv_f6m3b1_g64_m1_n8_k64(
 // CHECK: func.func @[[NF4]](
 // CHECK: arith.constant dense<[-1.000000e+00, -0.6961928{{[0-9]*}}, {{.*}}, 1.000000e+00]> : vector<16xf32>
 // CHECK: llvm.call_intrinsic "llvm.x86.avx512.permvar.sf.512"
@@ -56,11 +61,23 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // CHECK: vector.bitcast {{.*}} : vector<16xi16> to vector<16xf16>
 // CHECK: arith.extf {{.*}} : vector<16xf16> to vector<16xf32>
 // CHECK: arith.mulf {{.*}}, %{{.*}} : f32
+// CHECK: func.func @nibble_gemv_f6m3b1_g64_m1_n8_k64(
+// Nibbles to bits 10-13, top bits to 14-15, shift by the 3 mantissa bits,
+// keep the sign and the 12 low bits (0x8FFF); the scale carries 2^14.
+// CHECK: arith.constant dense<15360> : vector<16xi16>
+// CHECK: arith.constant dense<-16384> : vector<16xi16>
+// CHECK: arith.constant dense<-28673> : vector<16xi16>
+// CHECK: arith.shrsi
+// CHECK: vector.bitcast {{.*}} : vector<16xi16> to vector<16xf16>
+// CHECK: arith.constant 1.638400e+04 : f32
 
 // ZEN4-LABEL: nibble_gemv_lut
 // ZEN4: vperm{{d|ps}} {{.*}}zmm
 // ZEN4: vfmadd{{[0-9]+}}ps {{.*}}zmm
 // ZEN4-LABEL: nibble_gemv_e4m3g64_m1_n8_k64:
+// ZEN4: vcvtph2ps {{.*}}zmm
+// ZEN4-LABEL: nibble_gemv_f6m3b1_g64_m1_n8_k64:
+// ZEN4: vpsraw {{.*}}ymm
 // ZEN4: vcvtph2ps {{.*}}zmm
 
 // AVX2-LABEL: nibble_gemv_lut
@@ -69,9 +86,15 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // AVX2: vblendvps
 // AVX2-LABEL: nibble_gemv_e5m2g32_m1_n8_k64:
 // AVX2: vcvtph2ps {{.*}}ymm
+// AVX2-LABEL: nibble_gemv_f6m3b1_g64_m1_n8_k64:
+// AVX2: vpsraw
+// AVX2: vcvtph2ps {{.*}}ymm
 
 // NEON-LABEL: nibble_gemv_lut
 // NEON: tbl v{{[0-9]+}}.16b
 // NEON: fmla v{{[0-9]+}}.4s
 // NEON-LABEL: nibble_gemv_e4m3g64_m1_n8_k64:
+// NEON: fcvtl v{{[0-9]+}}.4s
+// NEON-LABEL: nibble_gemv_f6m3b1_g64_m1_n8_k64:
+// NEON: sshr v{{[0-9]+}}.8h
 // NEON: fcvtl v{{[0-9]+}}.4s

@@ -271,12 +271,13 @@ bool calibrateSequentially(const model::Model &model,
 }
 
 /// Bits one weight code occupies in this bundle: the generated CPU kernels
-/// serve f32-scale schemes and repack their codes into the interleaved
-/// layout (formats::interleavedStorageBits: 1-4 bit codes in 4-bit
-/// containers, 5-8 in bytes; nibble-generate-kernels); schemes with 8-bit
-/// scales run on the reference lowering over the dense layout.
-unsigned storedCodeBits(unsigned bits, bool f32Scales) {
-  return f32Scales ? formats::interleavedStorageBits(bits) : bits;
+/// serve f32-scale schemes and repack their codes into their layouts
+/// (formats::cpuKernelStorageBits: 1-4 bit codes in 4-bit containers, fp6
+/// in 6 bits, other 5-8 bit codes in bytes; nibble-generate-kernels);
+/// schemes with 8-bit scales run on the reference lowering over the dense
+/// layout.
+unsigned storedCodeBits(const formats::Format &f, bool f32Scales) {
+  return f32Scales ? formats::cpuKernelStorageBits(f) : unsigned(f.bits());
 }
 
 std::string typeString(mlir::Type t) {
@@ -463,7 +464,7 @@ int main(int argc, char **argv) {
       bo.stats = &stats;
       bo.threads = int(std::max(1u, std::thread::hardware_concurrency()));
       bo.codeBits = [](const quant::WeightScheme &s) {
-        return storedCodeBits(s.format.bits(),
+        return storedCodeBits(s.format,
                               s.scaleStorage == quant::ScaleStorage::F32);
       };
       std::unique_ptr<support::Progress> bar;
@@ -693,12 +694,12 @@ int main(int argc, char **argv) {
             t["bits_per_weight"] = bpw.getValueAsDouble();
             // As stored in this bundle (the kernels' code containers).
             mlir::nibble::SchemeAttr s = mm.getWeight().getType().getScheme();
-            const unsigned bits = unsigned(s.getFormatAttr().getBitWidth());
+            const formats::Format f = s.getFormatAttr().getFormat();
             const bool f32Scales =
                 !s.getScaleSchemeAttr() && s.getScaleType().isF32();
             t["stored_bits_per_weight"] =
-                bpw.getValueAsDouble() - double(bits) +
-                double(storedCodeBits(bits, f32Scales));
+                bpw.getValueAsDouble() - double(f.bits()) +
+                double(storedCodeBits(f, f32Scales));
           }
           // Input channels kept in f16 beside the quantized part.
           if (auto oc = op->getAttrOfType<mlir::DenseI64ArrayAttr>(

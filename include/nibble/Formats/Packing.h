@@ -17,6 +17,8 @@
 #ifndef NIBBLE_FORMATS_PACKING_H
 #define NIBBLE_FORMATS_PACKING_H
 
+#include "nibble/Formats/Format.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -66,6 +68,18 @@ std::vector<uint8_t> repackInterleaved(const uint8_t *packed, size_t rows,
                                        size_t k, unsigned bits, size_t block,
                                        bool flipSign, bool signExtend = false);
 
+/// The CPU kernels' 6-bit layout (`6-split64`, after FP6-LLM's 4+2 bit
+/// split): each row is cut into blocks of 64 codes stored in 48 bytes. The
+/// first 32 bytes hold the low four bits of every code as two interleave-32
+/// nibble blocks (byte j of the first 16: codes j and j + 16; of the next
+/// 16: codes 32 + j and 48 + j); the last 16 bytes hold the top two bits,
+/// byte j those of codes j, j + 16, j + 32 and j + 48 at bits 0-1, 2-3, 4-5
+/// and 6-7. One 16-lane step reads three 16-byte vectors and rebuilds 64
+/// codes with shifts and masks only. `packed` holds `rows` x `k` 6-bit
+/// codes in the canonical layout; k a multiple of 64.
+std::vector<uint8_t> repackSplit6(const uint8_t *packed, size_t rows,
+                                  size_t k);
+
 /// The NVIDIA GEMV kernels' layout (nibble-generate-gpu-kernels): the dense
 /// LSB-first layout of 4- or 8-bit two's-complement codes with every code
 /// in offset binary (top bit flipped). Read as little-endian 32-bit words,
@@ -77,6 +91,17 @@ std::vector<uint8_t> repackForNvptx(const uint8_t *packed, size_t bytes,
 constexpr unsigned interleavedStorageBits(unsigned bits) {
   return bits <= 4 ? 4 : 8;
 }
+
+/// Whether the CPU kernels store `f` in the 6-split64 layout: signed
+/// 6-bit floats whose every code is a number laid out IEEE-style with at
+/// most 4 exponent bits (e2m3fn, e3m2fn), which an f16 bit pattern holds
+/// exactly.
+bool isSplit6Float(const Format &f);
+
+/// Bits a code of `f` occupies in the CPU kernels' layouts: 6 for the
+/// 6-split64 floats, else interleavedStorageBits (1-4-bit codes in
+/// nibbles, 5-8 in bytes).
+unsigned cpuKernelStorageBits(const Format &f);
 
 } // namespace nibble::formats
 

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -245,4 +246,49 @@ TEST(PackingTest, NvptxFp8SoftwareDecodeIsExact) {
       }
     }
   }
+}
+
+// 6-split64: every code is recovered from its lane's nibble and 2-bit
+// field, and a row of 64 codes takes 48 bytes.
+TEST(PackingTest, Split6RoundTrips) {
+  const size_t rows = 3, k = 128;
+  std::mt19937 rng(5);
+  std::vector<uint8_t> codes(rows * k);
+  for (auto &c : codes)
+    c = uint8_t(rng() & 63);
+  codes[0] = 63; // all bits set
+  codes[17] = 0;
+  std::vector<uint8_t> packed(packedByteCount(codes.size(), 6));
+  packCodes(codes.data(), codes.size(), 6, packed.data());
+  std::vector<uint8_t> out = repackSplit6(packed.data(), rows, k);
+  ASSERT_EQ(out.size(), rows * k * 6 / 8);
+  for (size_t i = 0; i < codes.size(); ++i) {
+    const uint8_t *blk = out.data() + (i / 64) * 48;
+    const size_t q = (i % 64) / 16, j = i % 16;
+    unsigned lo = (blk[16 * (q / 2) + j] >> (4 * (q % 2))) & 15u;
+    unsigned hi = (blk[32 + j] >> (2 * q)) & 3u;
+    EXPECT_EQ(lo | (hi << 4), codes[i]) << "code " << i;
+  }
+}
+
+// Which formats the CPU kernels store in 6 bits: the signed finite-only
+// 6-bit floats an f16 holds exactly; a 6-bit integer takes a byte and a
+// 6-bit float with 5 exponent bits (whose top exponent is Inf/NaN in f16)
+// is not split.
+TEST(PackingTest, CpuKernelStorageBits) {
+  EXPECT_TRUE(isSplit6Float(Format::e2m3fn()));
+  EXPECT_TRUE(isSplit6Float(Format::e3m2fn()));
+  EXPECT_EQ(cpuKernelStorageBits(Format::e2m3fn()), 6u);
+  EXPECT_EQ(cpuKernelStorageBits(Format::e3m2fn()), 6u);
+  EXPECT_FALSE(isSplit6Float(Format::intN(6, true)));
+  EXPECT_EQ(cpuKernelStorageBits(Format::intN(6, true)), 8u);
+  EXPECT_EQ(cpuKernelStorageBits(Format::intN(3, true)), 4u);
+  EXPECT_EQ(cpuKernelStorageBits(Format::e4m3fn()), 8u);
+  EXPECT_EQ(cpuKernelStorageBits(Format::e2m1fn()), 4u);
+  FloatSpec e5m0{5, 0, 15, NonFinite::FiniteOnly, NanEncoding::IEEE, true,
+                 true};
+  std::optional<Format> f = Format::makeFloat(e5m0);
+  ASSERT_TRUE(f);
+  EXPECT_FALSE(isSplit6Float(*f));
+  EXPECT_EQ(cpuKernelStorageBits(*f), 8u);
 }

@@ -320,6 +320,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 36, 256, 32, "e2m1fn", true, Act::None, true},
                       Case{2, 23, 128, 128, "e4m3fn", true},
                       Case{1, 22, 96, 32, "e5m2", true},
+                      // fp6 in the 4+2 split layout (64-code steps).
+                      Case{2, 20, 128, 64, "e2m3fn", true},
+                      Case{1, 17, 256, 128, "e3m2fn", false},
+                      Case{3, 9, 192, 192, "e3m2fn", true}, // per row
                       // Integer dot products (W4A8, W8A8).
                       Case{1, 40, 256, 128, "int4", false, Act::Dynamic},
                       Case{3, 36, 512, 256, "int4", true, Act::Dynamic},

@@ -259,10 +259,11 @@ TEST(BundleEndToEndTest, TableFormatAndW8A8BundlesRun) {
 }
 
 // 8-bit group scales (MXFP4: E8M0 per 32; NVFP4-style: e4m3 per 16 times
-// a per-tensor f32): the bundle's logits are those of the reference run
-// with the rounding library's dequantized weights, so the scale codes in
-// the bundle stand for exactly the scales the library chose.
-TEST(BundleEndToEndTest, EightBitScaleBundlesMatchTheLibrary) {
+// a per-tensor f32) and fp6 in the CPU kernels' 4+2 split layout: the
+// bundle's logits are those of the reference run with the rounding
+// library's dequantized weights, so the codes and scale codes in the
+// bundle stand for exactly what the library chose.
+TEST(BundleEndToEndTest, ScaleAndFp6BundlesMatchTheLibrary) {
   NIBBLE_REQUIRE_SHARED(shared);
   std::string modelPath = shared + "/models/" + kTinyStories656K.path;
   std::string error;
@@ -277,7 +278,10 @@ TEST(BundleEndToEndTest, EightBitScaleBundlesMatchTheLibrary) {
              {formats::Format::e2m1fn(), 32, true, quant::ScaleStorage::E8M0}},
         Case{"--format e2m1fn --group 16 --scale e4m3",
              {formats::Format::e2m1fn(), 16, true,
-              quant::ScaleStorage::E4M3}}}) {
+              quant::ScaleStorage::E4M3}},
+        Case{"--format e2m3fn --group 64",
+             {formats::Format::e2m3fn(), 64, true,
+              quant::ScaleStorage::F32}}}) {
     SCOPED_TRACE(c.args);
     std::map<std::string, std::vector<float>> linears;
     for (const std::string &n : model::linearNames(m->config())) {

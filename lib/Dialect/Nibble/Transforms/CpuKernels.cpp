@@ -22,6 +22,7 @@
 #include "llvm/ADT/Hashing.h"
 #include "llvm/Support/Format.h"
 
+#include <cmath>
 #include <cstring>
 
 using namespace mlir;
@@ -77,9 +78,12 @@ struct Emit {
                                  Value st, int64_t codesPerStep,
                                  int64_t bits) {
     Value col = add(affine(g, group, nullptr), affine(st, codesPerStep, nullptr));
-    Value inRow =
-        bits == 4 ? arith::DivUIOp::create(b, loc, col, idx(2)).getResult()
-                  : col;
+    // col * bits / 8 (col is a multiple of 64 for 6-bit codes).
+    Value inRow = col;
+    if (bits == 4)
+      inRow = arith::DivUIOp::create(b, loc, col, idx(2));
+    else if (bits == 6)
+      inRow = arith::DivUIOp::create(b, loc, affine(col, 3, nullptr), idx(4));
     return {col, add(rowBase, inRow)};
   }
 };
@@ -258,6 +262,9 @@ std::string WeightOnlyKernel::name() const {
   case WeightDecode::E5M2:
     tag = "e5m2";
     break;
+  case WeightDecode::Fp6:
+    tag = "f6m" + std::to_string(manBits) + "b" + std::to_string(bias) + "_";
+    break;
   }
   return "nibble_gemv_" + tag + "g" + std::to_string(group) +
          (zeroPoints ? "z" : "") + shapeSuffix(m, n, k);
@@ -267,6 +274,8 @@ std::string WeightOnlyKernel::layout() const {
   const char *prefix = decode == WeightDecode::SignedInt     ? "int"
                        : decode == WeightDecode::UnsignedInt ? "uint"
                                                              : "code";
+  if (storeBits == 6)
+    return "code6-split64";
   return std::string(prefix) +
          (storeBits == 4 ? "4-interleave32" : "8-dense");
 }
@@ -295,6 +304,9 @@ struct WeightDecoder {
   // byte planes (NEON), and the bit that picks a half.
   Value table, tableLo, tableHi, bit3, zero8, zero16;
   SmallVector<Value, 4> planes;
+  // 6-split64: the nibble and sign/top-bit masks, the f16 mask, shifts.
+  Value nibMask, topMask, f6Mask, f6Shift;
+  Value shl[15];
 
   WeightDecoder(OpBuilder &b, Location loc, const WeightOnlyKernel &key)
       : key(key), ctx(b.getContext()) {
@@ -313,6 +325,16 @@ struct WeightDecoder {
     signKeep = e.splat(vi16, b.getI16IntegerAttr(int16_t(0xBFFF)));
     c15b = e.splat(vi8, b.getI8IntegerAttr(15));
     c4b = e.splat(vi8, b.getI8IntegerAttr(4));
+    if (key.decode == WeightDecode::Fp6) {
+      auto i16 = [&](int v) { return e.splat(vi16, b.getI16IntegerAttr(int16_t(v))); };
+      nibMask = i16(0x3C00);
+      topMask = i16(int16_t(0xC000));
+      f6Mask = i16(int16_t(0x8000 | ((1 << (15 - key.manBits)) - 1)));
+      f6Shift = i16(key.manBits);
+      for (int sh : {6, 8, 10, 12, 14})
+        shl[sh] = i16(sh);
+      return;
+    }
     if (key.decode != WeightDecode::Table)
       return;
     auto floats = [&](size_t first, int64_t count) {
@@ -425,6 +447,34 @@ struct WeightDecoder {
     return arith::ExtFOp::create(b, l, vf32, half);
   }
 
+  /// 6-split64: three 16-byte vectors (two nibble blocks, the top bits)
+  /// -> the f32 values of codes j, 16 + j, 32 + j, 48 + j (times
+  /// 2^(bias - 15)). Per code: its nibble to bits 10-13 and its top bits to
+  /// 14-15 (the sign to bit 15), then an arithmetic shift right by the
+  /// mantissa width puts exponent and mantissa where an f16 has them; the
+  /// mask clears the sign's copies.
+  SmallVector<Value> decode6(OpBuilder &b, Location l, ArrayRef<Value> raws) {
+    Value nib[2] = {arith::ExtUIOp::create(b, l, vi16, raws[0]),
+                    arith::ExtUIOp::create(b, l, vi16, raws[1])};
+    Value top = arith::ExtUIOp::create(b, l, vi16, raws[2]);
+    SmallVector<Value> out;
+    for (int q = 0; q < 4; ++q) {
+      Value lo = arith::AndIOp::create(
+          b, l, arith::ShLIOp::create(b, l, nib[q / 2], shl[q % 2 ? 6 : 10]),
+          nibMask);
+      Value hi = arith::AndIOp::create(
+          b, l, arith::ShLIOp::create(b, l, top, shl[14 - 2 * q]), topMask);
+      Value bits = arith::AndIOp::create(
+          b, l,
+          arith::ShRSIOp::create(b, l, arith::OrIOp::create(b, l, lo, hi),
+                                 f6Shift),
+          f6Mask);
+      Value half = vector::BitCastOp::create(b, l, vf16, bits);
+      out.push_back(arith::ExtFOp::create(b, l, vf32, half));
+    }
+    return out;
+  }
+
   SmallVector<Value> decode(OpBuilder &b, Location l, Value raw) {
     auto toF32 = [&](Value v) -> Value {
       return arith::SIToFPOp::create(b, l, vf32, v);
@@ -462,12 +512,16 @@ struct WeightDecoder {
     case WeightDecode::E4M3:
     case WeightDecode::E5M2:
       return {fp8(b, l, raw)};
+    case WeightDecode::Fp6:
+      break; // decode6
     }
     llvm_unreachable("unknown weight decode");
   }
 
   /// The factor the decoded values are short of (folded into the scale).
   float scaleFactor() const {
+    if (key.decode == WeightDecode::Fp6)
+      return std::ldexp(1.0f, 15 - key.bias);
     return key.decode == WeightDecode::E4M3 ? 256.0f : 1.0f;
   }
 };
@@ -568,8 +622,15 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
         Emit se{sb, sl};
         auto [col, byteOff] = se.column(rowBase, g, key.group, st,
                                         codesPerStep, int64_t(key.storeBits));
-        Value raw = se.read(w, {byteOff}, dec.vi8);
-        SmallVector<Value> vals = dec.decode(sb, sl, raw);
+        SmallVector<Value> vals;
+        if (key.storeBits == 6)
+          vals = dec.decode6(
+              sb, sl,
+              {se.read(w, {byteOff}, dec.vi8),
+               se.read(w, {se.add(byteOff, se.idx(16))}, dec.vi8),
+               se.read(w, {se.add(byteOff, se.idx(32))}, dec.vi8)});
+        else
+          vals = dec.decode(sb, sl, se.read(w, {byteOff}, dec.vi8));
         SmallVector<Value> next(ga.begin(), ga.end());
         for (size_t h = 0; h < vals.size(); ++h) {
           Value xc = se.add(col, se.idx(int64_t(h) * kF32Lanes));

@@ -163,8 +163,7 @@ std::optional<WeightOnlyKernel> weightOnlyKernel(const MatmulShape &s,
   using ::nibble::formats::Format;
   const Format &f = s.format;
   WeightOnlyKernel key{s.m, s.n, s.k, s.group,
-                       ::nibble::formats::interleavedStorageBits(
-                           unsigned(f.bits())),
+                       ::nibble::formats::cpuKernelStorageBits(f),
                        WeightDecode::SignedInt, {}, permute, s.zeroPoints};
   if (f.kind() == ::nibble::formats::Kind::Int) {
     key.decode =
@@ -173,6 +172,10 @@ std::optional<WeightOnlyKernel> weightOnlyKernel(const MatmulShape &s,
     key.decode = WeightDecode::E4M3;
   } else if (f == Format::e5m2()) {
     key.decode = WeightDecode::E5M2;
+  } else if (::nibble::formats::isSplit6Float(f)) {
+    key.decode = WeightDecode::Fp6;
+    key.manBits = f.floatSpec().manBits;
+    key.bias = f.floatSpec().bias;
   } else if (f.numCodes() <= 16) {
     key.decode = WeightDecode::Table;
     key.table.assign(16, 0.0f);
@@ -284,7 +287,8 @@ struct GenerateKernelsPass
   /// layout: matmuls sharing a weight share its packed copy, placed right
   /// after the weight constant so that it dominates every use.
   Value packedWeights(MatmulOp op, int64_t block, bool flipSign,
-                      StringRef layout, bool signExtend = false) {
+                      StringRef layout, bool signExtend = false,
+                      bool split6 = false) {
     auto cst = op.getWeight().getDefiningOp<ConstantOp>();
     Value &cached = packed[{cst.getOperation(), layout.str()}];
     if (cached)
@@ -297,9 +301,12 @@ struct GenerateKernelsPass
     const int64_t n = wType.getShape()[0], k = wType.getShape()[1];
     const unsigned bits =
         unsigned(wType.getScheme().getFormatAttr().getFormat().bits());
-    std::vector<uint8_t> bytes = ::nibble::formats::repackInterleaved(
-        canonical.data(), size_t(n), size_t(k), bits, size_t(block), flipSign,
-        signExtend);
+    std::vector<uint8_t> bytes =
+        split6 ? ::nibble::formats::repackSplit6(canonical.data(), size_t(n),
+                                                 size_t(k))
+               : ::nibble::formats::repackInterleaved(
+                     canonical.data(), size_t(n), size_t(k), bits,
+                     size_t(block), flipSign, signExtend);
     std::string name = "weights";
     if (auto lin = op->getAttrOfType<StringAttr>("nibble.linear"))
       name = lin.getValue().str();
@@ -366,7 +373,8 @@ struct GenerateKernelsPass
     Location loc = op.getLoc();
     Value w = packedWeights(op, key.storeBits == 4 ? 32 : 1, false,
                             key.layout(),
-                            key.decode == WeightDecode::SignedInt);
+                            key.decode == WeightDecode::SignedInt,
+                            /*split6=*/key.storeBits == 6);
     Value yInit = tensor::EmptyOp::create(
         b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
     SmallVector<Value> args = {op.getInput(), w, op.getScales()};
