@@ -267,9 +267,12 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
 /// (activation rows: 1 for decode, 8 / 16 for prefill chunks); signed
 /// int4 / int8, group 128.
 void BM_GeneratedGEMV(benchmark::State &state) {
+  const bool cold = state.range(6) != 0;
+  if (!cold)
+    state.SetLabel("(hot)");
   runKernel(state, state.range(5), state.range(0), state.range(1),
             int(state.range(2)), signedInt(int(state.range(3))),
-            state.range(4) == 1);
+            state.range(4) == 1, cold);
 }
 
 /// The weight-only formats BM_WeightOnlyFormats times (argument `format`).
@@ -294,19 +297,24 @@ void BM_WeightOnlyFormats(benchmark::State &state) {
 }
 
 void shapes(benchmark::internal::Benchmark *b) {
-  b->ArgNames({"N", "K", "threads", "bits", "path", "M"});
+  b->ArgNames({"N", "K", "threads", "bits", "path", "M", "cold"});
   for (int64_t path : {1, 0})
     for (int64_t bits : {4, 8})
       for (auto [n, k] : {std::pair<int64_t, int64_t>{4096, 4096},
                           {11008, 4096},
                           {4096, 11008}})
         for (int64_t t : {1, 2})
-          b->Args({n, k, t, bits, path, 1});
+          b->Args({n, k, t, bits, path, 1, 1});
   // Prefill chunks on the integer paths (against OpenBLAS sgemm, M 8/16).
   for (int64_t m : {8, 16})
     for (int64_t bits : {4, 8})
       for (int64_t t : {1, 2})
-        b->Args({4096, 4096, t, bits, 1, m});
+        b->Args({4096, 4096, t, bits, 1, m, 1});
+  // Hot (one copy of the weights, in L3): what each path's instructions
+  // sustain on one core without the DRAM stream.
+  for (int64_t path : {1, 0})
+    for (int64_t bits : {4, 8})
+      b->Args({4096, 4096, 1, bits, path, 1, 0});
 }
 
 BENCHMARK(BM_GeneratedGEMV)->Apply(shapes)->UseRealTime();

@@ -54,6 +54,8 @@ for b in runs:
     name = b["name"].replace("/real_time", "").replace("_median", "")
     print(f"{name:62} {gbs:7.2f} {ratio:7.2f} {speed:7.2f}")
     f = fields(name)
+    if hot:
+        continue
     if name.startswith("BM_GeneratedGEMV") and f.get("path") == "1":
         bits = int(f["bits"])
         label = f"W{bits}A8 N{k[0]} K{k[1]} t{k[2]} M{k[3]}"

@@ -54,8 +54,15 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // The fp6 codes take 6 bits: 384 bytes for 8 x 64 codes.
 // CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.float<e2m3fn>, group<1, 64>, scale = f32, layout = "code6-split64">} {{.*}} : tensor<384xi8>
 // CHECK: call @nibble_gemv_f6m3b1_g64_m1_n8_k64(
+// Every weight-only kernel prefetches its weights 4 KiB ahead, once per
+// 64-byte line, clamped to the buffer.
 // CHECK: func.func @[[NF4]](
 // CHECK: arith.constant dense<[-1.000000e+00, -0.6961928{{[0-9]*}}, {{.*}}, 1.000000e+00]> : vector<16xf32>
+// CHECK: %[[WBUF:.*]] = bufferization.to_buffer %arg1 read_only : tensor<256xi8> to memref<256xi8>
+// CHECK: arith.constant 255 : index
+// CHECK: arith.constant 4096 : index
+// CHECK: arith.minui
+// CHECK: memref.prefetch %[[WBUF]][%{{.*}}], read, locality<0>, data : memref<256xi8>
 // CHECK: llvm.call_intrinsic "llvm.x86.avx512.permvar.sf.512"
 // CHECK: func.func @nibble_gemv_e4m3g64_m1_n8_k64(
 // CHECK: vector.bitcast {{.*}} : vector<16xi16> to vector<16xf16>
@@ -72,6 +79,7 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // CHECK: arith.constant 1.638400e+04 : f32
 
 // ZEN4-LABEL: nibble_gemv_lut
+// ZEN4: prefetchnta
 // ZEN4: vperm{{d|ps}} {{.*}}zmm
 // ZEN4: vfmadd{{[0-9]+}}ps {{.*}}zmm
 // ZEN4-LABEL: nibble_gemv_e4m3g64_m1_n8_k64:
@@ -91,6 +99,7 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // AVX2: vcvtph2ps {{.*}}ymm
 
 // NEON-LABEL: nibble_gemv_lut
+// NEON: prfm pldl1strm
 // NEON: tbl v{{[0-9]+}}.16b
 // NEON: fmla v{{[0-9]+}}.4s
 // NEON-LABEL: nibble_gemv_e4m3g64_m1_n8_k64:

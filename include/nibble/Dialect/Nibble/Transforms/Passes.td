@@ -188,10 +188,15 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
     constant). Kernels take an output row range so a runtime can split
     rows over threads. The target's features decide the path:
 
-    * weight-only (no `act_format`): symmetric signed int4 (layout
-      `int4-interleave32`) or int8 weights, f32 scales per group of a
-      multiple of 32 input columns or per row, f32 FMA; needs vector FMA
-      (AVX2+FMA, AVX-512, NEON).
+    * weight-only (no `act_format`): integers of any width (signed, or
+      unsigned with f32 zero points), fp8 e4m3fn / e5m2, fp6 e2m3fn /
+      e3m2fn and any format of at most 16 codes (a table looked up with a
+      vector permute); layouts `int4-interleave32`, `int8-dense`,
+      `code6-split64`, ... (docs/formats.md); f32 scales per group of a
+      multiple of the kernel's step (32 codes for nibbles, 64 for fp6, 16
+      for bytes) or per row; f32 FMA; the weight stream is prefetched 4 KiB
+      ahead (`prefetchnta` on x86); needs vector FMA (AVX2+FMA, AVX-512,
+      NEON).
     * integer dot (`act_format` = signed int8, dynamic or static `act_scale`,
       i.e. W8A8 and W4A8): activations quantized once per input value by a
       generated row quantizer, then 8-bit dot products: `vpdpbusd` on
