@@ -169,16 +169,8 @@ FloatBaseline::evaluate(reference::LlamaReference &ref,
 
 double storedBytes(const quant::WeightScheme &scheme, int64_t rows,
                    int64_t cols, unsigned codeBits) {
-  const int64_t g = scheme.groupSize ? scheme.groupSize : cols;
-  const double groups = double(rows) * double(cols / std::max<int64_t>(1, g));
-  double bytes = double(formats::packedByteCount(
-      size_t(rows * cols), codeBits ? codeBits : scheme.format.bits()));
-  bytes += groups * quant::scaleStorageBits(scheme.scaleStorage) / 8.0;
-  if (!scheme.symmetric)
-    bytes += groups * 4.0; // f32 zero points
-  if (scheme.scaleStorage == quant::ScaleStorage::E4M3)
-    bytes += 4.0;
-  return bytes;
+  return quant::storedBitsPerWeight(scheme, rows, cols, codeBits) *
+         double(rows) * double(cols) / 8.0;
 }
 
 bool measureSensitivity(const model::Model &model,

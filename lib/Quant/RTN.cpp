@@ -39,6 +39,19 @@ std::optional<ScaleStorage> parseScaleStorage(const std::string &name) {
 
 int scaleStorageBits(ScaleStorage s) { return s == ScaleStorage::F32 ? 32 : 8; }
 
+double storedBitsPerWeight(const WeightScheme &scheme, int64_t rows,
+                           int64_t cols, unsigned codeBits) {
+  const double g = double(scheme.groupSize ? scheme.groupSize : cols);
+  double perGroup = scaleStorageBits(scheme.scaleStorage);
+  if (!scheme.symmetric)
+    perGroup += 32.0; // f32 zero point
+  double bits = double(codeBits ? codeBits : unsigned(scheme.format.bits())) +
+                perGroup / g;
+  if (scheme.scaleStorage == ScaleStorage::E4M3 && rows * cols > 0)
+    bits += 32.0 / double(rows * cols);
+  return bits;
+}
+
 //===----------------------------------------------------------------------===//
 // GroupQuantizer
 //===----------------------------------------------------------------------===//

@@ -27,7 +27,8 @@
 // NV: nibble.constant dense_resource<model.layers.0.self_attn.q_proj.scales>
 // NV-SAME: -> !nibble.qtensor<{{[0-9]+}}x{{[0-9]+}}, #nibble.scheme<#nibble.float<e4m3fn>, per_tensor, scale = f32>>
 // NV: arith.constant dense_resource<model.layers.0.self_attn.q_proj.scale_scales> : tensor<1x1xf32>
-// NV: nibble.matmul {{.*}} scales(%{{.*}} : !nibble.qtensor<{{.*}}e4m3fn{{.*}}>) scale_scales(%{{.*}} : tensor<1x1xf32>) {nibble.bits_per_weight = 4.500000e+00 : f64
+// 4 + 8/16 bits, plus the one f32 tensor scale over 64 x 64 weights.
+// NV: nibble.matmul {{.*}} scales(%{{.*}} : !nibble.qtensor<{{.*}}e4m3fn{{.*}}>) scale_scales(%{{.*}} : tensor<1x1xf32>) {nibble.bits_per_weight = 4.5078125 : f64
 
 // LOWERED-NOT: nibble.matmul
 // LOWERED: func.func

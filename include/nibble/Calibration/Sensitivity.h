@@ -109,10 +109,8 @@ struct LayerSensitivity {
   std::vector<OutputChange> change;
 };
 
-/// Bytes a scheme stores for a rows x cols matrix: packed codes of
-/// `codeBits` each (0: the format's width, the dense layout) plus the scale
-/// (and zero point) of each group, plus the tensor scale of two-level
-/// schemes.
+/// Bytes a scheme stores for a rows x cols matrix
+/// (quant::storedBitsPerWeight times the weights, over 8).
 double storedBytes(const quant::WeightScheme &scheme, int64_t rows,
                    int64_t cols, unsigned codeBits = 0);
 

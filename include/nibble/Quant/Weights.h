@@ -68,6 +68,16 @@ std::optional<ScaleStorage> parseScaleStorage(const std::string &name);
 /// Stored bits per group scale (32 or 8).
 int scaleStorageBits(ScaleStorage s);
 
+struct WeightScheme;
+/// Bits per weight a scheme stores for a rows x cols matrix, everything
+/// counted: `codeBits` per code (0: the format's width, the dense layout;
+/// the CPU kernels' containers are formats::cpuKernelStorageBits), the
+/// scale (and f32 zero point) of every group, and the one f32 tensor scale
+/// of the two-level e4m3 scheme. The single definition behind the card's
+/// bits per weight and the bit budget's sizes.
+double storedBitsPerWeight(const WeightScheme &scheme, int64_t rows,
+                           int64_t cols, unsigned codeBits = 0);
+
 struct WeightScheme {
   formats::Format format = formats::Format::intN(4, true);
   /// Columns per group; 0 means the whole row (per output channel). Must

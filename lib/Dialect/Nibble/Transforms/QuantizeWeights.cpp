@@ -278,11 +278,11 @@ struct QuantizeWeightsPass
         mm->setAttr("nibble.weight_error",
                     b.getF64FloatAttr(nq::weightedError(view, *q) / norm));
     }
-    const double perGroup = nq::scaleStorageBits(*storage) +
-                            (cfg.symmetric ? 0.0 : 32.0);
+    nq::WeightScheme stored = scheme;
+    stored.groupSize = q->groupSize;
     mm->setAttr("nibble.bits_per_weight",
-                b.getF64FloatAttr(double(bits) +
-                                  perGroup / double(q->groupSize)));
+                b.getF64FloatAttr(nq::storedBitsPerWeight(
+                    stored, q->rows, q->cols, unsigned(bits))));
     op.getResult(0).replaceAllUsesWith(mm.getResult());
     op.erase();
     return success();
