@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# The issue-8 GPU benchmark in one command: generated W4A16 / W8A16 GEMV
+# The issue-8 GPU benchmark in one command. First the numerics of every
+# kernel variant (int4 / int8 / fp8 e4m3 / e5m2 weights, f16 / bf16
+# activations, M = 1, 5, 32; fp8 also through the sm_80 software decode)
+# against the CPU reference (`nibble-gpu-bench --check`); then generated
+# W4A16 / W8A16 GEMV
 # (nibble-generate-gpu-kernels -> PTX, loaded through the CUDA Driver API)
 # against cuBLAS fp16 GEMV and a read-bandwidth probe, all in the same run,
 # weights rotated over > 256 MiB so they stream from HBM. Prints the table
@@ -16,6 +20,14 @@ B=${BUILD_DIR:-build}/bench
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 set +e
+"$B/nibble-gpu-bench" --check
+rc=$?
+if (( rc == 2 )); then
+  echo "bench-gpu.sh: no GPU here; nothing measured" >&2
+  exit 2
+fi
+check_rc=$rc
+echo
 "$B/nibble-gpu-bench" "$@" | tee "$out"
 rc=${PIPESTATUS[0]}
 set -e
@@ -42,4 +54,8 @@ for r in rows:
     else:
         print(f"  {shape} {path}: {vs}x cuBLAS (>= 1.8: {'met' if vs and float(vs) >= 1.8 else 'missed'})")
 PY
+if (( check_rc != 0 )); then
+  echo "bench-gpu.sh: a kernel variant differs from the CPU reference (see the check above)" >&2
+  exit "$check_rc"
+fi
 exit "$rc"
