@@ -303,6 +303,13 @@ int main(int argc, char **argv) {
   if (!model)
     return fail(error);
   const model::LlamaConfig &cfg = model->config();
+  if (llvm::StringRef(targetName).starts_with("cuda"))
+    return fail("--target " + targetName +
+                ": bundles for NVIDIA GPUs are not built yet (the rest of "
+                "the decoder has no GPU kernels; the matmul kernels alone: "
+                "quant-opt IN.mlir --nibble-to-ptx=\"chip=sm_90 "
+                "output=k.ptx\"); targets: native, a CPU name with "
+                "+/-features, aarch64[:cpu]");
   std::optional<target::TargetSpec> target =
       target::TargetSpec::parse(targetName, error);
   if (!target)
