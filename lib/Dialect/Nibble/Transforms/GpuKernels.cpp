@@ -82,13 +82,13 @@ FailureOr<GemvShape> gemvShape(MatmulOp op, int sm, std::string &why) {
     s.decode = Decode::E4M3;
   else if (f == Format::e5m2())
     s.decode = Decode::E5M2;
-  else
+  else {
     why = "weights are not int4 / int8 signed or fp8 e4m3fn / e5m2";
+    return failure();
+  }
   s.hwFp8 = s.decode != Decode::Int && sm >= 89;
-  if (!why.empty())
-    ;
-  else if (scheme.hasZeroPoints() || scheme.getScaleSchemeAttr() ||
-           !scheme.getScaleType().isF32() || scheme.getLayout())
+  if (scheme.hasZeroPoints() || scheme.getScaleSchemeAttr() ||
+      !scheme.getScaleType().isF32() || scheme.getLayout())
     why = "scales are not plain f32 without zero points";
   else if (!(s.act.isF16() || s.act.isBF16() || s.act.isF32()) ||
            !op.getResult().getType().getElementType().isF32())
