@@ -68,7 +68,7 @@ std::vector<uint8_t> repackInterleaved(const uint8_t *packed, size_t rows,
                                        size_t k, unsigned bits, size_t block,
                                        bool flipSign, bool signExtend = false);
 
-/// The CPU kernels' 6-bit layout (`6-split64`, after FP6-LLM's 4+2 bit
+/// The CPU kernels' 6-bit layout (`code6-split64`, after FP6-LLM's 4+2 bit
 /// split): each row is cut into blocks of 64 codes stored in 48 bytes. The
 /// first 32 bytes hold the low four bits of every code as two interleave-32
 /// nibble blocks (byte j of the first 16: codes j and j + 16; of the next
@@ -92,14 +92,14 @@ constexpr unsigned interleavedStorageBits(unsigned bits) {
   return bits <= 4 ? 4 : 8;
 }
 
-/// Whether the CPU kernels store `f` in the 6-split64 layout: signed
+/// Whether the CPU kernels store `f` in the code6-split64 layout: signed
 /// 6-bit floats whose every code is a number laid out IEEE-style with at
 /// most 4 exponent bits (e2m3fn, e3m2fn), which an f16 bit pattern holds
 /// exactly.
 bool isSplit6Float(const Format &f);
 
 /// Bits a code of `f` occupies in the CPU kernels' layouts: 6 for the
-/// 6-split64 floats, else interleavedStorageBits (1-4-bit codes in
+/// code6-split64 floats, else interleavedStorageBits (1-4-bit codes in
 /// nibbles, 5-8 in bytes).
 unsigned cpuKernelStorageBits(const Format &f);
 

@@ -248,7 +248,7 @@ TEST(PackingTest, NvptxFp8SoftwareDecodeIsExact) {
   }
 }
 
-// 6-split64: every code is recovered from its lane's nibble and 2-bit
+// code6-split64: every code is recovered from its lane's nibble and 2-bit
 // field, and a row of 64 codes takes 48 bytes.
 TEST(PackingTest, Split6RoundTrips) {
   const size_t rows = 3, k = 128;

@@ -308,7 +308,7 @@ struct WeightDecoder {
   // byte planes (NEON), and the bit that picks a half.
   Value table, tableLo, tableHi, bit3, zero8, zero16;
   SmallVector<Value, 4> planes;
-  // 6-split64: the nibble and sign/top-bit masks, the f16 mask, shifts.
+  // code6-split64: the nibble and sign/top-bit masks, the f16 mask, shifts.
   Value nibMask, topMask, f6Mask, f6Shift;
   Value shl[15];
 
@@ -451,7 +451,7 @@ struct WeightDecoder {
     return arith::ExtFOp::create(b, l, vf32, half);
   }
 
-  /// 6-split64: three 16-byte vectors (two nibble blocks, the top bits)
+  /// code6-split64: three 16-byte vectors (two nibble blocks, the top bits)
   /// -> the f32 values of codes j, 16 + j, 32 + j, 48 + j (times
   /// 2^(bias - 15)). Per code: its nibble to bits 10-13 and its top bits to
   /// 14-15 (the sign to bit 15), then an arithmetic shift right by the

@@ -50,7 +50,7 @@ enum class WeightDecode {
   E4M3,        ///< fp8 e4m3fn: rebuilt as f16 bits, widened, x 2^8
   E5M2,        ///< fp8 e5m2: the high byte of an f16, widened
   Fp6,         ///< 6-bit floats without Inf/NaN (e2m3fn, e3m2fn), stored
-               ///< 4+2 split (6-split64): rebuilt as f16 bits, widened,
+               ///< 4+2 split (code6-split64): rebuilt as f16 bits, widened,
                ///< x 2^(15 - bias)
 };
 
@@ -70,7 +70,7 @@ enum class PermuteKind {
 ///        y: [M,N]f32, n0, n1) -> y
 struct WeightOnlyKernel {
   int64_t m, n, k, group;
-  int64_t storeBits; ///< 4 (nibbles), 6 (6-split64) or 8 (bytes)
+  int64_t storeBits; ///< 4 (nibbles), 6 (code6-split64) or 8 (bytes)
   WeightDecode decode;
   std::vector<float> table; ///< 16 entries, WeightDecode::Table only
   PermuteKind permute = PermuteKind::None;
@@ -82,7 +82,7 @@ struct WeightOnlyKernel {
   /// integers are stored sign-extended to the storage width.
   std::string layout() const;
   /// Codes one step of the kernel reads: one 16-byte load (three for
-  /// 6-split64).
+  /// code6-split64).
   int64_t codesPerStep() const {
     return storeBits == 4 ? 32 : storeBits == 6 ? 64 : 16;
   }
