@@ -57,12 +57,17 @@ struct GemvShape {
   }
 };
 
-/// The SM version of a chip name ("sm_90a" -> 90), or nullopt.
-std::optional<int> smVersion(StringRef chip) {
+/// The SM version of a chip name ("sm_90a" -> 90), or nullopt after an
+/// error at `loc` saying what was expected.
+std::optional<int> smVersion(Location loc, StringRef chip) {
   int v = 0;
-  if (!chip.consume_front("sm_") || chip.consumeInteger(10, v) ||
-      !(chip.empty() || chip == "a" || chip == "f"))
+  StringRef rest = chip;
+  if (!rest.consume_front("sm_") || rest.consumeInteger(10, v) ||
+      !(rest.empty() || rest == "a" || rest == "f")) {
+    emitError(loc, "chip '")
+        << chip << "': expected sm_XY (e.g. sm_80, sm_90, sm_90a)";
     return std::nullopt;
+  }
   return v;
 }
 
@@ -327,11 +332,9 @@ struct GenerateGpuKernelsPass
       emitError(module.getLoc(), "rows-per-block must be in [1, 32]");
       return signalPassFailure();
     }
-    std::optional<int> sm = smVersion(chip);
-    if (!sm) {
-      emitError(module.getLoc(), "chip '") << chip << "': expected sm_XY (e.g. sm_80, sm_90, sm_90a)";
+    std::optional<int> sm = smVersion(module.getLoc(), chip);
+    if (!sm)
       return signalPassFailure();
-    }
     MLIRContext *ctx = module.getContext();
     OpBuilder b(ctx);
     gpu::GPUModuleOp gpuModule;
@@ -409,11 +412,9 @@ struct GpuToPtxPass : public mlir::nibble::impl::NibbleGpuToPtxBase<GpuToPtxPass
       emitError(module.getLoc(), "nibble-gpu-to-ptx needs output=FILE");
       return signalPassFailure();
     }
-    std::optional<int> sm = smVersion(chip);
-    if (!sm) {
-      emitError(module.getLoc(), "chip '") << chip << "': expected sm_XY (e.g. sm_80, sm_90, sm_90a)";
+    std::optional<int> sm = smVersion(module.getLoc(), chip);
+    if (!sm)
       return signalPassFailure();
-    }
     // Kernels are specialised for the chip they were generated for (fp8
     // decoding differs below sm_89): lowering them for another is refused.
     WalkResult chipCheck = module.walk([&](gpu::GPUModuleOp gm) {
