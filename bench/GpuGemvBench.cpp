@@ -104,15 +104,18 @@ struct Path {
   const char *label;  ///< table row
   const char *format; ///< nibble IR format attribute
   const char *tag;    ///< kernel name part after "nibble_w"
-  int bits;
+  const char *name;   ///< formats::Format::byName
   bool grouped; ///< groups of 128, else one scale per row
-  bool fp8;
+
+  formats::Format fmt() const { return *formats::Format::byName(name); }
+  /// fp8 codes are stored as they are; integers go offset-binary.
+  bool fp8() const { return fmt().kind() == formats::Kind::Float; }
 };
 const Path kPaths[] = {
-    {"W4A16 (int4 g128)", "#nibble.int<4, signed>", "4", 4, true, false},
-    {"W8A16 (int8 per row)", "#nibble.int<8, signed>", "8", 8, false, false},
-    {"W8A16 (fp8 e4m3 per row)", "#nibble.float<e4m3fn>", "e4m3", 8, false,
-     true},
+    {"W4A16 (int4 g128)", "#nibble.int<4, signed>", "4", "int4", true},
+    {"W8A16 (int8 per row)", "#nibble.int<8, signed>", "8", "int8", false},
+    {"W8A16 (fp8 e4m3 per row)", "#nibble.float<e4m3fn>", "e4m3", "e4m3fn",
+     false},
 };
 
 int64_t groupOf(const Path &p, const Shape &s) {
@@ -155,8 +158,8 @@ std::string kernelName(const Shape &s, const Variant &v) {
 std::vector<Variant> checkVariants() {
   std::vector<Variant> out;
   std::vector<Path> paths(std::begin(kPaths), std::end(kPaths));
-  paths.push_back({"fp8 e5m2 g128", "#nibble.float<e5m2>", "e5m2", 8, true,
-                   true});
+  paths.push_back(
+      {"fp8 e5m2 g128", "#nibble.float<e5m2>", "e5m2", "e5m2", true});
   for (const Path &p : paths)
     for (bool bf16 : {false, true})
       for (int64_t m : {1, 5, 32})
@@ -190,13 +193,9 @@ struct Problem {
 
 Problem makeProblem(const Shape &s, const Variant &v, std::mt19937 &rng) {
   const Path &p = v.path;
-  const int bits = p.bits;
+  const formats::Format f = p.fmt();
+  const int bits = f.bits();
   const int64_t g = groupOf(p, s), groups = s.k / g;
-  const formats::Format f =
-      p.fp8 ? *formats::Format::byName(std::string(p.tag) == "e4m3"
-                                           ? "e4m3fn"
-                                           : "e5m2")
-            : formats::Format::intN(bits, true);
   Problem pr;
   std::vector<uint8_t> codes(size_t(s.n * s.k));
   std::uniform_int_distribution<int> uc(0, (1 << bits) - 1);
@@ -207,14 +206,14 @@ Problem makeProblem(const Shape &s, const Variant &v, std::mt19937 &rng) {
   std::uniform_real_distribution<float> uscale(0.001f, 0.01f), ux(-1, 1);
   pr.scales.resize(size_t(s.n * groups));
   for (auto &v2 : pr.scales)
-    v2 = p.fp8 ? uscale(rng) / 64.0f : uscale(rng);
+    v2 = p.fp8() ? uscale(rng) / 64.0f : uscale(rng);
   std::vector<uint8_t> packed(
       formats::packedByteCount(codes.size(), unsigned(bits)));
   formats::packCodes(codes.data(), codes.size(), unsigned(bits),
                      packed.data());
   // Integer codes go to the kernels' offset-binary layout; fp8 bytes are
   // used as stored.
-  pr.weights = p.fp8 ? packed
+  pr.weights = p.fp8() ? packed
                      : formats::repackForNvptx(packed.data(), packed.size(),
                                                unsigned(bits));
   pr.x.resize(size_t(v.m * s.k));
@@ -337,7 +336,7 @@ const Shape kCheckShape{200, 512};
 std::vector<std::string> checkChips(const Variant &v, const std::string &chip,
                                     int cc) {
   std::vector<std::string> chips = {chip};
-  if (v.path.fp8 && cc >= 89)
+  if (v.path.fp8() && cc >= 89)
     chips.push_back("sm_80");
   return chips;
 }
