@@ -44,6 +44,15 @@ else:
 if shutil.which("ptxas"):
     config.available_features.add("ptxas")
 
+# A machine whose CUDA driver loads: CUDA bundles run there instead of
+# failing with the no-driver message.
+try:
+    import ctypes
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-driver")
+except OSError:
+    pass
+
 # AArch64 kernels run under qemu-user (Debian qemu-user), linked freestanding
 # with clang-22 and ld.lld: no aarch64 libc is needed.
 if shutil.which("qemu-aarch64") and shutil.which("clang-22") and (

@@ -130,13 +130,15 @@ std::shared_ptr<LoadedBundle> LoadedBundle::open(const std::string &path,
   if (!parseManifest(path, b->bundle_->section("manifest"), m, error))
     return nullptr;
 
+  const bool cuda = m.triple.rfind("nvptx", 0) == 0;
   std::string arch = tripleArch(m.triple);
-  if (arch != hostArch()) {
+  if (!cuda && arch != hostArch()) {
     error =
         path + ": compiled for " + m.triple + ", this machine is " + hostArch();
     return nullptr;
   }
-  std::vector<std::string> missing = missingFeatures(m.features);
+  std::vector<std::string> missing =
+      cuda ? std::vector<std::string>() : missingFeatures(m.features);
   if (!missing.empty()) {
     error = path + ": compiled for CPU " + m.cpu +
             " with features this machine lacks: " + join(missing);
@@ -156,9 +158,18 @@ std::shared_ptr<LoadedBundle> LoadedBundle::open(const std::string &path,
                           b->bundle_->sectionData("weights")))
                     : &noWeights;
 
-  if (!b->loadCode(error) || !b->loadTokenizer(error))
+  b->cuda_ = cuda;
+  if ((!cuda && !b->loadCode(error)) || !b->loadTokenizer(error))
     return nullptr;
   return b;
+}
+
+std::shared_ptr<GpuModel> LoadedBundle::gpu(std::string &error) {
+  std::lock_guard<std::mutex> lock(gpuMutex_);
+  if (!gpu_ && cuda_)
+    gpu_ = GpuModel::load(path_, manifest_, bundle_->section("code"),
+                          weights_, size_t(manifest_.weightsBytes), error);
+  return gpu_;
 }
 
 bool LoadedBundle::loadCode(std::string &error) {
@@ -310,6 +321,15 @@ std::unique_ptr<Session> Session::create(std::shared_ptr<LoadedBundle> bundle,
     if (s->pool_->size() == 1)
       s->pool_.reset();
   }
+  if (bundle->isCuda()) {
+    // PTX for the driver, weights uploaded once per bundle (docs/gpu.md).
+    if (!(s->gpuModel_ = bundle->gpu(error)) ||
+        !(s->gpu_ = GpuModel::newState(s->gpuModel_, error)))
+      return nullptr;
+    s->logits_.resize(size_t(m.vocab));
+    s->bundle_ = std::move(bundle);
+    return s;
+  }
   // Two caches, and for a quantized cache two scale arrays; each zeroed and
   // 64-byte aligned.
   auto alloc = [](size_t bytes) -> void * {
@@ -352,6 +372,11 @@ Session::~Session() {
 }
 
 void Session::reset() {
+  if (gpu_) { // positions past pos are written before they are read
+    pos_ = written_ = 0;
+    hasLogits_ = false;
+    return;
+  }
   // Positions at or past written_ were never written: zero only the rest,
   // layer by layer ([layers][context][kv_heads * head_dim]).
   const Manifest &m = bundle_->manifest();
@@ -446,6 +471,21 @@ bool Session::run(const int32_t *tokens, size_t n, float *allLogits,
             " exceed the context of " + std::to_string(m.context) + " (" +
             std::to_string(m.context - pos_) + " positions left)";
     return false;
+  }
+  if (gpu_) {
+    // One token at a time through the kernel sequence.
+    for (size_t i = 0; i < n; ++i) {
+      float *out = allLogits ? allLogits + i * size_t(m.vocab)
+                             : logits_.data();
+      if (!gpuModel_->step(*gpu_, tokens[i], pos_, out, error))
+        return false;
+      ++pos_;
+      if (allLogits && i + 1 == n)
+        std::copy(out, out + m.vocab, logits_.begin());
+    }
+    written_ = std::max(written_, pos_);
+    hasLogits_ = true;
+    return true;
   }
   const int64_t chunk = m.prefillChunk;
   size_t done = 0;

@@ -9,6 +9,7 @@
 #ifndef NIBBLE_LIB_RUNTIME_LOADEDBUNDLE_H
 #define NIBBLE_LIB_RUNTIME_LOADEDBUNDLE_H
 
+#include "GpuDecoder.h"
 #include "nibble/Bundle/Bundle.h"
 #include "nibble/Runtime/MemRef.h"
 #include "nibble/Runtime/ThreadPool.h"
@@ -16,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -79,6 +81,13 @@ public:
   /// The mapped weights section (never null: an empty section gets a
   /// pointer to a static byte).
   int8_t *weights() const { return weights_; }
+  /// Whether this is a CUDA bundle (PTX code, run through GpuModel).
+  bool isCuda() const { return cuda_; }
+  /// A CUDA bundle's GPU model, loaded by the first call (the driver, the
+  /// PTX, the weights on the device); null with `error` when there is no
+  /// usable GPU. Opening a CUDA bundle needs no GPU: its card, tokenizer and
+  /// manifest are there without one.
+  std::shared_ptr<GpuModel> gpu(std::string &error);
 
 private:
   LoadedBundle() = default;
@@ -93,6 +102,9 @@ private:
   int codeFd_ = -1;        ///< its memfd, open while loaded (see loadCode)
   EntryFn decode_ = nullptr, prefill_ = nullptr;
   int8_t *weights_ = nullptr;
+  bool cuda_ = false;
+  std::mutex gpuMutex_; ///< guards gpu_ (sessions are made on any thread)
+  std::shared_ptr<GpuModel> gpu_;
 };
 
 /// A KV cache over a bundle, and the position of the next token.
@@ -136,6 +148,9 @@ private:
   std::vector<float> logits_;      ///< the last token's logits
   std::vector<int32_t> chunk_;     ///< a mutable copy of the tokens passed
   bool hasLogits_ = false;
+  /// A CUDA bundle's model and device buffers (then no host caches).
+  std::shared_ptr<GpuModel> gpuModel_;
+  std::unique_ptr<GpuModel::State> gpu_;
 };
 
 /// nibble_sample; -1 with `error` on bad arguments.

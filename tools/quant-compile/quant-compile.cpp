@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CudaBundle.h"
 #include "nibble/Bundle/Bundle.h"
 #include "nibble/Calibration/Budget.h"
 #include "nibble/Calibration/Calibrate.h"
@@ -152,6 +153,9 @@ static cl::opt<int64_t> checkFirst(
     "budget-check-first-token", cl::cat(nibbleCat), cl::init(-1),
     cl::desc("First token of the --budget held-out slice (as many windows "
              "as calibration; default: right after the calibration slice)"));
+static cl::opt<std::string> emitPtx(
+    cl::cat(nibbleCat), "emit-ptx", cl::init(""),
+    cl::desc("With --target cuda-*: also write the bundle's PTX to this file"));
 static cl::opt<bool> quiet(cl::cat(nibbleCat), "quiet",
                            cl::desc("No progress output"));
 
@@ -303,16 +307,12 @@ int main(int argc, char **argv) {
   if (!model)
     return fail(error);
   const model::LlamaConfig &cfg = model->config();
-  if (llvm::StringRef(targetName).starts_with("cuda"))
-    return fail("--target " + targetName +
-                ": bundles for NVIDIA GPUs are not built yet (the rest of "
-                "the decoder has no GPU kernels; the matmul kernels alone: "
-                "quant-opt IN.mlir --nibble-to-ptx=\"chip=sm_90 "
-                "output=k.ptx\"); targets: native, a CPU name with "
-                "+/-features, aarch64[:cpu]");
-  std::optional<target::TargetSpec> target =
-      target::TargetSpec::parse(targetName, error);
-  if (!target)
+  std::optional<compile::CudaTarget> cuda =
+      compile::parseCudaTarget(targetName, error);
+  if (!cuda && !error.empty())
+    return fail("--target " + targetName + ": " + error);
+  std::optional<target::TargetSpec> target;
+  if (!cuda && !(target = target::TargetSpec::parse(targetName, error)))
     return fail("--target " + targetName + ": " + error);
   const bool quantize = formatName != "f32";
   if (quantize && !recipePath.empty() && calibPath.empty())
@@ -381,6 +381,26 @@ int main(int argc, char **argv) {
       return fail("--kv-cache " + kvCacheFormat +
                   ": more than 8 bits per code (the cache stores one code "
                   "per byte)");
+  }
+  if (!emitPtx.empty() && !cuda)
+    return fail("--emit-ptx needs a --target cuda-smXY");
+  if (cuda) {
+    // What the GPU decode step serves (docs/gpu.md): weight-only schemes
+    // with f32 scales, float activations and an f32 KV cache; transforms
+    // that rewrite norms or inputs are CPU-only for now.
+    const char *unsupported = smooth               ? "--smoothquant"
+                              : split              ? "--outlier-threshold"
+                              : quantAct           ? "--act"
+                              : kvFormat           ? "--kv-cache"
+                              : method == "awq"    ? "--method awq"
+                              : asymmetric         ? "--asymmetric"
+                              : scaleStorage != "f32" ? "--scale"
+                                                      : nullptr;
+    if (unsupported)
+      return fail("--target " + targetName + ": " + unsupported +
+                  " is not supported on GPU bundles yet (they take "
+                  "symmetric weight-only int4, int8, e4m3fn or e5m2 with "
+                  "f32 scales, or float weights stored as f16)");
   }
   const int64_t S = contextLen > 0 ? int64_t(contextLen)
                                    : std::min<int64_t>(cfg.maxSeqLen, 2048);
@@ -704,9 +724,10 @@ int main(int argc, char **argv) {
             const formats::Format f = s.getFormatAttr().getFormat();
             const bool f32Scales =
                 !s.getScaleSchemeAttr() && s.getScaleType().isF32();
+            // (The GPU kernels read the dense layout as is.)
             t["stored_bits_per_weight"] =
                 bpw.getValueAsDouble() - double(f.bits()) +
-                double(storedCodeBits(f, f32Scales));
+                double(cuda ? unsigned(f.bits()) : storedCodeBits(f, f32Scales));
           }
           // Input channels kept in f16 beside the quantized part.
           if (auto oc = op->getAttrOfType<mlir::DenseI64ArrayAttr>(
@@ -714,7 +735,9 @@ int main(int argc, char **argv) {
             t["outlier_channels_f16"] = int64_t(oc.size());
           ++quantizedCount;
         } else {
-          t["type"] = "f32 (not quantized)";
+          t["type"] = cuda ? "f16 (not quantized; the GPU kernels read "
+                             "float weights as f16)"
+                           : "f32 (not quantized)";
           ++floatCount;
         }
         tensors.push_back(t);
@@ -792,40 +815,53 @@ int main(int argc, char **argv) {
   card["speed"] = "not measured";
 
   // --- lowering, weights out of the code, machine code ----------------------
-  for (const char *fn : {"nibble_prefill", "nibble_decode"})
-    module->lookupSymbol<mlir::func::FuncOp>(fn)->setAttr(
-        "llvm.emit_c_interface", mlir::UnitAttr::get(&ctx));
-  mlir::nibble::ReferencePipelineOptions lower;
-  lower.kernelTarget = targetName;
-  lower.parallel = true; // rows of large matmuls over the session's pool
-  {
-    mlir::PassManager pm(&ctx);
-    if (failed(mlir::nibble::buildReferenceToBuffersPipeline(pm, lower)))
-      return fail("internal error: bad lowering pipeline");
-    if (failed(pm.run(*module)))
-      return fail("lowering failed (see the diagnostics above)");
+  std::string code, blob;
+  json gpuProgram;
+  if (cuda) {
+    compile::CudaProgram program;
+    if (!compile::buildCudaProgram(*module, *model, *cuda, S, program, error))
+      return fail("--target " + targetName + ": " + error);
+    code = std::move(program.ptx);
+    if (!emitPtx.empty() &&
+        !support::writeFileAtomic(emitPtx, code.data(), code.size(), error))
+      return fail("--emit-ptx: " + error);
+    blob = std::move(program.weights);
+    gpuProgram = std::move(program.gpu);
+    phases.done("compiled");
+  } else {
+    for (const char *fn : {"nibble_prefill", "nibble_decode"})
+      module->lookupSymbol<mlir::func::FuncOp>(fn)->setAttr(
+          "llvm.emit_c_interface", mlir::UnitAttr::get(&ctx));
+    mlir::nibble::ReferencePipelineOptions lower;
+    lower.kernelTarget = targetName;
+    lower.parallel = true; // rows of large matmuls over the session's pool
+    {
+      mlir::PassManager pm(&ctx);
+      if (failed(mlir::nibble::buildReferenceToBuffersPipeline(pm, lower)))
+        return fail("internal error: bad lowering pipeline");
+      if (failed(pm.run(*module)))
+        return fail("lowering failed (see the diagnostics above)");
+    }
+    if (failed(mlir::nibble::externalizeWeights(*module, 64, blob)))
+      return fail("moving the weights out of the code failed");
+    TempPath codeFile(".so");
+    if (codeFile.path.empty())
+      return fail("cannot create a temporary file");
+    {
+      mlir::PassManager pm(&ctx);
+      if (failed(mlir::nibble::buildBuffersToLLVMPipeline(pm, lower)) ||
+          failed(mlir::parsePassPipeline(
+              "nibble-emit-object{target=" + targetName +
+                  " output=" + codeFile.path + " kind=shared}",
+              pm)))
+        return fail("internal error: bad code generation pipeline");
+      if (failed(pm.run(*module)))
+        return fail("code generation failed (see the diagnostics above)");
+    }
+    if (!support::readFile(codeFile.path, code, error))
+      return fail(error);
+    phases.done("compiled");
   }
-  std::string blob;
-  if (failed(mlir::nibble::externalizeWeights(*module, 64, blob)))
-    return fail("moving the weights out of the code failed");
-  TempPath codeFile(".so");
-  if (codeFile.path.empty())
-    return fail("cannot create a temporary file");
-  {
-    mlir::PassManager pm(&ctx);
-    if (failed(mlir::nibble::buildBuffersToLLVMPipeline(pm, lower)) ||
-        failed(mlir::parsePassPipeline(
-            "nibble-emit-object{target=" + targetName +
-                " output=" + codeFile.path + " kind=shared}",
-            pm)))
-      return fail("internal error: bad code generation pipeline");
-    if (failed(pm.run(*module)))
-      return fail("code generation failed (see the diagnostics above)");
-  }
-  std::string code;
-  if (!support::readFile(codeFile.path, code, error))
-    return fail(error);
-  phases.done("compiled");
 
   // --- the bundle
   // -------------------------------------------------------------
@@ -843,14 +879,26 @@ int main(int argc, char **argv) {
                        {"head_dim", cfg.headDim},
                        {"vocab", cfg.vocabSize},
                        {"max_seq_len", cfg.maxSeqLen}};
-  manifest["target"] = {{"spec", std::string(targetName)},
-                        {"triple", target->triple()},
-                        {"cpu", target->cpu()},
-                        {"features", target->enabledFeatures()}};
-  manifest["entry"] = {{"decode", "_mlir_ciface_nibble_decode"},
-                       {"prefill", "_mlir_ciface_nibble_prefill"},
-                       {"prefill_chunk", int64_t(prefillChunk)},
-                       {"context", S}};
+  if (cuda) {
+    manifest["target"] = {{"spec", std::string(targetName)},
+                          {"triple", "nvptx64-nvidia-cuda"},
+                          {"cpu", cuda->chip},
+                          {"features", json::array()}};
+    // One token at a time through the kernel sequence (docs/gpu.md).
+    manifest["entry"] = {{"decode", "gpu"},
+                         {"prefill", "gpu"},
+                         {"prefill_chunk", 1},
+                         {"context", S}};
+  } else {
+    manifest["target"] = {{"spec", std::string(targetName)},
+                          {"triple", target->triple()},
+                          {"cpu", target->cpu()},
+                          {"features", target->enabledFeatures()}};
+    manifest["entry"] = {{"decode", "_mlir_ciface_nibble_decode"},
+                         {"prefill", "_mlir_ciface_nibble_prefill"},
+                         {"prefill_chunk", int64_t(prefillChunk)},
+                         {"context", S}};
+  }
   if (kvFormat)
     manifest["kv_cache"] = {
         {"dtype", kvFormat->name()},
@@ -861,6 +909,8 @@ int main(int argc, char **argv) {
     manifest["kv_cache"] = {
         {"dtype", "f32"}, {"layout", "layers x context x kv_heads x head_dim"}};
   manifest["weights"] = {{"bytes", int64_t(blob.size())}};
+  if (cuda)
+    manifest["gpu"] = gpuProgram;
   manifest["tokenizer"] = {{"kind", std::string(tok->kind())},
                            {"file", baseName(tokPath)},
                            {"vocab", tok->vocabSize()},
@@ -885,7 +935,9 @@ int main(int argc, char **argv) {
                               : std::string("f32"))
                << (quantAct ? ", activations " + actFormat : std::string())
                << (kvFormat ? ", KV cache " + kvFormat->name() : std::string())
-               << "), context " << S << ", target " << target->triple() << " "
-               << target->cpu() << "\n";
+               << "), context " << S << ", target "
+               << (cuda ? "nvptx64-nvidia-cuda " + cuda->chip
+                        : target->triple() + " " + target->cpu())
+               << "\n";
   return 0;
 }

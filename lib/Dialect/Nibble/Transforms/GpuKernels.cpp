@@ -8,6 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GpuCommon.h"
+#include "nibble/Dialect/Nibble/Transforms/GpuDecoder.h"
 #include "nibble/Dialect/Nibble/Transforms/Passes.h"
 #include "nibble/Support/File.h"
 
@@ -16,6 +18,7 @@
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "llvm/ADT/StringSwitch.h"
 
 namespace mlir::nibble {
 #define GEN_PASS_DEF_NIBBLEGENERATEGPUKERNELS
@@ -33,6 +36,7 @@ enum class Decode {
   Int,  ///< offset-binary int4 / int8, magic-number conversion
   E4M3, ///< fp8 e4m3fn bytes
   E5M2, ///< fp8 e5m2 bytes
+  F16,  ///< IEEE halves (float weights of a CUDA bundle)
 };
 
 /// What one kernel is specialised for.
@@ -48,6 +52,8 @@ struct GemvShape {
     os << "nibble_w";
     if (decode == Decode::Int)
       os << bits;
+    else if (decode == Decode::F16)
+      os << "f16";
     else
       os << (decode == Decode::E4M3 ? "e4m3" : "e5m2");
     os << "a" << (act.isBF16() ? "bf16" : std::to_string(
@@ -57,9 +63,10 @@ struct GemvShape {
   }
 };
 
-/// The SM version of a chip name ("sm_90a" -> 90), or nullopt after an
-/// error at `loc` saying what was expected.
-std::optional<int> smVersion(Location loc, StringRef chip) {
+} // namespace
+
+std::optional<int> mlir::nibble::detail::smVersion(Location loc,
+                                                   StringRef chip) {
   int v = 0;
   StringRef rest = chip;
   if (!rest.consume_front("sm_") || rest.consumeInteger(10, v) ||
@@ -70,6 +77,23 @@ std::optional<int> smVersion(Location loc, StringRef chip) {
   }
   return v;
 }
+
+gpu::GPUModuleOp mlir::nibble::detail::getOrCreateGpuModule(ModuleOp module,
+                                                           StringRef chip) {
+  if (auto gm = module.lookupSymbol<gpu::GPUModuleOp>("nibble_gpu"))
+    return gm;
+  MLIRContext *ctx = module.getContext();
+  OpBuilder b(ctx);
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                  UnitAttr::get(ctx));
+  b.setInsertionPointToEnd(module.getBody());
+  auto gm = gpu::GPUModuleOp::create(b, module.getLoc(), "nibble_gpu");
+  gm->setAttr("nibble.chip", b.getStringAttr(chip));
+  return gm;
+}
+
+namespace {
+using mlir::nibble::detail::smVersion;
 
 /// The shape of a matmul the kernels serve, or a reason it is not served.
 FailureOr<GemvShape> gemvShape(MatmulOp op, int sm, std::string &why) {
@@ -157,6 +181,10 @@ SmallVector<Value> decodeWord(OpBuilder &b, Location loc, const GemvShape &s,
       vals.push_back(arith::SubFOp::create(b, loc, f, bias));
     }
     return vals;
+  }
+  if (s.decode == Decode::F16) {
+    auto [lo, hi] = halves(LLVM::BitcastOp::create(b, loc, f16x2, e));
+    return SmallVector<Value>{lo, hi};
   }
   vals.resize(4);
   if (s.hwFp8) {
@@ -322,6 +350,42 @@ void buildKernel(OpBuilder &b, Location loc, gpu::GPUFuncOp fn,
   gpu::ReturnOp::create(b, loc);
 }
 
+/// Adds the kernel for `s` to `gm` unless it is there; returns its name.
+std::string emitGemvKernel(gpu::GPUModuleOp gm, Location loc,
+                           const GemvShape &s, int64_t rowsPerBlock) {
+  std::string name = s.name();
+  if (SymbolTable::lookupSymbolIn(gm, name))
+    return name;
+  MLIRContext *ctx = gm.getContext();
+  OpBuilder b(ctx);
+  const int64_t words = s.k * s.bits / 32;
+  const int64_t groups = s.k / s.group;
+  auto fnType = b.getFunctionType(
+      {MemRefType::get({s.m, s.k}, s.act),
+       MemRefType::get({s.n, words}, b.getI32Type()),
+       MemRefType::get({s.n, groups}, b.getF32Type()),
+       MemRefType::get({s.m, s.n}, b.getF32Type())},
+      {});
+  b.setInsertionPointToEnd(gm.getBody());
+  auto fn = gpu::GPUFuncOp::create(b, loc, name, fnType);
+  fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
+  fn.setKnownBlockSizeAttr(
+      b.getDenseI32ArrayAttr({int32_t(32 * rowsPerBlock), 1, 1}));
+  fn->setAttr("nibble.weight_layout",
+              b.getStringAttr(s.decode == Decode::Int
+                                  ? "nvptx.offset-binary.lsb-first.i32"
+                              : s.decode == Decode::F16
+                                  ? "nvptx.f16.i32"
+                                  : "nvptx.bytes.lsb-first.i32"));
+  fn->setAttr("nibble.grid",
+              b.getDenseI64ArrayAttr(
+                  {(s.n + rowsPerBlock - 1) / rowsPerBlock, 1, 1}));
+  if (s.hwFp8)
+    fn->setAttr("nibble.fp8_cvt", UnitAttr::get(ctx));
+  buildKernel(b, loc, fn, s, rowsPerBlock);
+  return name;
+}
+
 struct GenerateGpuKernelsPass
     : public mlir::nibble::impl::NibbleGenerateGpuKernelsBase<GenerateGpuKernelsPass> {
   using NibbleGenerateGpuKernelsBase::NibbleGenerateGpuKernelsBase;
@@ -336,9 +400,7 @@ struct GenerateGpuKernelsPass
     if (!sm)
       return signalPassFailure();
     MLIRContext *ctx = module.getContext();
-    OpBuilder b(ctx);
     gpu::GPUModuleOp gpuModule;
-    SymbolTable top(module);
     module.walk([&](MatmulOp op) {
       std::string why;
       FailureOr<GemvShape> s = gemvShape(op, *sm, why);
@@ -346,40 +408,10 @@ struct GenerateGpuKernelsPass
         op.emitRemark("no GPU kernel: ") << why;
         return;
       }
-      if (!gpuModule) {
-        module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
-                        UnitAttr::get(ctx));
-        b.setInsertionPointToEnd(module.getBody());
-        gpuModule = gpu::GPUModuleOp::create(b, module.getLoc(), "nibble_gpu");
-        gpuModule->setAttr("nibble.chip", b.getStringAttr(chip));
-      }
-      std::string name = s->name();
-      if (!SymbolTable::lookupSymbolIn(gpuModule, name)) {
-        const int64_t words = s->k * s->bits / 32;
-        const int64_t groups = s->k / s->group;
-        auto fnType = b.getFunctionType(
-            {MemRefType::get({s->m, s->k}, s->act),
-             MemRefType::get({s->n, words}, b.getI32Type()),
-             MemRefType::get({s->n, groups}, b.getF32Type()),
-             MemRefType::get({s->m, s->n}, b.getF32Type())},
-            {});
-        b.setInsertionPointToEnd(gpuModule.getBody());
-        auto fn = gpu::GPUFuncOp::create(b, op.getLoc(), name, fnType);
-        fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
-                    UnitAttr::get(ctx));
-        fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
-            {int32_t(32 * rowsPerBlock), 1, 1}));
-        fn->setAttr("nibble.weight_layout",
-                    b.getStringAttr(s->decode == Decode::Int
-                                        ? "nvptx.offset-binary.lsb-first.i32"
-                                        : "nvptx.bytes.lsb-first.i32"));
-        fn->setAttr("nibble.grid",
-                    b.getDenseI64ArrayAttr(
-                        {(s->n + rowsPerBlock - 1) / rowsPerBlock, 1, 1}));
-        if (s->hwFp8)
-          fn->setAttr("nibble.fp8_cvt", UnitAttr::get(ctx));
-        buildKernel(b, op.getLoc(), fn, *s, rowsPerBlock);
-      }
+      if (!gpuModule)
+        gpuModule = mlir::nibble::detail::getOrCreateGpuModule(module, chip);
+      std::string name =
+          emitGemvKernel(gpuModule, op.getLoc(), *s, rowsPerBlock);
       op->setAttr("nibble.gpu_kernel",
                   SymbolRefAttr::get(ctx, "nibble_gpu",
                                      {FlatSymbolRefAttr::get(ctx, name)}));
@@ -478,3 +510,52 @@ struct GpuToPtxPass : public mlir::nibble::impl::NibbleGpuToPtxBase<GpuToPtxPass
 };
 
 } // namespace
+
+unsigned mlir::nibble::gpuGemvCodeBits(StringRef format) {
+  return llvm::StringSwitch<unsigned>(format)
+      .Case("int4", 4)
+      .Case("int8", 8)
+      .Case("e4m3fn", 8)
+      .Case("e5m2", 8)
+      .Case("f16", 16)
+      .Default(0);
+}
+
+FailureOr<std::string>
+mlir::nibble::addGpuGemvKernel(ModuleOp module, StringRef chip,
+                               const GpuGemvSpec &spec, int64_t rowsPerBlock,
+                               std::string &why) {
+  std::optional<int> sm = smVersion(module.getLoc(), chip);
+  if (!sm) {
+    why = "bad chip name '" + chip.str() + "'";
+    return failure();
+  }
+  const unsigned bits = gpuGemvCodeBits(spec.format);
+  if (bits == 0) {
+    why = "format " + spec.format +
+          " has no GPU kernel (int4, int8, e4m3fn, e5m2, f16)";
+    return failure();
+  }
+  GemvShape s{1, spec.n, spec.k, spec.group, bits, Decode::Int,
+              Float32Type::get(module.getContext()), false};
+  if (spec.format == "e4m3fn")
+    s.decode = Decode::E4M3;
+  else if (spec.format == "e5m2")
+    s.decode = Decode::E5M2;
+  else if (spec.format == "f16")
+    s.decode = Decode::F16;
+  s.hwFp8 = (s.decode == Decode::E4M3 || s.decode == Decode::E5M2) &&
+            *sm >= 89;
+  const int64_t chunk = 128 / bits;
+  if (spec.n < 1 || spec.k < chunk || spec.group < 1 ||
+      spec.k % spec.group != 0 || spec.group % chunk != 0) {
+    why = "K = " + std::to_string(spec.k) + " with groups of " +
+          std::to_string(spec.group) +
+          ": the group must divide K and be a multiple of " +
+          std::to_string(chunk) + " " + spec.format +
+          " codes (one 128-bit load)";
+    return failure();
+  }
+  return emitGemvKernel(detail::getOrCreateGpuModule(module, chip),
+                        module.getLoc(), s, rowsPerBlock);
+}

@@ -510,6 +510,56 @@ def NibbleGenerateGpuKernels : Pass<"nibble-generate-gpu-kernels", "ModuleOp"> {
                            "mlir::memref::MemRefDialect"];
 }
 
+def NibbleGenerateGpuDecoderKernels
+    : Pass<"nibble-generate-gpu-decoder-kernels", "ModuleOp"> {
+  let summary = "Generate the non-matmul NVIDIA kernels of a Llama decode step";
+  let description = [{
+    Adds to `gpu.module @nibble_gpu` (created for `chip` if absent) the
+    kernels a CUDA bundle runs besides its GEMVs, specialised for one model
+    shape, one token at a time, f32 activations and an f32 KV cache laid out
+    `layers x context x kv_heads x head_dim` (bare-pointer ABI; `i32`
+    scalars; each kernel records `nibble.grid` and `known_block_size`):
+
+    - `nibble_embed_v*_d*(table, x, token)`: one thread per element;
+    - `nibble_rmsnorm_d*(x, w, y)`: one warp, a `shfl.sync.bfly` sum of
+      squares, `sqrt.rn.f32`;
+    - `nibble_rope_kv_*(q, k, v, cos, sin, k_cache, v_cache, pos, layer)`:
+      one thread per rotated pair (interleaved or rotate-half pairs, tables
+      `context x head_dim/2`); q in place, k rotated and v copied into the
+      caches at `pos`;
+    - `nibble_attention_*(q, k_cache, v_cache, out, pos, layer)`: one warp
+      per query head over positions `0..pos` of its kv head, scores by a
+      warp reduction, online softmax (running max and sum), `e^x` as
+      `ex2.approx.f32` of `x log2 e`;
+    - `nibble_swiglu_f*(gate, up, h)` and `nibble_add_d*(x, y)` (x += y).
+
+    ```mlir
+    // quant-opt --nibble-generate-gpu-decoder-kernels="vocab=512 dim=64 hidden=172 heads=8 kv-heads=4 head-dim=8 context=512 layers=5"
+    ```
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
+           "NVIDIA architecture the kernels are for (sm_80, sm_90, ...)">,
+    Option<"vocab", "vocab", "int64_t", /*default=*/"0", "Vocabulary size">,
+    Option<"dim", "dim", "int64_t", /*default=*/"0", "Model (residual) width">,
+    Option<"hidden", "hidden", "int64_t", /*default=*/"0", "SwiGLU width">,
+    Option<"heads", "heads", "int64_t", /*default=*/"0", "Query heads">,
+    Option<"kvHeads", "kv-heads", "int64_t", /*default=*/"0",
+           "Key/value heads (a divisor of heads)">,
+    Option<"headDim", "head-dim", "int64_t", /*default=*/"0", "Head width (even)">,
+    Option<"context", "context", "int64_t", /*default=*/"0",
+           "Positions in the KV cache">,
+    Option<"layers", "layers", "int64_t", /*default=*/"0", "Decoder layers">,
+    Option<"eps", "eps", "double", /*default=*/"1e-5", "RMSNorm epsilon">,
+    Option<"rope", "rope", "std::string", /*default=*/"\"rotate-half\"",
+           "RoPE pairing: interleaved (llama2.c) or rotate-half (Hugging Face)">,
+  ];
+  let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
+                           "mlir::LLVM::LLVMDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
 def NibbleGpuToPtx : Pass<"nibble-gpu-to-ptx", "ModuleOp"> {
   let summary = "Lower the module's gpu.module kernels to PTX for an NVIDIA target";
   let description = [{
