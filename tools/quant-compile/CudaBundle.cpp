@@ -50,6 +50,9 @@ std::optional<CudaTarget> parseCudaTarget(const std::string &spec,
 
 namespace {
 
+/// Output rows (warps) per block of the GEMVs.
+constexpr int64_t kRowsPerBlock = 4;
+
 /// The bytes of a dense_resource constant (nibble.constant or
 /// arith.constant), or empty with `error`.
 llvm::ArrayRef<char> resourceBytes(mlir::Value v, std::string &error) {
@@ -129,7 +132,7 @@ bool buildCudaProgram(mlir::ModuleOp module, const model::Model &model,
   json gpu;
   gpu["chip"] = target.chip;
   gpu["ptx_features"] = target.features;
-  gpu["rows_per_block"] = 4;
+  gpu["rows_per_block"] = kRowsPerBlock;
   json tensors;
   tensors["embed"] = tensor("model.embed_tokens.weight");
   {
@@ -172,12 +175,8 @@ bool buildCudaProgram(mlir::ModuleOp module, const model::Model &model,
       mn::MatmulOp mm = it->second;
       mn::SchemeAttr s = mm.getWeight().getType().getScheme();
       const formats::Format f = s.getFormatAttr().getFormat();
-      if (f.kind() == formats::Kind::Int && f.isSigned() &&
-          (f.bits() == 4 || f.bits() == 8))
-        spec.format = "int" + std::to_string(f.bits());
-      else if (f == formats::Format::e4m3fn() || f == formats::Format::e5m2())
-        spec.format = f.name();
-      if (spec.format == "f16") {
+      spec.format = mn::gpuGemvFormat(f);
+      if (spec.format.empty()) {
         error = where + "format " + f.name() +
                 " has no GPU kernel (int4, int8, e4m3fn, e5m2 or float)";
         return false;
@@ -235,7 +234,7 @@ bool buildCudaProgram(mlir::ModuleOp module, const model::Model &model,
     }
     std::string why;
     FailureOr<std::string> kernel =
-        mn::addGpuGemvKernel(*kernels, target.chip, spec, 4, why);
+        mn::addGpuGemvKernel(*kernels, target.chip, spec, kRowsPerBlock, why);
     if (failed(kernel)) {
       error = where + why;
       return false;

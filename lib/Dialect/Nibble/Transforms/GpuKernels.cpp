@@ -95,27 +95,35 @@ gpu::GPUModuleOp mlir::nibble::detail::getOrCreateGpuModule(ModuleOp module,
 namespace {
 using mlir::nibble::detail::smVersion;
 
+/// The kernel shape for weights in `format` (a gpuGemvCodeBits name).
+GemvShape shapeFor(StringRef format, int64_t m, int64_t n, int64_t k,
+                   int64_t group, Type act, int sm) {
+  GemvShape s{m, n, k, group, gpuGemvCodeBits(format), Decode::Int, act,
+              false};
+  if (format == "e4m3fn")
+    s.decode = Decode::E4M3;
+  else if (format == "e5m2")
+    s.decode = Decode::E5M2;
+  else if (format == "f16")
+    s.decode = Decode::F16;
+  s.hwFp8 = (s.decode == Decode::E4M3 || s.decode == Decode::E5M2) &&
+            sm >= 89;
+  return s;
+}
+
 /// The shape of a matmul the kernels serve, or a reason it is not served.
 FailureOr<GemvShape> gemvShape(MatmulOp op, int sm, std::string &why) {
-  using ::nibble::formats::Format;
   QTensorType wType = op.getWeight().getType();
   SchemeAttr scheme = wType.getScheme();
   auto xType = cast<RankedTensorType>(op.getInput().getType());
-  const Format f = scheme.getFormatAttr().getFormat();
-  GemvShape s{xType.getDimSize(0), wType.getShape()[0], wType.getShape()[1],
-              0, 8, Decode::Int, xType.getElementType(), false};
-  if (f.kind() == ::nibble::formats::Kind::Int && f.isSigned() &&
-      (f.bits() == 4 || f.bits() == 8))
-    s.bits = unsigned(f.bits());
-  else if (f == Format::e4m3fn())
-    s.decode = Decode::E4M3;
-  else if (f == Format::e5m2())
-    s.decode = Decode::E5M2;
-  else {
+  const std::string format =
+      gpuGemvFormat(scheme.getFormatAttr().getFormat());
+  if (format.empty()) {
     why = "weights are not int4 / int8 signed or fp8 e4m3fn / e5m2";
     return failure();
   }
-  s.hwFp8 = s.decode != Decode::Int && sm >= 89;
+  GemvShape s = shapeFor(format, xType.getDimSize(0), wType.getShape()[0],
+                         wType.getShape()[1], 0, xType.getElementType(), sm);
   if (scheme.hasZeroPoints() || scheme.getScaleSchemeAttr() ||
       !scheme.getScaleType().isF32() || scheme.getLayout())
     why = "scales are not plain f32 without zero points";
@@ -511,6 +519,17 @@ struct GpuToPtxPass : public mlir::nibble::impl::NibbleGpuToPtxBase<GpuToPtxPass
 
 } // namespace
 
+std::string
+mlir::nibble::gpuGemvFormat(const ::nibble::formats::Format &f) {
+  using ::nibble::formats::Format;
+  if (f.kind() == ::nibble::formats::Kind::Int && f.isSigned() &&
+      (f.bits() == 4 || f.bits() == 8))
+    return "int" + std::to_string(f.bits());
+  if (f == Format::e4m3fn() || f == Format::e5m2())
+    return f.name();
+  return "";
+}
+
 unsigned mlir::nibble::gpuGemvCodeBits(StringRef format) {
   return llvm::StringSwitch<unsigned>(format)
       .Case("int4", 4)
@@ -536,16 +555,8 @@ mlir::nibble::addGpuGemvKernel(ModuleOp module, StringRef chip,
           " has no GPU kernel (int4, int8, e4m3fn, e5m2, f16)";
     return failure();
   }
-  GemvShape s{1, spec.n, spec.k, spec.group, bits, Decode::Int,
-              Float32Type::get(module.getContext()), false};
-  if (spec.format == "e4m3fn")
-    s.decode = Decode::E4M3;
-  else if (spec.format == "e5m2")
-    s.decode = Decode::E5M2;
-  else if (spec.format == "f16")
-    s.decode = Decode::F16;
-  s.hwFp8 = (s.decode == Decode::E4M3 || s.decode == Decode::E5M2) &&
-            *sm >= 89;
+  GemvShape s = shapeFor(spec.format, 1, spec.n, spec.k, spec.group,
+                         Float32Type::get(module.getContext()), *sm);
   const int64_t chunk = 128 / bits;
   if (spec.n < 1 || spec.k < chunk || spec.group < 1 ||
       spec.k % spec.group != 0 || spec.group % chunk != 0) {

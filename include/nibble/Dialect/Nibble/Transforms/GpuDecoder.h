@@ -14,6 +14,8 @@
 #ifndef NIBBLE_DIALECT_NIBBLE_TRANSFORMS_GPUDECODER_H
 #define NIBBLE_DIALECT_NIBBLE_TRANSFORMS_GPUDECODER_H
 
+#include "nibble/Formats/Format.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
 
@@ -30,6 +32,10 @@ struct GpuGemvSpec {
   int64_t n = 0, k = 0;
   int64_t group = 0; ///< input columns per f32 scale (k: one per row)
 };
+
+/// The GEMV format name of quantized weights in `f` ("int4", "int8",
+/// "e4m3fn", "e5m2"), empty for a format the kernels do not serve.
+std::string gpuGemvFormat(const ::nibble::formats::Format &f);
 
 /// Bits one weight code takes in the GEMV kernels' layout, 0 for a format
 /// they do not serve.
