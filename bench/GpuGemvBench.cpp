@@ -1,7 +1,7 @@
 //===- GpuGemvBench.cpp - Generated GPU GEMV vs cuBLAS and a probe ---------===//
 //
 //   nibble-gpu-bench [--shapes 8192x8192,16384x16384] [--iters 50]
-//                    [--ptx-only DIR] [--check]
+//                    [--ptx-only DIR] [--check] [--probe-only]
 //
 // For each shape N x K (batch 1) and each path (W4A16: int4 g128; W8A16:
 // int8 per row and fp8 e4m3 per row; f16 activations, f32 accumulate):
@@ -18,7 +18,8 @@
 // of weight bytes (codes + scales; fp16 weights for cuBLAS), fraction of
 // the probe, and speedup over cuBLAS.
 //
-// `--check` instead runs every kernel variant (int4, int8, fp8 e4m3 and
+// `--probe-only` prints the probe alone (scripts/gpu-decode.sh divides a
+// decoded token's bytes by it). `--check` instead runs every kernel variant (int4, int8, fp8 e4m3 and
 // e5m2 weights; f16 and bf16 activations; 1, 5 and 32 activation rows; fp8
 // also through the sm_80 software decode on sm_89+) on a 200 x 512 problem
 // against the CPU reference. Without a driver or GPU it says so and exits
@@ -394,11 +395,13 @@ int main(int argc, char **argv) {
   std::vector<Shape> shapes = {{8192, 8192}, {16384, 16384}};
   int iters = 50;
   std::string ptxOnly;
-  bool checkOnly = false;
+  bool checkOnly = false, probeOnly = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--check") {
       checkOnly = true;
+    } else if (a == "--probe-only") {
+      probeOnly = true;
     } else if (a == "--iters" && i + 1 < argc) {
       iters = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--ptx-only" && i + 1 < argc) {
@@ -418,7 +421,8 @@ int main(int argc, char **argv) {
       }
     } else {
       return fail("unknown argument " + a +
-                  " (--check | --shapes NxK,... --iters N | --ptx-only DIR)");
+                  " (--check | --probe-only | --shapes NxK,... --iters N | "
+                  "--ptx-only DIR)");
     }
   }
   std::string error;
@@ -501,6 +505,8 @@ int main(int argc, char **argv) {
     drv->free(out);
     std::printf("read-bandwidth probe: %.0f GB/s (1 GiB, 10 passes)\n\n",
                 probeGBs);
+    if (probeOnly)
+      return 0;
   }
 
   Cublas blas;

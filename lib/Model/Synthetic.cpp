@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <sys/stat.h>
 #include <vector>
@@ -79,26 +80,124 @@ void put32(std::vector<uint8_t> &out, const void *p) {
 
 } // namespace
 
+bool parseSyntheticShape(const std::string &spec, SyntheticShape &shape,
+                         std::string &error) {
+  SyntheticShape s;
+  size_t start = 0;
+  bool first = true;
+  while (start <= spec.size()) {
+    size_t end = spec.find(',', start);
+    if (end == std::string::npos)
+      end = spec.size();
+    const std::string part = spec.substr(start, end - start);
+    start = end + 1;
+    if (first) {
+      first = false;
+      if (part == "llama2-7b") {
+        s = SyntheticShape{4096, 11008, 32, 32, 32, 32000, 4096};
+        continue;
+      }
+      if (part == "default")
+        continue;
+      if (part.find('=') == std::string::npos) {
+        error = "synthetic shape \"" + spec + "\": unknown name \"" + part +
+                "\" (expected default or llama2-7b)";
+        return false;
+      }
+    }
+    const size_t eq = part.find('=');
+    const std::string key = part.substr(0, eq);
+    int32_t *field = key == "dim"        ? &s.dim
+                     : key == "hidden"   ? &s.hidden
+                     : key == "layers"   ? &s.layers
+                     : key == "heads"    ? &s.heads
+                     : key == "kv-heads" ? &s.kvHeads
+                     : key == "vocab"    ? &s.vocab
+                     : key == "context"  ? &s.context
+                                         : nullptr;
+    if (eq == std::string::npos || !field) {
+      error = "synthetic shape \"" + spec + "\": \"" + part +
+              "\" is not KEY=VALUE with KEY one of dim, hidden, layers, "
+              "heads, kv-heads, vocab, context";
+      return false;
+    }
+    const std::string value = part.substr(eq + 1);
+    char *endp = nullptr;
+    errno = 0;
+    long v = std::strtol(value.c_str(), &endp, 10);
+    if (value.empty() || *endp || errno || v < 1 || v > (1L << 20)) {
+      error = "synthetic shape \"" + spec + "\": " + key + " \"" + value +
+              "\" is not an integer in [1, 1048576]";
+      return false;
+    }
+    *field = int32_t(v);
+  }
+  auto bad = [&](const std::string &why) {
+    error = "synthetic shape \"" + spec + "\": " + why;
+    return false;
+  };
+  if (s.dim % s.heads)
+    return bad("dim " + std::to_string(s.dim) + " is not a multiple of heads " +
+               std::to_string(s.heads));
+  if (s.heads % s.kvHeads)
+    return bad("heads " + std::to_string(s.heads) +
+               " is not a multiple of kv-heads " + std::to_string(s.kvHeads));
+  if ((s.dim / s.heads) % 2)
+    return bad("the head width " + std::to_string(s.dim / s.heads) +
+               " is odd (RoPE rotates pairs)");
+  if (s.vocab < 259)
+    return bad("vocab " + std::to_string(s.vocab) +
+               " is under 259 (3 special and 256 byte pieces)");
+  shape = s;
+  return true;
+}
+
+uint64_t syntheticModelBytes(const SyntheticShape &s) {
+  const uint64_t dim = uint64_t(s.dim), kvDim = dim / uint64_t(s.heads) *
+                                                uint64_t(s.kvHeads);
+  const uint64_t perLayer = 2 * dim + 2 * dim * dim + 2 * kvDim * dim +
+                            3 * uint64_t(s.hidden) * dim;
+  const uint64_t floats = uint64_t(s.vocab) * dim + uint64_t(s.layers) * perLayer +
+                          dim + uint64_t(s.context) * (dim / uint64_t(s.heads));
+  return 7 * 4 + floats * 4;
+}
+
 bool writeSyntheticModel(const std::string &dir, uint64_t seed,
                          std::string &error) {
-  const int32_t dim = 64, hidden = 192, layers = 4, heads = 4, kvHeads = 2,
-                vocab = 512, seqLen = 256;
+  return writeSyntheticModel(dir, seed, SyntheticShape{}, error);
+}
+
+bool writeSyntheticModel(const std::string &dir, uint64_t seed,
+                         const SyntheticShape &shape, std::string &error) {
+  const int32_t dim = shape.dim, hidden = shape.hidden, layers = shape.layers,
+                heads = shape.heads, kvHeads = shape.kvHeads,
+                vocab = shape.vocab, seqLen = shape.context;
+  if (dim % heads || heads % kvHeads || (dim / heads) % 2 || vocab < 259) {
+    error = "internal error: invalid synthetic shape (use "
+            "parseSyntheticShape)";
+    return false;
+  }
   const int32_t headDim = dim / heads, kvDim = kvHeads * headDim;
   if (::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) {
     error = dir + ": cannot create the directory: " + std::strerror(errno);
     return false;
   }
   // --- the checkpoint (llama2.c legacy layout, tied embeddings) ---------
+  // Filled in place: at LLM widths the file is gigabytes.
+  const int32_t header[7] = {dim,     hidden, layers, heads,
+                             kvHeads, vocab,  seqLen};
+  std::vector<uint8_t> model(syntheticModelBytes(shape));
+  std::memcpy(model.data(), header, sizeof header);
+  float *w = reinterpret_cast<float *>(model.data() + sizeof header);
   Rng rng{seed};
-  std::vector<float> w;
   auto matrix = [&](int64_t rows, int64_t cols) {
     float a = std::sqrt(3.0f / float(cols)); // unit-variance outputs
     for (int64_t i = 0; i < rows * cols; ++i)
-      w.push_back(rng.uniform(a));
+      *w++ = rng.uniform(a);
   };
   auto norm = [&](int64_t n) {
     for (int64_t i = 0; i < n; ++i)
-      w.push_back(1.0f + rng.uniform(0.1f));
+      *w++ = 1.0f + rng.uniform(0.1f);
   };
   matrix(vocab, dim); // token embeddings (also the lm_head)
   for (int l = 0; l < layers; ++l)
@@ -120,15 +219,12 @@ bool writeSyntheticModel(const std::string &dir, uint64_t seed,
   for (int l = 0; l < layers; ++l)
     matrix(hidden, dim); // w3 (up)
   norm(dim);
-  w.resize(w.size() + size_t(seqLen * headDim), 0.0f); // legacy freq_cis
-  const int32_t header[7] = {dim,     hidden, layers, heads,
-                             kvHeads, vocab,  seqLen};
-  std::vector<uint8_t> model(sizeof header + w.size() * 4);
-  std::memcpy(model.data(), header, sizeof header);
-  std::memcpy(model.data() + sizeof header, w.data(), w.size() * 4);
+  // The legacy freq_cis tail: already zero.
   if (!support::writeFileAtomic(dir + "/model.bin", model.data(), model.size(),
                                 error))
     return false;
+  model.clear();
+  model.shrink_to_fit();
 
   // --- the vocabulary (llama2.c tokenizer.bin) ---------------------------
   std::vector<std::string> pieces = {"<unk>", "\n<s>\n", "\n</s>\n"};
@@ -143,6 +239,10 @@ bool writeSyntheticModel(const std::string &dir, uint64_t seed,
     if (int32_t(pieces.size()) == vocab)
       break;
     pieces.push_back(std::string(" ") + word);
+    scores.push_back(-float(pieces.size()));
+  }
+  for (int32_t i = 0; int32_t(pieces.size()) < vocab; ++i) {
+    pieces.push_back(" w" + std::to_string(i));
     scores.push_back(-float(pieces.size()));
   }
   if (int32_t(pieces.size()) != vocab) {

@@ -3,6 +3,7 @@
 //   quant-import MODEL --describe
 //   quant-import MODEL --emit-ir [--seq-len N] [-o FILE]
 //   quant-import MODEL --generate N [--prompt TEXT] [--tokenizer PATH]
+//   quant-import DIR --synthetic [--seed S] [--synthetic-shape SPEC]
 //
 // MODEL is a Hugging Face directory or a llama2.c checkpoint. --emit-ir
 // prints the float IR of the decoder with weights referenced by name (bind
@@ -56,6 +57,11 @@ static cl::opt<bool> synthetic(
              "directory: model.bin and tokenizer.bin, llama2.c format"));
 static cl::opt<uint64_t> seed("seed", cl::init(1),
                               cl::desc("Seed of --synthetic"));
+static cl::opt<std::string> syntheticShape(
+    "synthetic-shape", cl::init("default"),
+    cl::desc("Architecture of --synthetic: default or llama2-7b, then "
+             "optional ,KEY=VALUE overrides (dim, hidden, layers, heads, "
+             "kv-heads, vocab, context), e.g. llama2-7b,layers=2"));
 
 static int fail(const std::string &msg) {
   llvm::errs() << "quant-import: error: " << msg << "\n";
@@ -138,11 +144,20 @@ int main(int argc, char **argv) {
       "quant-import: load a checkpoint, print it, emit its float IR, or run "
       "the C++ reference\n");
   std::string error;
+  if (syntheticShape.getNumOccurrences() && !synthetic)
+    return fail("--synthetic-shape is an option of --synthetic");
   if (synthetic) {
-    if (!model::writeSyntheticModel(modelPath, seed, error))
+    model::SyntheticShape shape;
+    if (!model::parseSyntheticShape(syntheticShape, shape, error) ||
+        !model::writeSyntheticModel(modelPath, seed, shape, error))
       return fail(error);
     llvm::outs() << "wrote " << modelPath << "/model.bin and " << modelPath
-                 << "/tokenizer.bin (synthetic, seed " << seed << ")\n";
+                 << "/tokenizer.bin (synthetic, seed " << seed << ", dim "
+                 << shape.dim << ", hidden " << shape.hidden << ", "
+                 << shape.layers << " layers, " << shape.heads << " heads, "
+                 << shape.kvHeads << " kv heads, vocab " << shape.vocab
+                 << ", context " << shape.context << ", "
+                 << model::syntheticModelBytes(shape) << " bytes)\n";
     return 0;
   }
   auto m = model::Model::load(modelPath, error);

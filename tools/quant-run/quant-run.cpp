@@ -30,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -715,6 +716,49 @@ void printTree(std::ostream &os, const std::string &key, const json &v,
   os << pad << key << ": " << scalar(v) << "\n";
 }
 
+/// Bytes of weights one decoded token reads on a CUDA bundle: every tensor
+/// of the manifest's `gpu` section (linears' codes and scales, norms, the
+/// lm_head) except the embedding and RoPE tables, of which it reads one row
+/// each. Nullopt for a bundle without a `gpu` section (the CPU manifest
+/// does not break its weights down).
+std::optional<int64_t> gpuWeightBytesPerToken(const json &manifest) {
+  if (!manifest.contains("gpu") || !manifest["gpu"].is_object())
+    return std::nullopt;
+  const json &gpu = manifest["gpu"];
+  int64_t total = 0;
+  // Sums every {"bytes": N} below `j`.
+  std::function<void(const json &)> add = [&](const json &j) {
+    if (j.is_object()) {
+      if (j.contains("bytes") && j["bytes"].is_number_integer())
+        total += j["bytes"].get<int64_t>();
+      for (const auto &[key, value] : j.items())
+        if (key != "bytes")
+          add(value);
+    } else if (j.is_array()) {
+      for (const json &v : j)
+        add(v);
+    }
+  };
+  add(gpu.value("layers", json::array()));
+  add(gpu.value("lm_head", json::object()));
+  const json &tensors = gpu.value("tensors", json::object());
+  const json &model = manifest.value("model", json::object());
+  const int64_t vocab = model.value("vocab", int64_t(0)),
+                context = model.value("max_seq_len", int64_t(0));
+  for (const auto &[name, t] : tensors.items()) {
+    if (!t.is_object() || !t.contains("bytes"))
+      continue;
+    const int64_t bytes = t["bytes"].get<int64_t>();
+    if (name == "embed" && vocab > 0)
+      total += bytes / vocab;
+    else if ((name == "rope_cos" || name == "rope_sin") && context > 0)
+      total += bytes / context;
+    else
+      total += bytes;
+  }
+  return total;
+}
+
 int card(const Args &args) {
   Bundle b(args.bundle);
   const json &m = b.manifest;
@@ -751,7 +795,10 @@ int card(const Args &args) {
   os << "kv cache: " << field("kv_cache.dtype") << ", "
      << field("kv_cache.layout") << " (" << cacheBytes
      << " bytes per session, K and V)\n"
-     << "weights: " << field("weights.bytes") << " bytes\n"
+     << "weights: " << field("weights.bytes") << " bytes";
+  if (std::optional<int64_t> perToken = gpuWeightBytesPerToken(m))
+    os << " (" << *perToken << " read per decoded token)";
+  os << "\n"
      << "tokenizer: " << field("tokenizer.kind") << ", vocab "
      << field("tokenizer.vocab") << ", bos " << field("tokenizer.bos")
      << ", eos " << field("tokenizer.eos") << "\n";
@@ -823,6 +870,19 @@ int bench(const Args &args) {
   struct rusage usage;
   ::getrusage(RUSAGE_SELF, &usage);
   const int64_t rssBytes = int64_t(usage.ru_maxrss) * 1024;
+  // What a decoded token streams, for comparing with a bandwidth bound: the
+  // weights (CUDA bundles, whose manifest breaks them down), and the f32 KV
+  // cache at the mean decoded position (K and V of every layer).
+  const std::optional<int64_t> weightBytes =
+      gpuWeightBytesPerToken(b.manifest);
+  const json &model = b.manifest.value("model", json::object());
+  const double meanPosition =
+      double(promptTokens) + double(std::max<int64_t>(decodeTokens - 1, 0)) / 2;
+  const double kvBytes = double(model.value("layers", int64_t(0))) * 2 *
+                         double(model.value("kv_heads", int64_t(0))) *
+                         double(model.value("head_dim", int64_t(0))) * 4 *
+                         (meanPosition + 1);
+  const double decodeRate = decodeTokens ? median(decodeRates) : 0;
   if (args.writeCard)
     writeCardFields(
         args.bundle,
@@ -849,6 +909,9 @@ int bench(const Args &args) {
         {"median", decodeTokens ? json(median(decodeRates)) : json(nullptr)},
         {"runs", decodeRates}};
     out["peak_rss_bytes"] = rssBytes;
+    out["weight_bytes_per_token"] =
+        weightBytes ? json(*weightBytes) : json(nullptr);
+    out["kv_cache_bytes_per_token"] = kvBytes;
     printJson(out);
     return 0;
   }
@@ -864,8 +927,20 @@ int bench(const Args &args) {
             << " runs (" << runs(prefillRates) << ")\n";
   if (decodeTokens)
     std::cout << "decode: " << decodeTokens << " tokens, median "
-              << fixed(median(decodeRates), 1) << " tokens/s over " << repeat
+              << fixed(decodeRate, 1) << " tokens/s ("
+              << fixed(1e3 / decodeRate, 3) << " ms/token) over " << repeat
               << " runs (" << runs(decodeRates) << ")\n";
+  if (weightBytes) {
+    std::cout << "read per decoded token: weights "
+              << fixed(double(*weightBytes) / 1e6, 1) << " MB, KV cache "
+              << fixed(kvBytes / 1e6, 1) << " MB (mean position)";
+    if (decodeTokens)
+      std::cout << "; at the median decode rate, "
+                << fixed((double(*weightBytes) + kvBytes) * decodeRate / 1e9,
+                         1)
+                << " GB/s";
+    std::cout << "\n";
+  }
   std::cout << "peak RSS: " << fixed(double(rssBytes) / (1 << 20), 1)
             << " MiB\n";
   return 0;
