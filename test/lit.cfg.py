@@ -41,6 +41,11 @@ else:
     lit_config.note("shared models not found at %s: tests that need them "
                     "are unsupported" % shared_dir)
 
+# libcuda.so.1 over the PTX emulator (tools/cuda-emulator): CUDA bundles run
+# their own kernels on the CPU with LD_LIBRARY_PATH=%cuda_emulator.
+config.substitutions.append(("%cuda_emulator", os.path.join(
+    config.nibble_obj_root, "lib", "cuda-emulator")))
+
 if shutil.which("ptxas"):
     config.available_features.add("ptxas")
 
