@@ -13,16 +13,30 @@
 # difference of 4 and 2 layers. Prints what it measured; exit 2 without a
 # CUDA driver (nothing measured).
 #
-#   scripts/gpu-decode.sh [cuda-sm90|cuda-sm80|cuda-sm89] [all|shared|llm]
+# Each shared-model bundle is also compared with the CPU bundle of the same
+# quantization, which separates the kernels' error from the format's loss.
+#
+# `emulated` runs the shared part on the PTX emulator instead of a GPU
+# (build/lib/cuda-emulator/libcuda.so.1: the same runtime, launches and
+# PTX, interpreted on the CPU; about 40-50 s per eval): numerics only, no
+# speed.
+#
+#   scripts/gpu-decode.sh [cuda-sm90|cuda-sm80|cuda-sm89] [all|shared|llm|emulated]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET=${1:-cuda-sm90}
 WHAT=${2:-all}
-case $WHAT in all|shared|llm) ;; *)
-  echo "gpu-decode.sh: second argument \"$WHAT\": expected all, shared or llm" >&2
+case $WHAT in all|shared|llm|emulated) ;; *)
+  echo "gpu-decode.sh: second argument \"$WHAT\": expected all, shared, llm or emulated" >&2
   exit 1 ;;
 esac
 SHARED=${NIBBLE_SHARED_DIR:-../shared}
+if [ "$WHAT" = emulated ]; then
+  bash scripts/setup.sh >/dev/null
+  export LD_LIBRARY_PATH="$PWD/${BUILD_DIR:-build}/lib/cuda-emulator${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export NIBBLE_CUDA_EMU_CC=$(echo "$TARGET" | sed 's/^cuda-sm\([0-9]*\).*/\1/')
+  echo "(on the PTX emulator, emulating sm_$NIBBLE_CUDA_EMU_CC: numerics only)"
+fi
 if ! python3 -c 'import ctypes; ctypes.CDLL("libcuda.so.1")' 2>/dev/null; then
   echo "gpu-decode.sh: no CUDA driver (libcuda.so.1) here; nothing measured" >&2
   exit 2
@@ -45,10 +59,18 @@ trap 'rm -rf "$work"' EXIT
     echo "== $name $fmt (group $group) on $TARGET vs the CPU float bundle"
     "$B/quant-run" "$bundle" eval --reference "$work/$name-cpu.nbl" \
       --text "$TEXT" --first-token 4096 --max-tokens 512
-    "$B/quant-run" "$bundle" bench --prompt-tokens 64 --decode-tokens 256 --repeat 3
+    if [ "$fmt" != f32 ]; then
+      "$B/quant-compile" "$SHARED/models/$model" --format "$fmt" --method rtn \
+        --group "$group" -o "$work/$name-$fmt-cpu.nbl" --quiet >/dev/null
+      echo "== $name $fmt (group $group) on $TARGET vs the CPU $fmt bundle"
+      "$B/quant-run" "$bundle" eval --reference "$work/$name-$fmt-cpu.nbl" \
+        --text "$TEXT" --first-token 4096 --max-tokens 512
+    fi
+    [ "$WHAT" = emulated ] ||
+      "$B/quant-run" "$bundle" bench --prompt-tokens 64 --decode-tokens 256 --repeat 3
   done
 done
-[ "$WHAT" = shared ] && exit 0
+[ "$WHAT" = shared ] || [ "$WHAT" = emulated ] && exit 0
 
 echo "== decode at Llama-2-7B widths on $TARGET (synthetic, random weights)"
 probe=$("${BUILD_DIR:-build}/bench/nibble-gpu-bench" --probe-only |

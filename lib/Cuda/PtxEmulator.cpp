@@ -973,52 +973,48 @@ struct Runner {
     return fault(t, in, "this conversion is not implemented");
   }
 
+  /// `op` on floats of type F (PTX's .rn results; the .approx forms as
+  /// the C library computes them). False for an op floats do not have.
+  template <typename F>
+  static bool floatOp(Op op, F x, F y, F w, F &r) {
+    switch (op) {
+    case Op::Add: r = x + y; return true;
+    case Op::Sub: r = x - y; return true;
+    case Op::Mul: r = x * y; return true;
+    case Op::Fma: case Op::Mad: r = std::fma(x, y, w); return true;
+    case Op::Div: r = x / y; return true;
+    case Op::Min: r = std::fmin(x, y); return true;
+    case Op::Max: r = std::fmax(x, y); return true;
+    case Op::Neg: r = -x; return true;
+    case Op::Abs: r = std::fabs(x); return true;
+    case Op::Rcp: r = F(1) / x; return true;
+    case Op::Sqrt: r = std::sqrt(x); return true;
+    case Op::Rsqrt: r = F(1) / std::sqrt(x); return true;
+    case Op::Ex2: r = std::exp2(x); return true;
+    case Op::Lg2: r = std::log2(x); return true;
+    case Op::Sin: r = std::sin(x); return true;
+    case Op::Cos: r = std::cos(x); return true;
+    default: return false;
+    }
+  }
+
   bool arith(Thread &t, const Inst &in) {
     const T ty = in.type;
     const uint64_t a = val(in.o[1], t), b = in.n > 2 ? val(in.o[2], t) : 0,
                    c = in.n > 3 ? val(in.o[3], t) : 0;
     if (ty == T::F32) {
       const bool z = in.ftz;
-      float x = flush(f32(a), z), y = flush(f32(b), z), w = flush(f32(c), z);
       float r;
-      switch (in.op) {
-      case Op::Add: r = x + y; break;
-      case Op::Sub: r = x - y; break;
-      case Op::Mul: r = x * y; break;
-      case Op::Fma: case Op::Mad: r = std::fma(x, y, w); break;
-      case Op::Div: r = x / y; break;
-      case Op::Min: r = std::fmin(x, y); break;
-      case Op::Max: r = std::fmax(x, y); break;
-      case Op::Neg: r = -x; break;
-      case Op::Abs: r = std::fabs(x); break;
-      case Op::Rcp: r = 1.0f / x; break;
-      case Op::Sqrt: r = std::sqrt(x); break;
-      case Op::Rsqrt: r = 1.0f / std::sqrt(x); break;
-      case Op::Ex2: r = std::exp2(x); break;
-      case Op::Lg2: r = std::log2(x); break;
-      case Op::Sin: r = std::sin(x); break;
-      case Op::Cos: r = std::cos(x); break;
-      default: return fault(t, in, "not implemented for .f32");
-      }
+      if (!floatOp(in.op, flush(f32(a), z), flush(f32(b), z),
+                   flush(f32(c), z), r))
+        return fault(t, in, "not implemented for .f32");
       write(t, in.o[0], bitsF32(flush(r, z)), T::B32);
       return true;
     }
     if (ty == T::F64) {
-      double x = f64(a), y = f64(b), w = f64(c), r;
-      switch (in.op) {
-      case Op::Add: r = x + y; break;
-      case Op::Sub: r = x - y; break;
-      case Op::Mul: r = x * y; break;
-      case Op::Fma: case Op::Mad: r = std::fma(x, y, w); break;
-      case Op::Div: r = x / y; break;
-      case Op::Min: r = std::fmin(x, y); break;
-      case Op::Max: r = std::fmax(x, y); break;
-      case Op::Neg: r = -x; break;
-      case Op::Abs: r = std::fabs(x); break;
-      case Op::Rcp: r = 1.0 / x; break;
-      case Op::Sqrt: r = std::sqrt(x); break;
-      default: return fault(t, in, "not implemented for .f64");
-      }
+      double r;
+      if (!floatOp(in.op, f64(a), f64(b), f64(c), r))
+        return fault(t, in, "not implemented for .f64");
       write(t, in.o[0], bitsF64(r), T::F64);
       return true;
     }
