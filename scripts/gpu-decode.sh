@@ -18,7 +18,7 @@
 #
 # `emulated` runs the shared part on the PTX emulator instead of a GPU
 # (build/lib/cuda-emulator/libcuda.so.1: the same runtime, launches and
-# PTX, interpreted on the CPU; about 40-50 s per eval): numerics only, no
+# PTX, interpreted on the CPU; 38-52 s per eval on the 2-core VM): numerics only, no
 # speed.
 #
 #   scripts/gpu-decode.sh [cuda-sm90|cuda-sm80|cuda-sm89] [all|shared|llm|emulated]
