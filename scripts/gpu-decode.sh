@@ -41,7 +41,7 @@ if ! python3 -c 'import ctypes; ctypes.CDLL("libcuda.so.1")' 2>/dev/null; then
   echo "gpu-decode.sh: no CUDA driver (libcuda.so.1) here; nothing measured" >&2
   exit 2
 fi
-bash scripts/setup.sh >/dev/null
+[ "$WHAT" = emulated ] || bash scripts/setup.sh >/dev/null  # (built above)
 B=${BUILD_DIR:-build}/bin
 TEXT=$SHARED/data/tinystories_dev.txt
 work=$(mktemp -d)

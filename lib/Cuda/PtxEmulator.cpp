@@ -179,6 +179,24 @@ struct Kernel {
 };
 
 Memory::~Memory() = default;
+
+bool Allocations::remove(uint64_t base) {
+  last_ = {0, 0};
+  return ranges_.erase(base) == 1;
+}
+
+bool Allocations::contains(uint64_t address, size_t bytes) const {
+  if (address >= last_.first && address + bytes <= last_.first + last_.second)
+    return true;
+  auto it = ranges_.upper_bound(address);
+  if (it == ranges_.begin())
+    return false;
+  --it;
+  if (address + bytes > it->first + it->second)
+    return false;
+  last_ = *it;
+  return true;
+}
 Module::~Module() = default;
 
 const Kernel *Module::kernel(const std::string &name) const {
@@ -288,8 +306,24 @@ bool parseInt(const std::string &s, int64_t &v) {
   return true;
 }
 
+/// 1-based line numbers of offsets into a text, by binary search over the
+/// line starts (the parser asks once per statement).
+struct LineIndex {
+  std::vector<size_t> starts{0};
+  explicit LineIndex(const std::string &text) {
+    for (size_t i = 0; i < text.size(); ++i)
+      if (text[i] == '\n')
+        starts.push_back(i + 1);
+  }
+  uint32_t at(size_t offset) const {
+    return uint32_t(std::upper_bound(starts.begin(), starts.end(), offset) -
+                    starts.begin());
+  }
+};
+
 struct Parser {
   const std::string &text; // comment-free
+  const LineIndex &lines;
   Kernel &k;
   std::string &error;
   std::map<std::string, uint32_t> single;                       // %name
@@ -298,9 +332,7 @@ struct Parser {
   std::string pendingLabel;                  // the operand just read
   std::vector<std::pair<size_t, std::string>> branches; // (inst, label)
 
-  uint32_t lineAt(size_t offset) const {
-    return 1 + uint32_t(std::count(text.begin(), text.begin() + offset, '\n'));
-  }
+  uint32_t lineAt(size_t offset) const { return lines.at(offset); }
   bool fail(uint32_t line, const std::string &what) {
     error = "PTX line " + std::to_string(line) + " (" + k.name + "): " + what;
     return false;
@@ -636,9 +668,8 @@ std::unique_ptr<Module> Module::parse(const std::string &ptx,
                                       std::string &error) {
   const std::string text = stripComments(ptx);
   std::unique_ptr<Module> m(new Module());
-  auto lineAt = [&](size_t off) {
-    return 1 + std::count(text.begin(), text.begin() + off, '\n');
-  };
+  const LineIndex lines(text);
+  auto lineAt = [&](size_t off) { return lines.at(off); };
   size_t target = text.find(".target");
   if (target == std::string::npos) {
     error = "PTX: no .target directive";
@@ -733,7 +764,7 @@ std::unique_ptr<Module> Module::parse(const std::string &ptx,
               "): the body's `{` is never closed";
       return nullptr;
     }
-    Parser parser{text, *k, error, {}, {}, {}};
+    Parser parser{text, lines, *k, error, {}, {}, {}};
     if (!parser.body(brace + 1, end))
       return nullptr;
     m->kernels_.push_back(std::move(k));

@@ -80,6 +80,27 @@ void put32(std::vector<uint8_t> &out, const void *p) {
 
 } // namespace
 
+namespace {
+
+/// Why the llama2.c format cannot hold `s`, or "" when it can.
+std::string shapeProblem(const SyntheticShape &s) {
+  if (s.dim % s.heads)
+    return "dim " + std::to_string(s.dim) + " is not a multiple of heads " +
+           std::to_string(s.heads);
+  if (s.heads % s.kvHeads)
+    return "heads " + std::to_string(s.heads) +
+           " is not a multiple of kv-heads " + std::to_string(s.kvHeads);
+  if ((s.dim / s.heads) % 2)
+    return "the head width " + std::to_string(s.dim / s.heads) +
+           " is odd (RoPE rotates pairs)";
+  if (s.vocab < 259)
+    return "vocab " + std::to_string(s.vocab) +
+           " is under 259 (3 special and 256 byte pieces)";
+  return "";
+}
+
+} // namespace
+
 bool parseSyntheticShape(const std::string &spec, SyntheticShape &shape,
                          std::string &error) {
   SyntheticShape s;
@@ -132,22 +153,10 @@ bool parseSyntheticShape(const std::string &spec, SyntheticShape &shape,
     }
     *field = int32_t(v);
   }
-  auto bad = [&](const std::string &why) {
+  if (std::string why = shapeProblem(s); !why.empty()) {
     error = "synthetic shape \"" + spec + "\": " + why;
     return false;
-  };
-  if (s.dim % s.heads)
-    return bad("dim " + std::to_string(s.dim) + " is not a multiple of heads " +
-               std::to_string(s.heads));
-  if (s.heads % s.kvHeads)
-    return bad("heads " + std::to_string(s.heads) +
-               " is not a multiple of kv-heads " + std::to_string(s.kvHeads));
-  if ((s.dim / s.heads) % 2)
-    return bad("the head width " + std::to_string(s.dim / s.heads) +
-               " is odd (RoPE rotates pairs)");
-  if (s.vocab < 259)
-    return bad("vocab " + std::to_string(s.vocab) +
-               " is under 259 (3 special and 256 byte pieces)");
+  }
   shape = s;
   return true;
 }
@@ -172,9 +181,8 @@ bool writeSyntheticModel(const std::string &dir, uint64_t seed,
   const int32_t dim = shape.dim, hidden = shape.hidden, layers = shape.layers,
                 heads = shape.heads, kvHeads = shape.kvHeads,
                 vocab = shape.vocab, seqLen = shape.context;
-  if (dim % heads || heads % kvHeads || (dim / heads) % 2 || vocab < 259) {
-    error = "internal error: invalid synthetic shape (use "
-            "parseSyntheticShape)";
+  if (std::string why = shapeProblem(shape); !why.empty()) {
+    error = "synthetic shape: " + why;
     return false;
   }
   const int32_t headDim = dim / heads, kvDim = kvHeads * headDim;

@@ -48,30 +48,13 @@ enum : int {
   kLaunchFailed = 719,
 };
 
-struct Allocations final : emu::Memory {
-  std::map<uint64_t, size_t> ranges;
-  mutable std::pair<uint64_t, size_t> last{0, 0};
-  bool contains(uint64_t address, size_t bytes) const override {
-    if (address >= last.first && address + bytes <= last.first + last.second)
-      return true;
-    auto it = ranges.upper_bound(address);
-    if (it == ranges.begin())
-      return false;
-    --it;
-    if (address + bytes > it->first + it->second)
-      return false;
-    last = *it;
-    return true;
-  }
-};
-
 struct Event {
   std::chrono::steady_clock::time_point at;
 };
 
 struct State {
   std::mutex mutex;
-  Allocations memory;
+  emu::Allocations memory;
   std::map<void *, std::unique_ptr<emu::Module>> modules;
   std::string fault;   // the first launch fault: the context is lost
   std::string message; // what cuGetErrorString returns for it
@@ -191,7 +174,7 @@ API cuMemAlloc_v2(unsigned long long *ptr, size_t bytes) {
   if (!p)
     return kOutOfMemory;
   std::memset(p, 0xFF, bytes);
-  s.memory.ranges[reinterpret_cast<uint64_t>(p)] = bytes;
+  s.memory.add(reinterpret_cast<uint64_t>(p), bytes);
   *ptr = reinterpret_cast<uint64_t>(p);
   return kSuccess;
 }
@@ -199,11 +182,8 @@ API cuMemAlloc_v2(unsigned long long *ptr, size_t bytes) {
 API cuMemFree_v2(unsigned long long ptr) {
   State &s = state();
   std::lock_guard<std::mutex> lock(s.mutex);
-  auto it = s.memory.ranges.find(ptr);
-  if (it == s.memory.ranges.end())
+  if (!s.memory.remove(ptr))
     return kInvalidValue;
-  s.memory.ranges.erase(it);
-  s.memory.last = {0, 0};
   std::free(reinterpret_cast<void *>(ptr));
   return kSuccess;
 }

@@ -27,6 +27,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,6 +68,20 @@ public:
   virtual ~Memory();
   /// True when [address, address + bytes) lies inside one allocation.
   virtual bool contains(uint64_t address, size_t bytes) const = 0;
+};
+
+/// Memory as a set of [base, base + bytes) ranges (the emulated driver's
+/// allocations; a test's buffers).
+class Allocations final : public Memory {
+public:
+  void add(uint64_t base, size_t bytes) { ranges_[base] = bytes; }
+  /// False when `base` starts no range.
+  bool remove(uint64_t base);
+  bool contains(uint64_t address, size_t bytes) const override;
+
+private:
+  std::map<uint64_t, size_t> ranges_;
+  mutable std::pair<uint64_t, size_t> last_{0, 0}; // the range hit last
 };
 
 struct Dim3 {

@@ -24,19 +24,12 @@ using namespace nibble::cuda::emu;
 namespace {
 
 /// Host vectors registered as the kernels' allocations.
-struct Buffers final : Memory {
-  std::map<uint64_t, size_t> ranges;
+struct Buffers {
+  Allocations memory;
   template <typename T> uint64_t add(std::vector<T> &v) {
     uint64_t a = reinterpret_cast<uint64_t>(v.data());
-    ranges[a] = v.size() * sizeof(T);
+    memory.add(a, v.size() * sizeof(T));
     return a;
-  }
-  bool contains(uint64_t address, size_t bytes) const override {
-    auto it = ranges.upper_bound(address);
-    if (it == ranges.begin())
-      return false;
-    --it;
-    return address + bytes <= it->first + it->second;
   }
 };
 
@@ -93,7 +86,7 @@ $L_loop:
   void *params[] = {&a, &b};
   std::string error;
   LaunchStats stats;
-  ASSERT_TRUE(launch(*m->kernel("k"), {1, 1, 1}, {64, 1, 1}, params, mem,
+  ASSERT_TRUE(launch(*m->kernel("k"), {1, 1, 1}, {64, 1, 1}, params, mem.memory,
                      error, &stats))
       << error;
   for (uint32_t i = 0; i < 64; ++i) {
@@ -144,11 +137,11 @@ $L_end:
     in[i] = float(i % 7) - 2.5f;
   std::vector<float> out(2, 0);
   Buffers mem;
-  mem.ranges[reinterpret_cast<uint64_t>(in)] = sizeof in;
+  mem.memory.add(reinterpret_cast<uint64_t>(in), sizeof in);
   uint64_t a = reinterpret_cast<uint64_t>(in), b = mem.add(out);
   void *params[] = {&a, &b};
   std::string error;
-  ASSERT_TRUE(launch(*m->kernel("k"), {1, 1, 1}, {64, 1, 1}, params, mem,
+  ASSERT_TRUE(launch(*m->kernel("k"), {1, 1, 1}, {64, 1, 1}, params, mem.memory,
                      error))
       << error;
   for (int w = 0; w < 2; ++w) {
@@ -188,7 +181,7 @@ TEST(PtxEmulatorTest, Fp8ToHalfMatchesTheFormatLibrary) {
     uint64_t a = mem.add(codes), b = mem.add(out);
     void *params[] = {&a, &b};
     std::string error;
-    ASSERT_TRUE(launch(*m->kernel("k"), {1, 1, 1}, {128, 1, 1}, params, mem,
+    ASSERT_TRUE(launch(*m->kernel("k"), {1, 1, 1}, {128, 1, 1}, params, mem.memory,
                        error))
         << error;
     nibble::formats::Format f = std::string(fmt) == "e4m3"
@@ -221,7 +214,7 @@ TEST(PtxEmulatorTest, FaultsNameTheKernelLineAndThread) {
   uint64_t a = mem.add(out);
   void *params[] = {&a};
   std::string error;
-  EXPECT_FALSE(launch(*m->kernel("k"), {1, 1, 1}, {32, 1, 1}, params, mem,
+  EXPECT_FALSE(launch(*m->kernel("k"), {1, 1, 1}, {32, 1, 1}, params, mem.memory,
                       error));
   // Line 13 of the module: the four header lines, `{`, the body's blank
   // first line, then the store is the body's seventh statement.
@@ -234,15 +227,30 @@ TEST(PtxEmulatorTest, FaultsNameTheKernelLineAndThread) {
   // Misaligned: a 4-byte store one byte in.
   uint64_t off = a + 1;
   void *params2[] = {&off};
-  EXPECT_FALSE(launch(*m->kernel("k"), {1, 1, 1}, {1, 1, 1}, params2, mem,
+  EXPECT_FALSE(launch(*m->kernel("k"), {1, 1, 1}, {1, 1, 1}, params2, mem.memory,
                       error));
   EXPECT_NE(error.find("misaligned address"), std::string::npos) << error;
   // A missing parameter.
   void *none[] = {nullptr};
-  EXPECT_FALSE(launch(*m->kernel("k"), {1, 1, 1}, {1, 1, 1}, none, mem,
+  EXPECT_FALSE(launch(*m->kernel("k"), {1, 1, 1}, {1, 1, 1}, none, mem.memory,
                       error));
   EXPECT_NE(error.find("parameter 0 of 1 is missing"), std::string::npos)
       << error;
+}
+
+TEST(PtxEmulatorTest, AllocationsHoldRanges) {
+  Allocations a;
+  a.add(0x1000, 256);
+  a.add(0x2000, 16);
+  EXPECT_TRUE(a.contains(0x1000, 256));
+  EXPECT_TRUE(a.contains(0x10f0, 16));
+  EXPECT_FALSE(a.contains(0x10f8, 16)); // runs past the end
+  EXPECT_FALSE(a.contains(0xff0, 16));  // before the first
+  EXPECT_TRUE(a.contains(0x2000, 16));
+  EXPECT_TRUE(a.remove(0x1000));
+  EXPECT_FALSE(a.remove(0x1000));
+  EXPECT_FALSE(a.contains(0x1000, 4)); // the cached hit is forgotten
+  EXPECT_TRUE(a.contains(0x2008, 8));
 }
 
 TEST(PtxEmulatorTest, RefusesWhatItDoesNotImplement) {
