@@ -349,7 +349,9 @@ std::string hexBytes(size_t n, std::mt19937 &rng) {
 
 /// SwiGLU (weight-only gate/up), W8A8 down projection + residual, and a
 /// biased projection, summed: every epilogue kind the generator fuses.
-std::string epilogueModule() {
+/// With `downScale` > 0 the down projection's activations have that static
+/// scale, and the SwiGLU kernel quantizes them in its store.
+std::string epilogueModule(float downScale = 0.0f) {
   std::mt19937 rng(11);
   std::ostringstream os;
   os << "!w = !nibble.qtensor<64x64, #nibble.scheme<#nibble.int<4, signed>, "
@@ -383,8 +385,11 @@ std::string epilogueModule() {
         "    %r = arith.mulf %si, %b : f32\n    linalg.yield %r : f32\n"
         "  } -> tensor<3x64xf32>\n"
         "  %d = nibble.matmul %h, %w8 scales(%s : tensor<64x1xf32>) "
-        "{act_format = #nibble.int<8, signed>} : tensor<3x64xf32>, !w8 -> "
-        "tensor<3x64xf32>\n"
+        "{act_format = #nibble.int<8, signed>"
+     << (downScale > 0 ? ", act_scale = " + std::to_string(downScale) +
+                             " : f32"
+                       : std::string())
+     << "} : tensor<3x64xf32>, !w8 -> tensor<3x64xf32>\n"
         "  %res = linalg.generic {indexing_maps = [#id, #id, #id], "
         "iterator_types = [\"parallel\", \"parallel\"]} ins(%x, %d : "
         "tensor<3x64xf32>, tensor<3x64xf32>) outs(%e : tensor<3x64xf32>) {\n"
@@ -406,8 +411,13 @@ std::string epilogueModule() {
 }
 
 // The fused program computes what the unfused reference lowering computes
-// (and the generics are really gone).
-TEST(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
+// (and the generics are really gone). With a static scale on the down
+// projection, its activations are quantized in the SwiGLU kernel's store
+// (no row quantizer is left); 0.02 saturates the largest |h| (about 2.5).
+class KernelEpilogueTest : public ::testing::TestWithParam<float> {};
+
+TEST_P(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
+  const float downScale = GetParam();
   std::string error;
   auto native = nibble::target::TargetSpec::parse("native", error);
   ASSERT_TRUE(native) << error;
@@ -420,23 +430,30 @@ TEST(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
   std::uniform_real_distribution<float> u(-1.5f, 1.5f);
   for (float &v : x)
     v = u(rng);
-  auto runIt = [&](bool kernels, int *generics) {
-    return runForward(epilogueModule(), kernels ? "native" : nullptr, x, m, k,
-                      n,
-                      [&](mlir::ModuleOp module) {
-                        *generics = 0;
+  int generics = -1, quantizers = -1, quantizingKernels = -1;
+  auto runIt = [&](bool kernels) {
+    return runForward(epilogueModule(downScale), kernels ? "native" : nullptr,
+                      x, m, k, n, [&](mlir::ModuleOp module) {
+                        generics = quantizers = quantizingKernels = 0;
                         module.walk([&](mlir::func::FuncOp f) {
                           if (f.getSymName() == "forward")
                             f.walk([&](mlir::linalg::GenericOp) {
-                              ++*generics;
+                              ++generics;
                             });
+                          auto kind = f->getAttrOfType<mlir::StringAttr>(
+                              "nibble.kernel");
+                          if (kind && kind.getValue() == "quantize-rows")
+                            ++quantizers;
+                          if (f->hasAttr("nibble.row_align"))
+                            ++quantizingKernels;
                         });
                       });
   };
-  int generics = -1;
-  std::vector<float> want = runIt(false, nullptr);
-  std::vector<float> got = runIt(true, &generics);
+  std::vector<float> want = runIt(false);
+  std::vector<float> got = runIt(true);
   EXPECT_EQ(generics, 0) << "an epilogue was not fused";
+  EXPECT_EQ(quantizers, downScale > 0 ? 0 : 1);
+  EXPECT_EQ(quantizingKernels, downScale > 0 ? 1 : 0);
   float scale = 0;
   for (float v : want)
     scale = std::max(scale, std::fabs(v));
@@ -444,5 +461,14 @@ TEST(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
   for (size_t i = 0; i < want.size(); ++i)
     EXPECT_NEAR(got[i], want[i], 1e-4 * scale) << "output " << i;
 }
+
+INSTANTIATE_TEST_SUITE_P(DownScale, KernelEpilogueTest,
+                         ::testing::Values(0.0f, 0.02f, 0.005f),
+                         [](const ::testing::TestParamInfo<float> &info) {
+                           return info.param > 0
+                                      ? "static" + std::to_string(int(
+                                                       info.param * 1000))
+                                      : std::string("dynamic");
+                         });
 
 } // namespace

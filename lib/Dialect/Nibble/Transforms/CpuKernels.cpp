@@ -121,14 +121,18 @@ func::FuncOp makeFunc(ModuleOp module, OpBuilder &b, StringRef name,
 /// `first + 1`) sits among the kernel's arguments once memrefs are
 /// expanded into descriptors by convert-func-to-llvm (allocated, aligned,
 /// offset, sizes, strides: 3 + 2 * rank values each), and the work per row:
-/// what nibble-parallelize-kernel-calls needs to split the rows.
-void markRowRange(func::FuncOp fn, unsigned first, int64_t workPerRow) {
+/// what nibble-parallelize-kernel-calls needs to split the rows, and (when
+/// above 1) the multiple a range must start at.
+void markRowRange(func::FuncOp fn, unsigned first, int64_t workPerRow,
+                  int64_t rowAlign = 1) {
   int64_t at = 0;
   for (Type t : fn.getArgumentTypes().take_front(first))
     at += isa<ShapedType>(t) ? 3 + 2 * cast<ShapedType>(t).getRank() : 1;
   OpBuilder b(fn.getContext());
   fn->setAttr("nibble.row_range", b.getI64IntegerAttr(at));
   fn->setAttr("nibble.row_work", b.getI64IntegerAttr(workPerRow));
+  if (rowAlign > 1)
+    fn->setAttr("nibble.row_align", b.getI64IntegerAttr(rowAlign));
 }
 
 /// The value stored at y[m, n]: `acc` through the epilogue's body.
@@ -165,6 +169,92 @@ SmallVector<Type> extraTypes(const Epilogue *epi) {
       types.push_back(v.getType());
   return types;
 }
+
+/// The argument types after a kernel's row range: the epilogue's extra
+/// inputs, then the output quantization's (scale, xq, xsum).
+SmallVector<Type> trailingTypes(OpBuilder &b, const Epilogue *epi,
+                                const QuantizeOutput *q, int64_t m,
+                                int64_t n) {
+  SmallVector<Type> types = extraTypes(epi);
+  if (q)
+    types.append({b.getF32Type(), RankedTensorType::get({m, n}, b.getI8Type()),
+                  RankedTensorType::get({m, n / q->group}, b.getF32Type())});
+  return types;
+}
+
+/// Where a kernel's outputs go. The loop-carried tensors are the kernel's
+/// results in order: y, then with a QuantizeOutput xq and xsum.
+struct OutputStore {
+  const Epilogue *epilogue;
+  const QuantizeOutput *quantize;
+  ValueRange extras; ///< the epilogue's inputs
+  Value scale;       ///< the static activation scale (quantize only)
+
+  /// `trailing` are the kernel's arguments after its row range.
+  OutputStore(const Epilogue *epi, const QuantizeOutput *q, ValueRange trailing)
+      : epilogue(epi), quantize(q) {
+    size_t nExtra = epi ? epi->extraInputs().size() : 0;
+    extras = trailing.take_front(nExtra);
+    if (q)
+      scale = trailing[nExtra];
+  }
+
+  /// The initial loop-carried outputs: y0 and the quantization's buffers.
+  SmallVector<Value> init(Value y0, ValueRange trailing) const {
+    SmallVector<Value> outs = {y0};
+    if (quantize) {
+      size_t at = extras.size();
+      outs.append({trailing[at + 1], trailing[at + 2]});
+    }
+    return outs;
+  }
+
+  /// Indices of the quantization's destination arguments (xq, xsum) when
+  /// the trailing arguments start at `firstTrailing`.
+  static SmallVector<unsigned> writable(const Epilogue *epi,
+                                        const QuantizeOutput *q,
+                                        unsigned firstTrailing) {
+    if (!q)
+      return {};
+    unsigned at =
+        firstTrailing + unsigned(epi ? epi->extraInputs().size() : 0);
+    return {at + 1, at + 2};
+  }
+
+  /// Stores output (m, n), `acc` through the epilogue, into `outs` and
+  /// returns the updated tensors. With a QuantizeOutput, also its int8 code
+  /// (the ActQuantizer's arithmetic) and the running sum of its group's
+  /// codes, restarted at the group's first column.
+  SmallVector<Value> store(OpBuilder &b, Location loc, Value acc, Value m,
+                           Value n, ValueRange outs) const {
+    Value v = applyEpilogue(b, loc, epilogue, acc, m, n, extras);
+    SmallVector<Value> next(outs.begin(), outs.end());
+    next[0] = tensor::InsertOp::create(b, loc, v, outs[0], ValueRange{m, n});
+    if (!quantize)
+      return next;
+    Emit e{b, loc};
+    Value q = math::RoundEvenOp::create(
+        b, loc, arith::DivFOp::create(b, loc, v, scale));
+    q = arith::MinimumFOp::create(
+        b, loc, arith::MaximumFOp::create(b, loc, q, e.f32(-128.0f)),
+        e.f32(127.0f));
+    Value code = arith::TruncIOp::create(
+        b, loc, b.getI8Type(),
+        arith::FPToSIOp::create(b, loc, b.getI32Type(), q));
+    next[1] = tensor::InsertOp::create(b, loc, code, outs[1], ValueRange{m, n});
+    Value g = e.idx(quantize->group);
+    Value gi = arith::DivUIOp::create(b, loc, n, g);
+    Value first = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::eq,
+        arith::RemUIOp::create(b, loc, n, g), e.idx(0));
+    Value old = tensor::ExtractOp::create(b, loc, outs[2], ValueRange{m, gi});
+    Value base = arith::SelectOp::create(b, loc, first, e.f32(0.0f), old);
+    next[2] = tensor::InsertOp::create(
+        b, loc, arith::AddFOp::create(b, loc, base, q), outs[2],
+        ValueRange{m, gi});
+    return next;
+  }
+};
 
 } // namespace
 
@@ -569,7 +659,9 @@ Value groupSums(OpBuilder &b, Location loc, Value x, int64_t m, int64_t k,
 } // namespace
 
 func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
-                                  const Epilogue *epilogue, StringRef name) {
+                                  const Epilogue *epilogue,
+                                  const QuantizeOutput *quantize,
+                                  StringRef name) {
   OpBuilder b(module.getContext());
   Location loc = module.getLoc();
   Type f32 = b.getF32Type(), i8 = b.getI8Type();
@@ -583,17 +675,23 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   if (key.zeroPoints)
     args.push_back(sT);
   args.append({yT, b.getIndexType(), b.getIndexType()});
-  args.append(extraTypes(epilogue));
+  args.append(trailingTypes(b, epilogue, quantize, key.m, key.n));
   const unsigned yi = key.yArg();
+  SmallVector<Type> results = {yT};
+  if (quantize)
+    results.append(args.end() - 2, args.end());
+  SmallVector<unsigned> writable = {yi};
+  writable.append(OutputStore::writable(epilogue, quantize, yi + 3));
   func::FuncOp fn =
-      makeFunc(module, b, name, args, {yT}, "weight-only", {yi});
-  markRowRange(fn, yi + 1, key.m * key.k);
+      makeFunc(module, b, name, args, results, "weight-only", writable);
+  markRowRange(fn, yi + 1, key.m * key.k, quantize ? quantize->group : 1);
   Block *entry = &fn.getBody().front();
   Value x = entry->getArgument(0), w = entry->getArgument(1),
         s = entry->getArgument(2), y0 = entry->getArgument(yi),
         n0 = entry->getArgument(yi + 1), n1 = entry->getArgument(yi + 2);
   Value zp = key.zeroPoints ? entry->getArgument(3) : Value();
-  ValueRange extras = entry->getArguments().drop_front(yi + 3);
+  ValueRange trailing = entry->getArguments().drop_front(yi + 3);
+  OutputStore outputs(epilogue, quantize, trailing);
   Emit e{b, loc};
   WeightDecoder dec(b, loc, key);
   auto vf32 = dec.vf32;
@@ -617,8 +715,9 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
       b, loc, MemRefType::get({bytes}, i8), w, /*readOnly=*/true);
   Value lastByte = e.idx(bytes - 1);
 
-  auto rows = loop(b, loc, n0, n1, {y0}, [&](OpBuilder &rb, Location l,
-                                             Value n, ValueRange rowIter) {
+  auto rows = loop(b, loc, n0, n1, outputs.init(y0, trailing),
+                   [&](OpBuilder &rb, Location l, Value n,
+                       ValueRange rowIter) {
     Emit r{rb, l};
     Value rowBase = r.affine(n, rowBytes, nullptr);
     // iter: M vector accumulators, then (zero points) M scalar terms.
@@ -693,7 +792,7 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
       }
       return out;
     });
-    Value yt = rowIter[0];
+    SmallVector<Value> outs(rowIter.begin(), rowIter.end());
     for (int64_t mi = 0; mi < M; ++mi) {
       Value red = vector::ReductionOp::create(
           rb, l, vector::CombiningKind::ADD, grp.getResult(unsigned(mi)),
@@ -701,18 +800,17 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
       if (key.zeroPoints)
         red = arith::SubFOp::create(rb, l, red,
                                     grp.getResult(unsigned(M + mi)));
-      Value mIdx = r.idx(mi);
-      red = applyEpilogue(rb, l, epilogue, red, mIdx, n, extras);
-      yt = tensor::InsertOp::create(rb, l, red, yt, ValueRange{mIdx, n});
+      outs = outputs.store(rb, l, red, r.idx(mi), n, outs);
     }
-    return SmallVector<Value>{yt};
+    return outs;
   });
-  func::ReturnOp::create(b, loc, rows.getResult(0));
+  func::ReturnOp::create(b, loc, rows.getResults());
   return fn;
 }
 
 func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
-                              const Epilogue *epilogue, StringRef name) {
+                              const Epilogue *epilogue,
+                              const QuantizeOutput *quantize, StringRef name) {
   MLIRContext *ctx = module.getContext();
   OpBuilder b(ctx);
   Location loc = module.getLoc();
@@ -727,16 +825,22 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
   auto yT = RankedTensorType::get({key.m, key.n}, f32);
   SmallVector<Type> args = {xqT, xsT, xsumT, wT, sT, yT, b.getIndexType(),
                             b.getIndexType()};
-  args.append(extraTypes(epilogue));
-  func::FuncOp fn = makeFunc(module, b, name, args, {yT},
-                             key.bits == 4 ? "w4a8" : "w8a8", {5});
-  markRowRange(fn, 6, key.m * key.k);
+  args.append(trailingTypes(b, epilogue, quantize, key.m, key.n));
+  SmallVector<Type> results = {yT};
+  if (quantize)
+    results.append(args.end() - 2, args.end());
+  SmallVector<unsigned> writable = {5};
+  writable.append(OutputStore::writable(epilogue, quantize, 8));
+  func::FuncOp fn = makeFunc(module, b, name, args, results,
+                             key.bits == 4 ? "w4a8" : "w8a8", writable);
+  markRowRange(fn, 6, key.m * key.k, quantize ? quantize->group : 1);
   Block *entry = &fn.getBody().front();
   Value xq = entry->getArgument(0), xs = entry->getArgument(1),
         xsum = entry->getArgument(2), w = entry->getArgument(3),
         s = entry->getArgument(4), y0 = entry->getArgument(5),
         n0 = entry->getArgument(6), n1 = entry->getArgument(7);
-  ValueRange extras = entry->getArguments().drop_front(8);
+  ValueRange trailing = entry->getArguments().drop_front(8);
+  OutputStore outputs(epilogue, quantize, trailing);
   Emit e{b, loc};
   const int64_t L = key.lanes, VB = key.vectorBytes();
   auto vAcc = VectorType::get({L}, i32);
@@ -758,11 +862,12 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
   // registers (two vectors per row). Later passes re-read the row from L1.
   const int64_t tile = std::min<int64_t>(key.m, 4);
 
-  auto rows = loop(b, loc, n0, n1, {y0}, [&](OpBuilder &rb, Location l,
-                                             Value n, ValueRange rowIter) {
+  auto rows = loop(b, loc, n0, n1, outputs.init(y0, trailing),
+                   [&](OpBuilder &rb, Location l, Value n,
+                       ValueRange rowIter) {
     Emit r{rb, l};
     Value rowBase = r.affine(n, rowBytes, nullptr);
-    Value yt = rowIter[0];
+    SmallVector<Value> outs(rowIter.begin(), rowIter.end());
     for (int64_t m0 = 0; m0 < key.m; m0 += tile) {
       const int64_t T = std::min(tile, key.m - m0);
       // iter: U x T f32 vector accumulators, then U x T scalar
@@ -862,14 +967,12 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
         Value xsm = tensor::ExtractOp::create(rb, l, xs,
                                               ValueRange{r.idx(m0 + mi)});
         red = arith::MulFOp::create(rb, l, red, xsm);
-        Value mIdx = r.idx(m0 + mi);
-        red = applyEpilogue(rb, l, epilogue, red, mIdx, n, extras);
-        yt = tensor::InsertOp::create(rb, l, red, yt, ValueRange{mIdx, n});
+        outs = outputs.store(rb, l, red, r.idx(m0 + mi), n, outs);
       }
     }
-    return SmallVector<Value>{yt};
+    return outs;
   });
-  func::ReturnOp::create(b, loc, rows.getResult(0));
+  func::ReturnOp::create(b, loc, rows.getResults());
   return fn;
 }
 

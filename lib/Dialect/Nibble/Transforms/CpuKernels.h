@@ -41,6 +41,21 @@ struct Epilogue {
 /// uses nothing from outside and does not read the output.
 std::optional<Epilogue> matchEpilogue(Value result, Operation *user);
 
+/// The activation quantization of an integer matmul that reads this
+/// kernel's output with a static scale, done in the kernel's store (after
+/// the epilogue) instead of by an ActQuantizer pass over the output: per
+/// element the int8 code (the ActQuantizer's arithmetic: y / scale, nearest
+/// even, saturate), per group of `group` output columns the sum of the
+/// codes. The kernel gains the arguments (after the epilogue's) scale: f32,
+/// xq: [M,N]i8, xsum: [M,N/group]f32 and returns (y, xq, xsum); its row
+/// ranges are aligned to `group` (`nibble.row_align`) so that no group is
+/// split between threads.
+struct QuantizeOutput {
+  int64_t group;
+  /// Kernel-name suffix.
+  std::string key() const { return "_q" + std::to_string(group); }
+};
+
 /// How the weight-only kernel turns stored codes into f32 in registers.
 enum class WeightDecode {
   SignedInt,   ///< two's complement (sign-extended to the storage width)
@@ -122,11 +137,14 @@ struct ActQuantizer {
   std::string name() const;
 };
 
-/// Kernel names carry the epilogue's key; `epilogue` may be null.
+/// Kernel names carry the epilogue's and the output quantization's keys;
+/// `epilogue` and `quantize` may be null.
 func::FuncOp buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
-                             const Epilogue *epilogue, StringRef name);
+                             const Epilogue *epilogue,
+                             const QuantizeOutput *quantize, StringRef name);
 func::FuncOp buildIntDot(ModuleOp module, const IntDotKernel &key,
-                         const Epilogue *epilogue, StringRef name);
+                         const Epilogue *epilogue,
+                         const QuantizeOutput *quantize, StringRef name);
 func::FuncOp buildActQuantizer(ModuleOp module, const ActQuantizer &key);
 
 } // namespace mlir::nibble::cpu

@@ -21,7 +21,9 @@
 //    u8 by s8, so weights are stored offset-binary and the kernel corrects
 //    with the group's activation sum; or NEON sdot (dotprod), signed by
 //    signed. Activations are quantized once per input by a generated
-//    quantizer shared by every matmul that reads the same value.
+//    quantizer shared by every matmul that reads the same value; with a
+//    static scale, when that value is a generated kernel's output, the
+//    kernel quantizes it in its store instead (QuantizeOutput).
 // Everything else keeps the reference lowering (with a remark when only
 // the target's missing feature is in the way).
 //
@@ -213,7 +215,7 @@ struct GenerateKernelsPass
       module.emitError(error);
       return signalPassFailure();
     }
-    Capabilities caps = capabilities(*spec);
+    caps = capabilities(*spec);
     module->setAttr("nibble.target",
                     StringAttr::get(module.getContext(), caps.describe));
     SmallVector<MatmulOp> ops;
@@ -224,30 +226,9 @@ struct GenerateKernelsPass
       if (!shape)
         continue;
       if (op.getActFormatAttr()) {
-        const auto &f = shape->format;
-        if (!int8Activations(op) || shape->zeroPoints ||
-            f.kind() != ::nibble::formats::Kind::Int || !f.isSigned() ||
-            (f.bits() != 4 && f.bits() != 8))
-          continue;
-        if (!caps.dotLanes) {
-          op.emitRemark("target ")
-              << caps.describe
-              << " has no 8-bit dot product (avx512vnni+avx512bw, avxvnni or "
-                 "dotprod): this matmul keeps the reference lowering";
-          continue;
-        }
-        IntDotKernel key{shape->m,      shape->n,
-                         shape->k,      shape->group,
-                         f.bits(),      caps.dotLanes,
-                         caps.dotUnsignedWeights, caps.dotIntrinsic};
-        if (key.group % key.blockCodes() != 0) {
-          op.emitRemark("group ")
-              << key.group << " is not a multiple of the " << key.blockCodes()
-              << "-code block of the integer kernel on this target: "
-                 "reference lowering";
-          continue;
-        }
-        rewriteIntDot(op, key);
+        if (std::optional<IntDotKernel> key =
+                intDotKernel(op, *shape, /*remark=*/true))
+          rewriteIntDot(op, *key);
         continue;
       }
       std::optional<WeightOnlyKernel> key =
@@ -272,6 +253,62 @@ struct GenerateKernelsPass
       }
       rewriteWeightOnly(op, *key);
     }
+  }
+
+  /// The integer-dot kernel serving a matmul with activation quantization
+  /// (shape `s`), or nullopt (reference lowering; with `remark`, saying why
+  /// when it is the target or the grouping).
+  std::optional<IntDotKernel> intDotKernel(MatmulOp op, const MatmulShape &s,
+                                           bool remark) {
+    const auto &f = s.format;
+    if (!int8Activations(op) || s.zeroPoints ||
+        f.kind() != ::nibble::formats::Kind::Int || !f.isSigned() ||
+        (f.bits() != 4 && f.bits() != 8))
+      return std::nullopt;
+    if (!caps.dotLanes) {
+      if (remark)
+        op.emitRemark("target ")
+            << caps.describe
+            << " has no 8-bit dot product (avx512vnni+avx512bw, avxvnni or "
+               "dotprod): this matmul keeps the reference lowering";
+      return std::nullopt;
+    }
+    IntDotKernel key{s.m,      s.n,           s.k,
+                     s.group,  f.bits(),      caps.dotLanes,
+                     caps.dotUnsignedWeights, caps.dotIntrinsic};
+    if (key.group % key.blockCodes() != 0) {
+      if (remark)
+        op.emitRemark("group ")
+            << key.group << " is not a multiple of the " << key.blockCodes()
+            << "-code block of the integer kernel on this target: "
+               "reference lowering";
+      return std::nullopt;
+    }
+    return key;
+  }
+
+  /// The quantization the kernel producing `v` can do in its store for an
+  /// integer-dot matmul that reads v with a static activation scale (the
+  /// first such reader; others sharing its grouping and scale share the
+  /// codes, the rest get their own quantizer), and that scale.
+  std::optional<std::pair<QuantizeOutput, float>> quantizeOutputFor(Value v) {
+    if (!fuseEpilogues)
+      return std::nullopt;
+    for (Operation *user : v.getUsers()) {
+      auto mm = dyn_cast<MatmulOp>(user);
+      if (!mm || mm.getInput() != v || !mm.getActScaleAttr() ||
+          !(mm.getActScaleAttr().getValueAsDouble() > 0.0))
+        continue;
+      std::optional<MatmulShape> shape = commonShape(mm);
+      if (!shape)
+        continue;
+      if (std::optional<IntDotKernel> key =
+              intDotKernel(mm, *shape, /*remark=*/false))
+        return std::make_pair(
+            QuantizeOutput{key->group},
+            float(mm.getActScaleAttr().getValueAsDouble()));
+    }
+    return std::nullopt;
   }
 
   func::FuncOp kernel(const std::string &name,
@@ -344,30 +381,78 @@ struct GenerateKernelsPass
     return matchEpilogue(op.getResult(), *op.getResult().user_begin());
   }
 
-  /// Calls `fn` with `args` (+ the epilogue's inputs) where the result is
-  /// needed: at the matmul, or at its fused consumer (whose other inputs
-  /// may be defined after the matmul), and replaces what it computes.
-  void emitCall(MatmulOp op, func::FuncOp fn, SmallVector<Value> args,
-                const std::optional<Epilogue> &epi) {
-    OpBuilder b(op);
-    if (epi) {
-      b.setInsertionPoint(epi->op);
-      args.append(epi->extraInputs());
+  /// What a kernel call fuses: the matmul's element-wise consumer and the
+  /// activation quantization of an integer matmul reading the result.
+  struct Fusion {
+    std::optional<Epilogue> epi;
+    std::optional<std::pair<QuantizeOutput, float>> quant;
+    const Epilogue *epilogue() const { return epi ? &*epi : nullptr; }
+    const QuantizeOutput *quantize() const {
+      return quant ? &quant->first : nullptr;
     }
-    auto call = func::CallOp::create(b, op.getLoc(), fn, args);
-    if (epi) {
-      epi->op.getResult(0).replaceAllUsesWith(call.getResult(0));
-      epi->op.erase();
+    std::string key() const {
+      return (epi ? epi->key() : "") + (quant ? quant->first.key() : "");
+    }
+  };
+
+  Fusion fusionOf(MatmulOp op) {
+    Fusion f;
+    f.epi = epilogueOf(op);
+    f.quant = quantizeOutputFor(f.epi ? f.epi->op.getResult(0)
+                                      : op.getResult());
+    return f;
+  }
+
+  /// Calls `fn` with `args` (+ the epilogue's inputs and the quantization's
+  /// arguments) where the result is needed: at the matmul, or at its fused
+  /// consumer (whose other inputs may be defined after the matmul), and
+  /// replaces what it computes. Fused quantized activations are recorded
+  /// for the integer matmuls that read them.
+  void emitCall(MatmulOp op, func::FuncOp fn, SmallVector<Value> args,
+                const Fusion &fusion) {
+    OpBuilder b(op);
+    if (fusion.epi) {
+      b.setInsertionPoint(fusion.epi->op);
+      args.append(fusion.epi->extraInputs());
+    }
+    Location loc = op.getLoc();
+    auto yType = cast<RankedTensorType>(op.getResult().getType());
+    const int64_t m = yType.getDimSize(0), n = yType.getDimSize(1);
+    if (fusion.quant) {
+      const int64_t group = fusion.quant->first.group;
+      args.push_back(arith::ConstantOp::create(
+          b, loc, b.getF32FloatAttr(fusion.quant->second)));
+      args.push_back(tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{m, n},
+                                             b.getI8Type()));
+      args.push_back(tensor::EmptyOp::create(
+          b, loc, ArrayRef<int64_t>{m, n / group}, b.getF32Type()));
+    }
+    auto call = func::CallOp::create(b, loc, fn, args);
+    if (fusion.quant) {
+      // The scale every row was quantized with, as the quantizer's [M].
+      auto xsType = RankedTensorType::get({m}, b.getF32Type());
+      Value xs = arith::ConstantOp::create(
+          b, loc,
+          DenseElementsAttr::get(xsType, b.getF32FloatAttr(
+                                             fusion.quant->second)));
+      quantized[std::make_tuple(call.getResult(0).getAsOpaquePointer(),
+                                fusion.quant->first.group,
+                                fusion.quant->second)] = {
+          call.getResult(1), call.getResult(2), xs};
+    }
+    if (fusion.epi) {
+      fusion.epi->op.getResult(0).replaceAllUsesWith(call.getResult(0));
+      fusion.epi->op.erase();
     }
     replace(op, call.getResult(0));
   }
 
   void rewriteWeightOnly(MatmulOp op, const WeightOnlyKernel &key) {
-    std::optional<Epilogue> epi = epilogueOf(op);
-    std::string name = key.name() + (epi ? epi->key() : "");
+    Fusion fusion = fusionOf(op);
+    std::string name = key.name() + fusion.key();
     func::FuncOp fn = kernel(name, [&] {
-      return buildWeightOnly(getOperation(), key, epi ? &*epi : nullptr,
-                             name);
+      return buildWeightOnly(getOperation(), key, fusion.epilogue(),
+                             fusion.quantize(), name);
     });
     OpBuilder b(op);
     Location loc = op.getLoc();
@@ -382,12 +467,20 @@ struct GenerateKernelsPass
       args.push_back(op.getZeroPoints());
     args.append({yInit, arith::ConstantIndexOp::create(b, loc, 0),
                  arith::ConstantIndexOp::create(b, loc, key.n)});
-    emitCall(op, fn, args, epi);
+    emitCall(op, fn, args, fusion);
   }
 
+  /// Quantized activations: int8 codes [M,K], per-group code sums
+  /// [M,K/G] and per-row scales [M] (the ActQuantizer's results).
+  struct QuantizedActs {
+    Value xq, xsum, xs;
+  };
+
   /// The quantized activations of `x` for groups of `group`, shared by
-  /// every integer matmul reading x with the same grouping and scale.
-  func::CallOp quantizedInput(MatmulOp op, int64_t group) {
+  /// every integer matmul reading x with the same grouping and scale: from
+  /// the kernel producing x when it quantized them in its store, else from
+  /// a generated quantizer called after x is defined.
+  QuantizedActs quantizedInput(MatmulOp op, int64_t group) {
     Value x = op.getInput();
     float fixed = op.getActScaleAttr()
                       ? op.getActScaleAttr().getValueAsDouble()
@@ -416,17 +509,20 @@ struct GenerateKernelsPass
                    empty({q.m, q.k}, b.getI8Type()),
                    empty({q.m, q.k / group}, b.getF32Type()),
                    empty({q.m}, b.getF32Type())});
-    quantized[key] = call;
-    return call;
+    QuantizedActs acts{call.getResult(0), call.getResult(1),
+                       call.getResult(2)};
+    quantized[key] = acts;
+    return acts;
   }
 
   void rewriteIntDot(MatmulOp op, const IntDotKernel &key) {
-    std::optional<Epilogue> epi = epilogueOf(op);
-    std::string name = key.name() + (epi ? epi->key() : "");
+    Fusion fusion = fusionOf(op);
+    std::string name = key.name() + fusion.key();
     func::FuncOp fn = kernel(name, [&] {
-      return buildIntDot(getOperation(), key, epi ? &*epi : nullptr, name);
+      return buildIntDot(getOperation(), key, fusion.epilogue(),
+                         fusion.quantize(), name);
     });
-    func::CallOp q = quantizedInput(op, key.group);
+    QuantizedActs q = quantizedInput(op, key.group);
     OpBuilder b(op);
     Location loc = op.getLoc();
     std::string layout =
@@ -440,16 +536,16 @@ struct GenerateKernelsPass
     Value yInit = tensor::EmptyOp::create(
         b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
     emitCall(op, fn,
-             {q.getResult(0), q.getResult(2), q.getResult(1), w,
-              op.getScales(), yInit,
+             {q.xq, q.xs, q.xsum, w, op.getScales(), yInit,
               arith::ConstantIndexOp::create(b, loc, 0),
               arith::ConstantIndexOp::create(b, loc, key.n)},
-             epi);
+             fusion);
   }
 
+  Capabilities caps;
   llvm::StringMap<func::FuncOp> kernels;
   std::map<std::pair<Operation *, std::string>, Value> packed;
-  std::map<std::tuple<const void *, int64_t, float>, func::CallOp> quantized;
+  std::map<std::tuple<const void *, int64_t, float>, QuantizedActs> quantized;
 };
 
 } // namespace

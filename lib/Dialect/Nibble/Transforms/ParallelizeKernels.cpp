@@ -12,6 +12,7 @@
 #include "mlir/IR/SymbolTable.h"
 
 #include <map>
+#include <numeric>
 
 namespace mlir::nibble {
 #define GEN_PASS_DEF_NIBBLEPARALLELIZEKERNELCALLS
@@ -128,7 +129,12 @@ struct ParallelizeKernelCallsPass
       if (!n0 || !n1 || *n0 != 0 || *n1 <= 0 || call.getNumResults() != 0)
         continue;
       const int64_t work = workAttr ? workAttr.getInt() : 1;
-      if (*n1 * work < minWork || *n1 < 2 * align)
+      // A kernel that needs whole blocks of rows per range (one that sums
+      // its outputs per group) says so in nibble.row_align.
+      int64_t rowAlign = align;
+      if (auto a = callee->getAttrOfType<IntegerAttr>("nibble.row_align"))
+        rowAlign = std::lcm(std::max<int64_t>(align, 1), a.getInt());
+      if (*n1 * work < minWork || *n1 < 2 * rowAlign)
         continue;
       // The record of every operand but the row range.
       SmallVector<Type> fields;
@@ -186,7 +192,8 @@ struct ParallelizeKernelCallsPass
           b, l, parallelFor,
           ValueRange{
               fn, rec, call.getOperand(unsigned(at + 1)),
-              LLVM::ConstantOp::create(b, l, i64, b.getI64IntegerAttr(align))});
+              LLVM::ConstantOp::create(b, l, i64,
+                                       b.getI64IntegerAttr(rowAlign))});
       call.erase();
     }
   }

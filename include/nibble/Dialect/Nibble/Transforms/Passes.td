@@ -218,6 +218,15 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
     and the generic disappears: the output is written once, transformed.
     The call then sits where the generic was, so the generic's other
     inputs (e.g. the up projection for SwiGLU) are available.
+
+    Activation quantization: when a kernel's output (after its epilogue)
+    is read by an integer-dot matmul with a static `act_scale` (e.g. the
+    SwiGLU output feeding the down projection under `quant-compile
+    --act-mode static`), the kernel also writes the int8 codes and their
+    per-group sums in its store, with the quantizer's arithmetic, and that
+    matmul reads them: no separate pass over the activations. Its row
+    ranges are then aligned to the group (`nibble.row_align`). A dynamic
+    scale needs the whole row's maximum first, so it keeps the quantizer.
   }];
   let options = [
     Option<"target", "target", "std::string", /*default=*/"\"native\"",
@@ -434,7 +443,9 @@ def NibbleParallelizeKernelCalls
     Runs on the LLVM dialect (after `convert-func-to-llvm`). Generated
     matmul kernels take a range of output rows [n0, n1) and record where it
     is among their LLVM arguments (`nibble.row_range`) and the work per row
-    (`nibble.row_work`, the reduction length). A call over all N rows whose
+    (`nibble.row_work`, the reduction length) and, for a kernel whose
+    ranges must cover whole blocks of rows, their size (`nibble.row_align`,
+    combined with `align` by least common multiple). A call over all N rows whose
     N x work is at least `min-work` becomes
 
         llvm.call @__nibble_parallel_for(@KERNEL_rows, %ctx, N, align)
