@@ -91,6 +91,7 @@ float sumRange(const float *p, size_t n) {
 
 void BM_ReadProbe(benchmark::State &state) {
   ColdWeights w(state.range(0), state.range(1));
+  state.counters["thp_MiB"] = nibble::bench::anonHugeMiB();
   const int threads = int(state.range(2));
   const size_t n = size_t(w.n * w.k);
   float sink = 0;

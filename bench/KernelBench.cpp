@@ -213,6 +213,8 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
       s[i] = i < sFloats ? 0.01f : 8.0f;
     ss.push_back(s);
   }
+  // How much of the weights the kernel placed in huge pages.
+  state.counters["thp_MiB"] = nibble::bench::anonHugeMiB();
   std::vector<float> x(static_cast<size_t>(m * k)),
       y(static_cast<size_t>(m * n));
   for (float &v : x)
