@@ -27,18 +27,44 @@ namespace {
 
 enum class Act { None, Dynamic, Static };
 
+/// How the group scales are stored: f32, f16, bf16, E8M0 (MX formats), or
+/// e4m3 codes with one f32 scale per tensor (a two-level scheme).
+enum class Scale { F32, F16, BF16, E8M0, TwoLevelE4M3 };
+
 struct Case {
   int64_t m, n, k, group; // group == k: per output row
   const char *format;     // nibble::formats::Format::byName
   bool adversarial;
   Act act = Act::None;
   bool zeroPoints = false;
+  Scale scale = Scale::F32;
 };
+
+const char *scaleName(Scale s) {
+  switch (s) {
+  case Scale::F32:
+    return "f32";
+  case Scale::F16:
+    return "f16";
+  case Scale::BF16:
+    return "bf16";
+  case Scale::E8M0:
+    return "f8E8M0FNU";
+  case Scale::TwoLevelE4M3:
+    return "e4m3fn x f32";
+  }
+  return "";
+}
+
+/// The per-tensor scale of Scale::TwoLevelE4M3.
+constexpr float kTensorScale = 0.0123f;
 
 void PrintTo(const Case &c, std::ostream *os) {
   *os << c.format << " m" << c.m << " n" << c.n << " k" << c.k << " g"
       << c.group << (c.adversarial ? " adversarial" : "")
       << (c.zeroPoints ? " zero-points" : "")
+      << (c.scale != Scale::F32 ? std::string(" scales ") + scaleName(c.scale)
+                                : std::string())
       << (c.act == Act::Dynamic ? " act-dynamic"
           : c.act == Act::Static ? " act-static"
                                  : "");
@@ -64,8 +90,9 @@ std::string formatAttr(const Case &c) {
 }
 
 struct Data {
-  std::vector<float> x, scales, zeroPoints;
-  std::vector<uint32_t> codes; // [n, k], raw codes
+  std::vector<float> x, scales, zeroPoints; // scales: their f32 values
+  std::vector<uint32_t> codes;     // [n, k], raw codes
+  std::vector<uint8_t> scaleCodes; // E8M0 / TwoLevelE4M3: [n, k / group]
 };
 
 Data makeData(const Case &c, uint32_t seed) {
@@ -118,10 +145,38 @@ Data makeData(const Case &c, uint32_t seed) {
     for (int64_t j = 0; j < c.k; ++j)
       d.x[size_t(j)] = (j % 2 ? 1e3f : -1e3f); // large activations
   }
+  if (c.scale == Scale::E8M0 || c.scale == Scale::TwoLevelE4M3) {
+    // 8-bit scale codes: powers of two 2^-9 .. 2^1, or positive e4m3
+    // values (0x08 .. 0x7E: no NaN) times the tensor scale; adversarial:
+    // the smallest E8M0 scale (2^-127, an f32 subnormal) or e4m3 zero.
+    nibble::formats::Format e4m3 = *nibble::formats::Format::byName("e4m3fn");
+    std::uniform_int_distribution<int> e8(118, 128), e4(0x08, 0x7E);
+    d.scaleCodes.resize(d.scales.size());
+    for (size_t i = 0; i < d.scales.size(); ++i) {
+      uint8_t code = uint8_t(c.scale == Scale::E8M0 ? e8(rng) : e4(rng));
+      if (c.adversarial && i == size_t(3 * groups))
+        code = 0;
+      d.scaleCodes[i] = code;
+      d.scales[i] = c.scale == Scale::E8M0
+                        ? std::ldexp(1.0f, int(code) - 127)
+                        : e4m3.decode(code) * kTensorScale;
+    }
+  }
   return d;
 }
 
-std::string matrix(const std::vector<float> &v, int64_t rows, int64_t cols) {
+std::string hexString(const std::vector<uint8_t> &bytes) {
+  static const char *digits = "0123456789ABCDEF";
+  std::string s = "\"0x";
+  for (uint8_t v : bytes) {
+    s += digits[v >> 4];
+    s += digits[v & 15];
+  }
+  return s + "\"";
+}
+
+std::string matrix(const std::vector<float> &v, int64_t rows, int64_t cols,
+                   const char *elem = "f32") {
   std::ostringstream os;
   os.precision(9);
   os << std::scientific; // "0" would not parse as a float
@@ -132,7 +187,7 @@ std::string matrix(const std::vector<float> &v, int64_t rows, int64_t cols) {
       os << (g ? ", " : "") << v[size_t(r * cols + g)];
     os << "]";
   }
-  os << "]> : tensor<" << rows << "x" << cols << "xf32>";
+  os << "]> : tensor<" << rows << "x" << cols << "x" << elem << ">";
   return os.str();
 }
 
@@ -150,18 +205,36 @@ std::string moduleText(const Case &c, const Data &d) {
   std::string gran = c.group == c.k
                          ? "per_channel<0>"
                          : "group<1, " + std::to_string(c.group) + ">";
-  std::string sT = "tensor<" + std::to_string(c.n) + "x" +
-                   std::to_string(groups) + "xf32>";
+  const std::string dims = std::to_string(c.n) + "x" + std::to_string(groups);
+  const bool twoLevel = c.scale == Scale::TwoLevelE4M3;
+  const char *elem = twoLevel ? "f32" : scaleName(c.scale);
+  std::string sT = "tensor<" + dims + "x" + elem + ">";
+  const std::string inner =
+      "#nibble.scheme<#nibble.float<e4m3fn>, per_tensor, scale = f32>";
+  std::string fT = "tensor<" + dims + "xf32>";
+  if (twoLevel)
+    sT = "!nibble.qtensor<" + dims + ", " + inner + ">";
   os << "!w = !nibble.qtensor<" << c.n << "x" << c.k << ", #nibble.scheme<"
-     << formatAttr(c) << ", " << gran << ", scale = f32"
-     << (c.zeroPoints ? ", zero_point = f32" : "") << ">>\n";
+     << formatAttr(c) << ", " << gran << ", scale = " << elem
+     << (c.zeroPoints ? ", zero_point = f32" : "")
+     << (twoLevel ? ", scale_scheme = " + inner : std::string()) << ">>\n";
   os << "func.func @forward(%x: tensor<" << c.m << "x" << c.k
      << "xf32>) -> tensor<" << c.m << "x" << c.n << "xf32> {\n";
   os << "  %w = nibble.constant dense<[";
   for (size_t i = 0; i < packed.size(); ++i)
     os << (i ? ", " : "") << int(int8_t(packed[i]));
   os << "]> : tensor<" << packed.size() << "xi8> -> !w\n";
-  os << "  %s = arith.constant " << matrix(d.scales, c.n, groups) << "\n";
+  if (twoLevel)
+    os << "  %s = nibble.constant dense<" << hexString(d.scaleCodes)
+       << "> : tensor<" << d.scaleCodes.size() << "xi8> -> " << sT << "\n"
+       << "  %ss = arith.constant dense<" << std::scientific << kTensorScale
+       << std::defaultfloat << "> : tensor<1x1xf32>\n";
+  else if (c.scale == Scale::E8M0)
+    os << "  %s = arith.constant dense<" << hexString(d.scaleCodes)
+       << "> : " << sT << "\n";
+  else
+    os << "  %s = arith.constant " << matrix(d.scales, c.n, groups, elem)
+       << "\n";
   if (c.zeroPoints)
     os << "  %z = arith.constant " << matrix(d.zeroPoints, c.n, groups)
        << "\n";
@@ -171,7 +244,8 @@ std::string moduleText(const Case &c, const Data &d) {
             // A static scale small enough that some activations saturate.
             (c.act == Act::Static ? ", act_scale = 1.0e-02 : f32" : "") + "}";
   os << "  %y = nibble.matmul %x, %w scales(%s : " << sT << ")"
-     << (c.zeroPoints ? " zero_points(%z : " + sT + ")" : "") << attrs
+     << (twoLevel ? " scale_scales(%ss : tensor<1x1xf32>)" : "")
+     << (c.zeroPoints ? " zero_points(%z : " + fT + ")" : "") << attrs
      << " : tensor<" << c.m << "x" << c.k << "xf32>, !w -> "
      << "tensor<" << c.m << "x" << c.n << "xf32>\n";
   os << "  return %y : tensor<" << c.m << "x" << c.n << "xf32>\n}\n";
@@ -324,6 +398,21 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{2, 20, 128, 64, "e2m3fn", true},
                       Case{1, 17, 256, 128, "e3m2fn", false},
                       Case{3, 9, 192, 192, "e3m2fn", true}, // per row
+                      // Scales stored narrower than f32: f16 / bf16
+                      // (q4_0-style), E8M0 (MXFP4, MXFP8, MXINT8) and
+                      // NVFP4-style e4m3 codes times a tensor scale.
+                      Case{2, 24, 128, 32, "int4", true, Act::None, false,
+                           Scale::F16},
+                      Case{1, 20, 128, 64, "int8", false, Act::None, false,
+                           Scale::BF16},
+                      Case{2, 21, 128, 32, "e2m1fn", true, Act::None, false,
+                           Scale::E8M0},
+                      Case{1, 18, 96, 32, "e4m3fn", true, Act::None, false,
+                           Scale::E8M0},
+                      Case{3, 17, 64, 32, "int8", false, Act::None, false,
+                           Scale::E8M0},
+                      Case{2, 19, 128, 32, "e2m1fn", true, Act::None, false,
+                           Scale::TwoLevelE4M3},
                       // Integer dot products (W4A8, W8A8).
                       Case{1, 40, 256, 128, "int4", false, Act::Dynamic},
                       Case{3, 36, 512, 256, "int4", true, Act::Dynamic},

@@ -357,8 +357,12 @@ std::string WeightOnlyKernel::name() const {
     tag = "f6m" + std::to_string(manBits) + "b" + std::to_string(bias) + "_";
     break;
   }
+  const char *scaleTag = scales == ScaleStorage::F16    ? "_sf16"
+                         : scales == ScaleStorage::BF16 ? "_sbf16"
+                         : scales == ScaleStorage::Table8 ? "_s8t"
+                                                          : "";
   return "nibble_gemv_" + tag + "g" + std::to_string(group) +
-         (zeroPoints ? "z" : "") + shapeSuffix(m, n, k);
+         (zeroPoints ? "z" : "") + scaleTag + shapeSuffix(m, n, k);
 }
 
 std::string WeightOnlyKernel::layout() const {
@@ -671,7 +675,14 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   auto wT = RankedTensorType::get({bytes}, i8);
   auto sT = RankedTensorType::get({key.n, groups}, f32);
   auto yT = RankedTensorType::get({key.m, key.n}, f32);
-  SmallVector<Type> args = {xT, wT, sT};
+  const bool table = key.scales == ScaleStorage::Table8;
+  Type sElem = key.scales == ScaleStorage::F16    ? Type(b.getF16Type())
+               : key.scales == ScaleStorage::BF16 ? Type(b.getBF16Type())
+               : table                            ? Type(i8)
+                                                  : Type(f32);
+  SmallVector<Type> args = {xT, wT, RankedTensorType::get({key.n, groups}, sElem)};
+  if (table)
+    args.push_back(RankedTensorType::get({256}, f32));
   if (key.zeroPoints)
     args.push_back(sT);
   args.append({yT, b.getIndexType(), b.getIndexType()});
@@ -689,9 +700,28 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   Value x = entry->getArgument(0), w = entry->getArgument(1),
         s = entry->getArgument(2), y0 = entry->getArgument(yi),
         n0 = entry->getArgument(yi + 1), n1 = entry->getArgument(yi + 2);
-  Value zp = key.zeroPoints ? entry->getArgument(3) : Value();
+  Value scaleTable = table ? entry->getArgument(3) : Value();
+  Value zp = key.zeroPoints ? entry->getArgument(table ? 4 : 3) : Value();
   ValueRange trailing = entry->getArguments().drop_front(yi + 3);
   OutputStore outputs(epilogue, quantize, trailing);
+  // The f32 scale of (row n, group g), from its storage.
+  auto groupScale = [&](OpBuilder &gb, Location gl, Value n, Value g) {
+    Value v = tensor::ExtractOp::create(gb, gl, s, ValueRange{n, g});
+    switch (key.scales) {
+    case ScaleStorage::F32:
+      return v;
+    case ScaleStorage::F16:
+    case ScaleStorage::BF16:
+      return arith::ExtFOp::create(gb, gl, f32, v).getResult();
+    case ScaleStorage::Table8: {
+      Value code = arith::ExtUIOp::create(gb, gl, b.getI32Type(), v);
+      Value at = arith::IndexCastUIOp::create(gb, gl, gb.getIndexType(), code);
+      return tensor::ExtractOp::create(gb, gl, scaleTable, ValueRange{at})
+          .getResult();
+    }
+    }
+    llvm_unreachable("scale storage");
+  };
   Emit e{b, loc};
   WeightDecoder dec(b, loc, key);
   auto vf32 = dec.vf32;
@@ -765,7 +795,7 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
         }
         return next;
       });
-      Value scale = tensor::ExtractOp::create(gb, gl, s, ValueRange{n, g});
+      Value scale = groupScale(gb, gl, n, g);
       Value sv = vector::BroadcastOp::create(
           gb, gl, vf32,
           factor == 1.0f

@@ -69,6 +69,18 @@ enum class WeightDecode {
                ///< x 2^(15 - bias)
 };
 
+/// How the weight-only kernel's group scales are stored (one load and
+/// conversion per group and row; exact, as the reference's decode).
+enum class ScaleStorage {
+  F32,
+  F16,    ///< widened (arith.extf)
+  BF16,   ///< widened
+  Table8, ///< 8-bit codes (E8M0 for MX formats, e4m3 / e5m2, or the codes
+          ///< of a two-level scheme's scales) indexing a 256-entry f32
+          ///< table argument (a two-level scheme's per-tensor scale folded
+          ///< into the table)
+};
+
 /// How the target permutes vector lanes for WeightDecode::Table.
 enum class PermuteKind {
   None,
@@ -81,16 +93,18 @@ enum class PermuteKind {
 /// load gives two runs of 16 codes) or bytes, decoded in registers, f32
 /// FMA with 16-lane accumulators; with zero points, each group subtracts
 /// s * zp * (sum of the group's activations), summed once per call.
-///   func(x: [M,K]f32, w: [B]i8, s: [N,K/G]f32, [zp: [N,K/G]f32,]
-///        y: [M,N]f32, n0, n1) -> y
+///   func(x: [M,K]f32, w: [B]i8, s: [N,K/G]T, [table: [256]f32,]
+///        [zp: [N,K/G]f32,] y: [M,N]f32, n0, n1) -> y
+/// with T f32, f16, bf16 or i8 (ScaleStorage::Table8, which adds `table`).
 struct WeightOnlyKernel {
   int64_t m, n, k, group;
   int64_t storeBits; ///< 4 (nibbles), 6 (code6-split64) or 8 (bytes)
   WeightDecode decode;
   std::vector<float> table; ///< 16 entries, WeightDecode::Table only
   PermuteKind permute = PermuteKind::None;
-  bool zeroPoints = false;
+  bool zeroPoints = false; ///< f32 scales only
   int manBits = 0, bias = 0; ///< WeightDecode::Fp6 only
+  ScaleStorage scales = ScaleStorage::F32;
   std::string name() const;
   /// The packed layout the kernel reads (recorded in the scheme):
   /// int|uint|code + 4-interleave32 | 8-dense, or code6-split64. Signed
@@ -102,7 +116,9 @@ struct WeightOnlyKernel {
     return storeBits == 4 ? 32 : storeBits == 6 ? 64 : 16;
   }
   /// Index of the y argument.
-  unsigned yArg() const { return zeroPoints ? 4 : 3; }
+  unsigned yArg() const {
+    return 3 + (scales == ScaleStorage::Table8 ? 1 : 0) + (zeroPoints ? 1 : 0);
+  }
 };
 
 /// Integer dot products (W8A8 / W4A8): int8 activations, quantized per row

@@ -38,6 +38,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 
+#include <cstring>
 #include <map>
 #include <tuple>
 
@@ -60,21 +61,33 @@ bool hasPayload(ConstantOp c) {
   return isa<DenseElementsAttr>(c.getValue());
 }
 
-/// Packed bytes of a nibble.constant (splats expanded); the payload must be
-/// present (hasPayload).
-std::vector<uint8_t> constantBytes(ConstantOp c) {
-  if (auto r = dyn_cast<DenseResourceElementsAttr>(c.getValue()))
+/// The raw bytes of a dense or resource elements attribute (splats
+/// expanded; one byte per element for 8-bit elements, as many as the type
+/// has for wider ones), empty when there is no payload.
+std::vector<uint8_t> attrBytes(Attribute value) {
+  if (auto r = dyn_cast<DenseResourceElementsAttr>(value))
     if (AsmResourceBlob *blob = r.getRawHandle().getBlob())
       return std::vector<uint8_t>(blob->getData().begin(),
                                   blob->getData().end());
-  if (auto d = dyn_cast<DenseElementsAttr>(c.getValue())) {
+  if (auto d = dyn_cast<DenseElementsAttr>(value)) {
     ArrayRef<char> raw = d.getRawData();
-    if (d.isSplat())
-      return std::vector<uint8_t>(static_cast<size_t>(d.getNumElements()),
-                                  uint8_t(raw.front()));
+    if (d.isSplat()) {
+      // The raw data is one element: repeat it.
+      std::vector<uint8_t> out;
+      out.reserve(raw.size() * size_t(d.getNumElements()));
+      for (int64_t i = 0; i < d.getNumElements(); ++i)
+        out.insert(out.end(), raw.begin(), raw.end());
+      return out;
+    }
     return std::vector<uint8_t>(raw.begin(), raw.end());
   }
   return {};
+}
+
+/// Packed bytes of a nibble.constant (splats expanded); the payload must be
+/// present (hasPayload).
+std::vector<uint8_t> constantBytes(ConstantOp c) {
+  return attrBytes(c.getValue());
 }
 
 /// What the target offers the kernels.
@@ -124,17 +137,74 @@ struct MatmulShape {
   int64_t m, n, k, group;
   ::nibble::formats::Format format;
   bool zeroPoints;
+  ScaleStorage scales = ScaleStorage::F32;
+  /// ScaleStorage::Table8: the f32 value of each of the 256 scale codes.
+  std::vector<float> scaleTable;
 };
+
+/// How the matmul's group scales are stored, into `s`; false when no
+/// kernel reads them: f32, f16 or bf16 constants; 8-bit float constants
+/// (E8M0 of the MX formats, e4m3, e5m2) through a table of their values; or
+/// a two-level scheme's 8-bit scale codes with one f32 scale per tensor
+/// (NVFP4-style), that scale folded into the table.
+bool scaleStorage(MatmulOp op, SchemeAttr scheme, MatmulShape &s) {
+  s.scaleTable.clear();
+  if (SchemeAttr inner = scheme.getScaleSchemeAttr()) {
+    auto codes = op.getScales().getDefiningOp<ConstantOp>();
+    auto outer = op.getScaleScales()
+                     ? op.getScaleScales().getDefiningOp<arith::ConstantOp>()
+                     : arith::ConstantOp();
+    if (!codes || !hasPayload(codes) || !outer || inner.hasZeroPoints() ||
+        inner.getScaleSchemeAttr() || inner.getLayout() ||
+        inner.getGranularity() != GranularityKind::PerTensor ||
+        !inner.getScaleType().isF32() ||
+        inner.getFormatAttr().getFormat().bits() != 8)
+      return false;
+    std::vector<uint8_t> t = attrBytes(outer.getValue());
+    if (t.size() != 4 ||
+        constantBytes(codes).size() != size_t(s.n * (s.k / s.group)))
+      return false;
+    float tensorScale;
+    std::memcpy(&tensorScale, t.data(), 4);
+    const ::nibble::formats::Format f = inner.getFormatAttr().getFormat();
+    s.scaleTable.assign(256, 0.0f);
+    for (uint32_t c = 0; c < std::min<uint32_t>(256, f.numCodes()); ++c)
+      s.scaleTable[c] = f.decode(c) * tensorScale; // the reference's product
+    s.scales = ScaleStorage::Table8;
+    return true;
+  }
+  auto sType = dyn_cast<RankedTensorType>(op.getScales().getType());
+  if (!sType || !op.getScales().getDefiningOp<arith::ConstantOp>())
+    return false;
+  Type e = sType.getElementType();
+  if (e.isF32()) {
+    s.scales = ScaleStorage::F32;
+  } else if (e.isF16()) {
+    s.scales = ScaleStorage::F16;
+  } else if (e.isBF16()) {
+    s.scales = ScaleStorage::BF16;
+  } else if (auto f = getSmallFloatTypeFormat(e);
+             f && e.getIntOrFloatBitWidth() == 8 &&
+             attrBytes(op.getScales().getDefiningOp<arith::ConstantOp>()
+                           .getValue())
+                     .size() == size_t(s.n * (s.k / s.group))) {
+    s.scaleTable.assign(256, 0.0f);
+    for (uint32_t c = 0; c < std::min<uint32_t>(256, f->numCodes()); ++c)
+      s.scaleTable[c] = f->decode(c);
+    s.scales = ScaleStorage::Table8;
+  } else {
+    return false;
+  }
+  return true;
+}
 
 std::optional<MatmulShape> commonShape(MatmulOp op) {
   QTensorType wType = op.getWeight().getType();
   SchemeAttr scheme = wType.getScheme();
   auto xType = op.getInput().getType();
-  if (scheme.getScaleSchemeAttr() || scheme.getLayout() ||
-      !xType.getElementType().isF32() ||
+  if (scheme.getLayout() || !xType.getElementType().isF32() ||
       !op.getResult().getType().getElementType().isF32() ||
-      !op.getWeight().getDefiningOp<ConstantOp>() ||
-      !op.getScales().getDefiningOp<arith::ConstantOp>())
+      !op.getWeight().getDefiningOp<ConstantOp>())
     return std::nullopt;
   MatmulShape s{xType.getDimSize(0), wType.getShape()[0], wType.getShape()[1],
                 0, scheme.getFormatAttr().getFormat(),
@@ -143,11 +213,14 @@ std::optional<MatmulShape> commonShape(MatmulOp op) {
   if (!group)
     return std::nullopt;
   s.group = *group;
-  auto sType = dyn_cast<RankedTensorType>(op.getScales().getType());
-  if (!sType || !sType.getElementType().isF32() || s.m > 32 || s.m < 1 ||
-      !hasPayload(op.getWeight().getDefiningOp<ConstantOp>()))
+  if (s.m > 32 || s.m < 1 ||
+      !hasPayload(op.getWeight().getDefiningOp<ConstantOp>()) ||
+      !scaleStorage(op, scheme, s))
     return std::nullopt;
+  auto sType = dyn_cast<RankedTensorType>(op.getScales().getType());
   if (s.zeroPoints) {
+    if (s.scales != ScaleStorage::F32)
+      return std::nullopt;
     auto zType = op.getZeroPoints()
                      ? dyn_cast<RankedTensorType>(op.getZeroPoints().getType())
                      : RankedTensorType();
@@ -167,6 +240,7 @@ std::optional<WeightOnlyKernel> weightOnlyKernel(const MatmulShape &s,
   WeightOnlyKernel key{s.m, s.n, s.k, s.group,
                        ::nibble::formats::cpuKernelStorageBits(f),
                        WeightDecode::SignedInt, {}, permute, s.zeroPoints};
+  key.scales = s.scales;
   if (f.kind() == ::nibble::formats::Kind::Int) {
     key.decode =
         f.isSigned() ? WeightDecode::SignedInt : WeightDecode::UnsignedInt;
@@ -209,6 +283,7 @@ struct GenerateKernelsPass
     kernels.clear();
     quantized.clear();
     packed.clear();
+    scaleCodes.clear();
     std::string error;
     auto spec = ::nibble::target::TargetSpec::parse(target, error);
     if (!spec) {
@@ -251,7 +326,7 @@ struct GenerateKernelsPass
             << "-code step of the weight-only kernel: reference lowering";
         continue;
       }
-      rewriteWeightOnly(op, *key);
+      rewriteWeightOnly(op, *key, *shape);
     }
   }
 
@@ -261,7 +336,7 @@ struct GenerateKernelsPass
   std::optional<IntDotKernel> intDotKernel(MatmulOp op, const MatmulShape &s,
                                            bool remark) {
     const auto &f = s.format;
-    if (!int8Activations(op) || s.zeroPoints ||
+    if (!int8Activations(op) || s.zeroPoints || s.scales != ScaleStorage::F32 ||
         f.kind() != ::nibble::formats::Kind::Int || !f.isSigned() ||
         (f.bits() != 4 && f.bits() != 8))
       return std::nullopt;
@@ -447,7 +522,46 @@ struct GenerateKernelsPass
     replace(op, call.getResult(0));
   }
 
-  void rewriteWeightOnly(MatmulOp op, const WeightOnlyKernel &key) {
+  /// The scale arguments of a weight-only kernel: the scales as they are,
+  /// or (ScaleStorage::Table8) their 8-bit codes as an i8 constant, one per
+  /// scales value, and the table of their f32 values.
+  SmallVector<Value> scaleArgs(MatmulOp op, const MatmulShape &shape) {
+    if (shape.scales != ScaleStorage::Table8)
+      return {op.getScales()};
+    Operation *def = op.getScales().getDefiningOp();
+    Value &codes = scaleCodes[def];
+    OpBuilder b(def);
+    b.setInsertionPointAfter(def);
+    Location loc = def->getLoc();
+    const int64_t groups = shape.k / shape.group;
+    if (!codes) {
+      std::vector<uint8_t> bytes =
+          isa<ConstantOp>(def)
+              ? constantBytes(cast<ConstantOp>(def))
+              : attrBytes(cast<arith::ConstantOp>(def).getValue());
+      auto t = RankedTensorType::get({shape.n, groups}, b.getI8Type());
+      std::string name = "scales";
+      if (auto lin = op->getAttrOfType<StringAttr>("nibble.linear"))
+        name = lin.getValue().str() + ".scale_codes";
+      codes = arith::ConstantOp::create(
+          b, loc,
+          DenseResourceElementsAttr::get(
+              t, name,
+              HeapAsmResourceBlob::allocateAndCopyWithAlign(
+                  ArrayRef<char>(reinterpret_cast<const char *>(bytes.data()),
+                                 bytes.size()),
+                  64)));
+    }
+    OpBuilder tb(op);
+    Value table = arith::ConstantOp::create(
+        tb, op.getLoc(),
+        DenseElementsAttr::get(RankedTensorType::get({256}, tb.getF32Type()),
+                               ArrayRef<float>(shape.scaleTable)));
+    return {codes, table};
+  }
+
+  void rewriteWeightOnly(MatmulOp op, const WeightOnlyKernel &key,
+                         const MatmulShape &shape) {
     Fusion fusion = fusionOf(op);
     std::string name = key.name() + fusion.key();
     func::FuncOp fn = kernel(name, [&] {
@@ -462,7 +576,8 @@ struct GenerateKernelsPass
                             /*split6=*/key.storeBits == 6);
     Value yInit = tensor::EmptyOp::create(
         b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
-    SmallVector<Value> args = {op.getInput(), w, op.getScales()};
+    SmallVector<Value> args = {op.getInput(), w};
+    args.append(scaleArgs(op, shape));
     if (key.zeroPoints)
       args.push_back(op.getZeroPoints());
     args.append({yInit, arith::ConstantIndexOp::create(b, loc, 0),
@@ -545,6 +660,7 @@ struct GenerateKernelsPass
   Capabilities caps;
   llvm::StringMap<func::FuncOp> kernels;
   std::map<std::pair<Operation *, std::string>, Value> packed;
+  std::map<Operation *, Value> scaleCodes;
   std::map<std::tuple<const void *, int64_t, float>, QuantizedActs> quantized;
 };
 

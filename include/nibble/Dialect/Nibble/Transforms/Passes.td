@@ -192,9 +192,13 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
       unsigned with f32 zero points), fp8 e4m3fn / e5m2, fp6 e2m3fn /
       e3m2fn and any format of at most 16 codes (a table looked up with a
       vector permute); layouts `int4-interleave32`, `int8-dense`,
-      `code6-split64`, ... (docs/formats.md); f32 scales per group of a
+      `code6-split64`, ... (docs/formats.md); scales per group of a
       multiple of the kernel's step (32 codes for nibbles, 64 for fp6, 16
-      for bytes) or per row; f32 FMA; the weight stream is prefetched 4 KiB
+      for bytes) or per row, stored as f32 (with or without zero points),
+      f16 or bf16 (widened per group), or 8-bit codes (E8M0 of the MX
+      formats, e4m3 / e5m2, or a two-level scheme's 8-bit codes with one
+      f32 scale per tensor, e.g. NVFP4-style) looked up in a 256-entry f32
+      table; f32 FMA; the weight stream is prefetched 4 KiB
       ahead (`prefetchnta` on x86); needs vector FMA (AVX2+FMA, AVX-512,
       NEON).
     * integer dot (`act_format` = signed int8, dynamic or static `act_scale`,
