@@ -426,14 +426,10 @@ INSTANTIATE_TEST_SUITE_P(
 namespace {
 
 std::string hexBytes(size_t n, std::mt19937 &rng) {
-  static const char *digits = "0123456789ABCDEF";
-  std::string s = "\"0x";
-  for (size_t i = 0; i < n; ++i) {
-    unsigned v = rng() & 0xFF;
-    s += digits[v >> 4];
-    s += digits[v & 15];
-  }
-  return s + "\"";
+  std::vector<uint8_t> bytes(n);
+  for (uint8_t &v : bytes)
+    v = uint8_t(rng() & 0xFF);
+  return hexString(bytes);
 }
 
 /// SwiGLU (weight-only gate/up), W8A8 down projection + residual, and a
