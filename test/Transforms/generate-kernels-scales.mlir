@@ -2,8 +2,9 @@
 // scales are widened per group (arith.extf), 8-bit scale codes (E8M0 of
 // the MX formats; a two-level scheme's e4m3 codes) index a 256-entry f32
 // table, with a two-level scheme's per-tensor scale folded into the table.
-// NVFP4's groups of 16 are narrower than the 32-code step: reference
-// lowering, with a remark.
+// NVFP4's groups of 16 are narrower than the 32-code step: each 16-code
+// run of a step gets its own group's scale. With zero points, groups
+// narrower than the step keep the reference lowering, with a remark.
 // RUN: quant-opt %s --nibble-generate-kernels=target=znver4 2>%t.err | FileCheck %s
 // RUN: FileCheck %s --check-prefix=REMARK < %t.err
 
@@ -13,8 +14,9 @@
 !nv32 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e2m1fn>, group<1, 32>, scale = f32, scale_scheme = #nibble.scheme<#nibble.float<e4m3fn>, per_tensor, scale = f32>>>
 !sc16 = !nibble.qtensor<8x4, #nibble.scheme<#nibble.float<e4m3fn>, per_tensor, scale = f32>>
 !nv16 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e2m1fn>, group<1, 16>, scale = f32, scale_scheme = #nibble.scheme<#nibble.float<e4m3fn>, per_tensor, scale = f32>>>
+!u16 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.int<4, unsigned>, group<1, 16>, scale = f32, zero_point = f32>>
 
-func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>) {
+func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>) {
   %w = nibble.constant dense<17> : tensor<256xi8> -> !mx
   %e = arith.constant dense<"0x7F80817E7F80817E7F80817E7F80817E"> : tensor<8x2xf8E8M0FNU>
   %y0 = nibble.matmul %x, %w scales(%e : tensor<8x2xf8E8M0FNU>) : tensor<1x64xf32>, !mx -> tensor<1x8xf32>
@@ -28,7 +30,11 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
   %w16 = nibble.constant dense<17> : tensor<256xi8> -> !nv16
   %c16 = nibble.constant dense<56> : tensor<32xi8> -> !sc16
   %y3 = nibble.matmul %x, %w16 scales(%c16 : !sc16) scale_scales(%t : tensor<1x1xf32>) : tensor<1x64xf32>, !nv16 -> tensor<1x8xf32>
-  return %y0, %y1, %y2, %y3 : tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>
+  %wu = nibble.constant dense<17> : tensor<256xi8> -> !u16
+  %su = arith.constant dense<0.5> : tensor<8x4xf32>
+  %zu = arith.constant dense<8.0> : tensor<8x4xf32>
+  %y4 = nibble.matmul %x, %wu scales(%su : tensor<8x4xf32>) zero_points(%zu : tensor<8x4xf32>) : tensor<1x64xf32>, !u16 -> tensor<1x8xf32>
+  return %y0, %y1, %y2, %y3, %y4 : tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>
 }
 
 // CHECK-LABEL: func.func @f
@@ -44,7 +50,9 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // The e4m3 table times the tensor scale 2: code 1 (2^-9) is 2^-8.
 // CHECK: %[[T2:.*]] = arith.constant dense<"0x000000000000803B0000003C{{.*}}"> : tensor<256xf32>
 // CHECK: call @nibble_gemv_lut{{[0-9a-f]+}}_g32_s8t_m1_n8_k64(%arg0, %{{.*}}, %{{.*}}, %[[T2]],
-// CHECK: nibble.matmul {{.*}}scale_scales
+// Groups of 16: a kernel of its own, two scales per 32-code step.
+// CHECK: call @nibble_gemv_lut{{[0-9a-f]+}}_g16_s8t_m1_n8_k64(
+// CHECK: nibble.matmul {{.*}}zero_points
 // CHECK: func.func @nibble_gemv_lut{{[0-9a-f]+}}_g32_s8t_m1_n8_k64(%arg0: tensor<1x64xf32>, %arg1: tensor<256xi8>, %arg2: tensor<8x2xi8>, %arg3: tensor<256xf32>, %arg4: tensor<1x8xf32> {bufferization.writable = true}, %arg5: index, %arg6: index)
 // CHECK: arith.extui {{.*}} : i8 to i32
 // CHECK: arith.index_castui
@@ -55,4 +63,4 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // CHECK: scales: "0x400000007F80817E7F80817E7F80817E7F80817E"
 // CHECK: scales_1: "0x4000000038383838383838383838383838383838"
 
-// REMARK: remark: group 16 is not a multiple of the 32-code step of the weight-only kernel: reference lowering
+// REMARK: remark: group 16 is neither a multiple of the 32-code step of the weight-only kernel nor a multiple of 16 dividing it (without zero points): reference lowering

@@ -413,6 +413,13 @@ INSTANTIATE_TEST_SUITE_P(
                            Scale::E8M0},
                       Case{2, 19, 128, 32, "e2m1fn", true, Act::None, false,
                            Scale::TwoLevelE4M3},
+                      // Groups narrower than the step: NVFP4-style (16
+                      // nibbles of a 32-code step), int4 g16, fp6 g32 / g16.
+                      Case{3, 18, 128, 16, "e2m1fn", true, Act::None, false,
+                           Scale::TwoLevelE4M3},
+                      Case{1, 20, 64, 16, "int4", true},
+                      Case{2, 17, 128, 32, "e2m3fn", true},
+                      Case{1, 9, 128, 16, "e3m2fn", false},
                       // Integer dot products (W4A8, W8A8).
                       Case{1, 40, 256, 128, "int4", false, Act::Dynamic},
                       Case{3, 36, 512, 256, "int4", true, Act::Dynamic},

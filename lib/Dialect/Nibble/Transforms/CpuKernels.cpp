@@ -728,7 +728,15 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   Value zeroV = e.splat(vf32, b.getF32FloatAttr(0.0f));
   Value zeroS = e.f32(0.0f);
   const int64_t codesPerStep = key.codesPerStep();
-  const int64_t stepsPerGroup = key.group / codesPerStep;
+  // The loop below runs over blocks of whole groups and whole steps: one
+  // group of one or more steps, or (groups narrower than a step, e.g.
+  // NVFP4's 16) one step of `groupsPerStep` groups, each 16-code run of the
+  // step accumulated apart and scaled by its own group's scale.
+  const int64_t groupsPerStep = key.groupsPerStep();
+  const int64_t blockCodes = key.group * groupsPerStep;
+  const int64_t blocks = key.k / blockCodes;
+  const int64_t stepsPerGroup = blockCodes / codesPerStep;
+  const int64_t accPerRow = groupsPerStep > 1 ? groupsPerStep : 2;
   const int64_t rowBytes = key.k * key.storeBits / 8;
   const int64_t M = key.m;
   const float factor = dec.scaleFactor();
@@ -740,7 +748,7 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   // Measured on this 2-core Zen 4 VM (docs/performance.md): +10% int4 and
   // +30% int8 at one thread, +30-50% at two; the integer-dot kernels
   // showed no gain and take none.
-  const int64_t groupBytes = key.group * key.storeBits / 8;
+  const int64_t groupBytes = blockCodes * key.storeBits / 8;
   Value wBuf = bufferization::ToBufferOp::create(
       b, loc, MemRefType::get({bytes}, i8), w, /*readOnly=*/true);
   Value lastByte = e.idx(bytes - 1);
@@ -750,11 +758,14 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
                        ValueRange rowIter) {
     Emit r{rb, l};
     Value rowBase = r.affine(n, rowBytes, nullptr);
-    // iter: M vector accumulators, then (zero points) M scalar terms.
-    SmallVector<Value> accInit(size_t(M), zeroV);
+    // iter: M vector accumulators (groupsPerStep per row when groups are
+    // narrower than a step: one FMA chain per group of the step, not one
+    // chain twice as long), then (zero points) M scalar terms.
+    const int64_t rowAccs = groupsPerStep;
+    SmallVector<Value> accInit(size_t(M * rowAccs), zeroV);
     if (key.zeroPoints)
       accInit.append(size_t(M), zeroS);
-    auto grp = loop(rb, l, r.idx(0), r.idx(groups), accInit,
+    auto grp = loop(rb, l, r.idx(0), r.idx(blocks), accInit,
                     [&](OpBuilder &gb, Location gl, Value g, ValueRange acc) {
       Emit ge{gb, gl};
       Value groupBase = ge.add(rowBase, ge.affine(g, groupBytes, nullptr));
@@ -767,13 +778,14 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
                                    /*isWrite=*/false, /*localityHint=*/0,
                                    /*isDataCache=*/true);
       }
-      // Two accumulators per activation row.
-      SmallVector<Value> gInit(size_t(2 * M), zeroV);
+      // Two accumulators per activation row (alternating runs), or one per
+      // group of the step.
+      SmallVector<Value> gInit(size_t(accPerRow * M), zeroV);
       auto steps = loop(gb, gl, ge.idx(0), ge.idx(stepsPerGroup), gInit,
                         [&](OpBuilder &sb, Location sl, Value st,
                             ValueRange ga) {
         Emit se{sb, sl};
-        auto [col, byteOff] = se.column(rowBase, g, key.group, st,
+        auto [col, byteOff] = se.column(rowBase, g, blockCodes, st,
                                         codesPerStep, int64_t(key.storeBits));
         SmallVector<Value> vals;
         if (key.storeBits == 6)
@@ -787,27 +799,49 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
         SmallVector<Value> next(ga.begin(), ga.end());
         for (size_t h = 0; h < vals.size(); ++h) {
           Value xc = se.add(col, se.idx(int64_t(h) * kF32Lanes));
+          const size_t run =
+              groupsPerStep > 1 ? h * kF32Lanes / size_t(key.group) : h % 2;
           for (int64_t mi = 0; mi < M; ++mi) {
             Value xv = se.read(x, {se.idx(mi), xc}, vf32);
-            size_t a = size_t(2 * mi) + h % 2;
+            size_t a = size_t(accPerRow * mi) + run;
             next[a] = vector::FMAOp::create(sb, sl, vals[h], xv, next[a]);
           }
         }
         return next;
       });
-      Value scale = groupScale(gb, gl, n, g);
-      Value sv = vector::BroadcastOp::create(
-          gb, gl, vf32,
-          factor == 1.0f
-              ? scale
-              : arith::MulFOp::create(gb, gl, scale, ge.f32(factor))
-                    .getResult());
+      auto scaleVector = [&](Value scale) {
+        return vector::BroadcastOp::create(
+                   gb, gl, vf32,
+                   factor == 1.0f
+                       ? scale
+                       : arith::MulFOp::create(gb, gl, scale, ge.f32(factor))
+                             .getResult())
+            .getResult();
+      };
       SmallVector<Value> out;
-      for (int64_t mi = 0; mi < M; ++mi) {
-        Value sum =
-            arith::AddFOp::create(gb, gl, steps.getResult(unsigned(2 * mi)),
-                                  steps.getResult(unsigned(2 * mi + 1)));
-        out.push_back(vector::FMAOp::create(gb, gl, sv, sum, acc[size_t(mi)]));
+      Value scale; // the block's group's, for the zero points
+      if (groupsPerStep == 1) {
+        scale = groupScale(gb, gl, n, g);
+        Value sv = scaleVector(scale);
+        for (int64_t mi = 0; mi < M; ++mi) {
+          Value sum = arith::AddFOp::create(
+              gb, gl, steps.getResult(unsigned(2 * mi)),
+              steps.getResult(unsigned(2 * mi + 1)));
+          out.push_back(
+              vector::FMAOp::create(gb, gl, sv, sum, acc[size_t(mi)]));
+        }
+      } else {
+        out.assign(acc.begin(), acc.begin() + M * rowAccs);
+        for (int64_t j = 0; j < groupsPerStep; ++j) {
+          Value sv = scaleVector(groupScale(
+              gb, gl, n, ge.affine(g, groupsPerStep, ge.idx(j))));
+          for (int64_t mi = 0; mi < M; ++mi) {
+            size_t a = size_t(mi * rowAccs + j);
+            out[a] = vector::FMAOp::create(
+                gb, gl, sv, steps.getResult(unsigned(accPerRow * mi + j)),
+                out[a]);
+          }
+        }
       }
       if (key.zeroPoints) {
         // sum_g s * zp * sum(x over g), subtracted at the row's end.
@@ -824,10 +858,14 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
     });
     SmallVector<Value> outs(rowIter.begin(), rowIter.end());
     for (int64_t mi = 0; mi < M; ++mi) {
+      Value sum = grp.getResult(unsigned(mi * rowAccs));
+      for (int64_t j = 1; j < rowAccs; ++j)
+        sum = arith::AddFOp::create(rb, l, sum,
+                                    grp.getResult(unsigned(mi * rowAccs + j)));
       Value red = vector::ReductionOp::create(
-          rb, l, vector::CombiningKind::ADD, grp.getResult(unsigned(mi)),
+          rb, l, vector::CombiningKind::ADD, sum,
           arith::FastMathFlags::reassoc);
-      if (key.zeroPoints)
+      if (key.zeroPoints) // groupsPerStep == 1
         red = arith::SubFOp::create(rb, l, red,
                                     grp.getResult(unsigned(M + mi)));
       outs = outputs.store(rb, l, red, r.idx(mi), n, outs);

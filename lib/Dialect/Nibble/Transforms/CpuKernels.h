@@ -115,6 +115,18 @@ struct WeightOnlyKernel {
   int64_t codesPerStep() const {
     return storeBits == 4 ? 32 : storeBits == 6 ? 64 : 16;
   }
+  /// Groups in one step: 1, or (a group narrower than the step, without
+  /// zero points, a multiple of 16 codes that divides the step) several,
+  /// each 16-code run of the step accumulated with its own group's scale.
+  int64_t groupsPerStep() const {
+    return group < codesPerStep() ? codesPerStep() / group : 1;
+  }
+  /// Whether the kernel can serve this grouping.
+  bool groupingServed() const {
+    if (group % codesPerStep() == 0)
+      return true;
+    return !zeroPoints && group % 16 == 0 && codesPerStep() % group == 0;
+  }
   /// Index of the y argument.
   unsigned yArg() const {
     return 3 + (scales == ScaleStorage::Table8 ? 1 : 0) + (zeroPoints ? 1 : 0);

@@ -12,9 +12,10 @@
 //    unsigned, with or without zero points), fp8 e4m3fn / e5m2 (widened
 //    through f16 bit patterns) and every format of at most 16 codes (fp4,
 //    NF4, any lookup table: a 16-entry f32 table and a vector permute,
-//    vpermps or NEON tbl); f32 scales per group (a multiple of the 32- or
-//    16-code step) or per row; decoded in registers, f32 FMA. Needs vector
-//    FMA (AVX2+FMA, AVX-512, NEON).
+//    vpermps or NEON tbl); scales per group (a multiple of the 32- or
+//    16-code step, or 16 / 32 codes dividing it) or per row, stored as f32,
+//    f16, bf16 or 8-bit codes through a table (ScaleStorage); decoded in
+//    registers, f32 FMA. Needs vector FMA (AVX2+FMA, AVX-512, NEON).
 //  - integer dot (act_format int8, dynamic or static): the same weights
 //    times int8 activations with an 8-bit dot-product instruction:
 //    vpdpbusd (AVX-512 VNNI, 16 lanes; AVX-VNNI, 8 lanes), which multiplies
@@ -320,10 +321,11 @@ struct GenerateKernelsPass
         continue;
       }
       const int64_t codesPerStep = key->codesPerStep();
-      if (key->group % codesPerStep != 0) {
+      if (!key->groupingServed()) {
         op.emitRemark("group ")
-            << key->group << " is not a multiple of the " << codesPerStep
-            << "-code step of the weight-only kernel: reference lowering";
+            << key->group << " is neither a multiple of the " << codesPerStep
+            << "-code step of the weight-only kernel nor a multiple of 16 "
+               "dividing it (without zero points): reference lowering";
         continue;
       }
       rewriteWeightOnly(op, *key, *shape);

@@ -194,7 +194,9 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
       vector permute); layouts `int4-interleave32`, `int8-dense`,
       `code6-split64`, ... (docs/formats.md); scales per group of a
       multiple of the kernel's step (32 codes for nibbles, 64 for fp6, 16
-      for bytes) or per row, stored as f32 (with or without zero points),
+      for bytes), or of 16 / 32 codes dividing it (each 16-code run of a
+      step scaled by its own group; no zero points), or per row, stored as
+      f32 (with or without zero points),
       f16 or bf16 (widened per group), or 8-bit codes (E8M0 of the MX
       formats, e4m3 / e5m2, or a two-level scheme's 8-bit codes with one
       f32 scale per tensor, e.g. NVFP4-style) looked up in a 256-entry f32
