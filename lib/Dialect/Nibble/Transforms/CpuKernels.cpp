@@ -736,7 +736,19 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   const int64_t blockCodes = key.group * groupsPerStep;
   const int64_t blocks = key.k / blockCodes;
   const int64_t stepsPerGroup = blockCodes / codesPerStep;
-  const int64_t accPerRow = groupsPerStep > 1 ? groupsPerStep : 2;
+  // Byte codes give one 16-code run a step: for one or two activation
+  // rows a single FMA chain a row (4 cycles a step on Zen 4) bounds the
+  // loop, so two steps go per iteration, each with its own accumulator
+  // (measured: int8 one thread cold +19%; nibbles, with two runs a step
+  // already, gained nothing from four: docs/performance.md).
+  const int64_t runsPerStep = codesPerStep / kF32Lanes;
+  const int64_t unroll = groupsPerStep == 1 && runsPerStep == 1 &&
+                                 stepsPerGroup % 2 == 0 && key.m <= 2
+                             ? 2
+                             : 1;
+  const int64_t accPerRow =
+      groupsPerStep > 1 ? groupsPerStep
+                        : std::max<int64_t>(2, unroll * runsPerStep);
   const int64_t rowBytes = key.k * key.storeBits / 8;
   const int64_t M = key.m;
   const float factor = dec.scaleFactor();
@@ -781,10 +793,13 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
       // Two accumulators per activation row (alternating runs), or one per
       // group of the step.
       SmallVector<Value> gInit(size_t(accPerRow * M), zeroV);
-      auto steps = loop(gb, gl, ge.idx(0), ge.idx(stepsPerGroup), gInit,
-                        [&](OpBuilder &sb, Location sl, Value st,
-                            ValueRange ga) {
+      auto steps = loop(gb, gl, ge.idx(0), ge.idx(stepsPerGroup / unroll),
+                        gInit, [&](OpBuilder &sb, Location sl, Value stu,
+                                   ValueRange ga) {
         Emit se{sb, sl};
+        SmallVector<Value> next(ga.begin(), ga.end());
+        for (int64_t u = 0; u < unroll; ++u) {
+        Value st = unroll == 1 ? stu : se.affine(stu, unroll, se.idx(u));
         auto [col, byteOff] = se.column(rowBase, g, blockCodes, st,
                                         codesPerStep, int64_t(key.storeBits));
         SmallVector<Value> vals;
@@ -796,16 +811,18 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
                se.read(w, {se.add(byteOff, se.idx(32))}, dec.vi8)});
         else
           vals = dec.decode(sb, sl, se.read(w, {byteOff}, dec.vi8));
-        SmallVector<Value> next(ga.begin(), ga.end());
         for (size_t h = 0; h < vals.size(); ++h) {
           Value xc = se.add(col, se.idx(int64_t(h) * kF32Lanes));
           const size_t run =
-              groupsPerStep > 1 ? h * kF32Lanes / size_t(key.group) : h % 2;
+              groupsPerStep > 1
+                  ? h * kF32Lanes / size_t(key.group)
+                  : (size_t(u) * vals.size() + h) % size_t(accPerRow);
           for (int64_t mi = 0; mi < M; ++mi) {
             Value xv = se.read(x, {se.idx(mi), xc}, vf32);
             size_t a = size_t(accPerRow * mi) + run;
             next[a] = vector::FMAOp::create(sb, sl, vals[h], xv, next[a]);
           }
+        }
         }
         return next;
       });
@@ -824,9 +841,20 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
         scale = groupScale(gb, gl, n, g);
         Value sv = scaleVector(scale);
         for (int64_t mi = 0; mi < M; ++mi) {
-          Value sum = arith::AddFOp::create(
-              gb, gl, steps.getResult(unsigned(2 * mi)),
-              steps.getResult(unsigned(2 * mi + 1)));
+          // Pairwise (tree) sum of the row's accumulators.
+          SmallVector<Value> part;
+          for (int64_t a = 0; a < accPerRow; ++a)
+            part.push_back(steps.getResult(unsigned(accPerRow * mi + a)));
+          while (part.size() > 1) {
+            SmallVector<Value> half;
+            for (size_t i = 0; i + 1 < part.size(); i += 2)
+              half.push_back(
+                  arith::AddFOp::create(gb, gl, part[i], part[i + 1]));
+            if (part.size() % 2)
+              half.push_back(part.back());
+            part = std::move(half);
+          }
+          Value sum = part.front();
           out.push_back(
               vector::FMAOp::create(gb, gl, sv, sum, acc[size_t(mi)]));
         }
