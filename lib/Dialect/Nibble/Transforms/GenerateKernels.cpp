@@ -85,10 +85,53 @@ std::vector<uint8_t> attrBytes(Attribute value) {
   return {};
 }
 
+/// The number of bytes attrBytes(value) returns, without copying them.
+size_t attrByteCount(Attribute value) {
+  if (auto r = dyn_cast<DenseResourceElementsAttr>(value)) {
+    AsmResourceBlob *blob = r.getRawHandle().getBlob();
+    return blob ? blob->getData().size() : 0;
+  }
+  if (auto d = dyn_cast<DenseElementsAttr>(value))
+    return d.getRawData().size() *
+           (d.isSplat() ? size_t(d.getNumElements()) : size_t(1));
+  return 0;
+}
+
 /// Packed bytes of a nibble.constant (splats expanded); the payload must be
 /// present (hasPayload).
 std::vector<uint8_t> constantBytes(ConstantOp c) {
   return attrBytes(c.getValue());
+}
+
+/// An i8 constant of `shape` holding `bytes` as the 64-byte-aligned
+/// resource `name` (kernel operands derived from weights and scales).
+arith::ConstantOp byteConstant(OpBuilder &b, Location loc,
+                               ArrayRef<int64_t> shape, const std::string &name,
+                               const std::vector<uint8_t> &bytes) {
+  ArrayRef<char> view(reinterpret_cast<const char *>(bytes.data()),
+                      bytes.size());
+  return arith::ConstantOp::create(
+      b, loc,
+      DenseResourceElementsAttr::get(
+          RankedTensorType::get(shape, b.getI8Type()), name,
+          HeapAsmResourceBlob::allocateAndCopyWithAlign(view, 64)));
+}
+
+/// The f32 value of each of the 256 codes of an 8-bit scale format, times
+/// `times` (a two-level scheme's tensor scale: the reference's product).
+std::vector<float> scaleTableOf(const ::nibble::formats::Format &f,
+                                float times) {
+  std::vector<float> table(256, 0.0f);
+  for (uint32_t c = 0; c < std::min<uint32_t>(256, f.numCodes()); ++c)
+    table[c] = times == 1.0f ? f.decode(c) : f.decode(c) * times;
+  return table;
+}
+
+/// A matmul's static activation scale, 0 when it is dynamic (the
+/// ActQuantizer's `scale` argument).
+float staticActScale(MatmulOp op) {
+  return op.getActScaleAttr() ? float(op.getActScaleAttr().getValueAsDouble())
+                              : 0.0f;
 }
 
 /// What the target offers the kernels.
@@ -163,14 +206,11 @@ bool scaleStorage(MatmulOp op, SchemeAttr scheme, MatmulShape &s) {
       return false;
     std::vector<uint8_t> t = attrBytes(outer.getValue());
     if (t.size() != 4 ||
-        constantBytes(codes).size() != size_t(s.n * (s.k / s.group)))
+        attrByteCount(codes.getValue()) != size_t(s.n * (s.k / s.group)))
       return false;
     float tensorScale;
     std::memcpy(&tensorScale, t.data(), 4);
-    const ::nibble::formats::Format f = inner.getFormatAttr().getFormat();
-    s.scaleTable.assign(256, 0.0f);
-    for (uint32_t c = 0; c < std::min<uint32_t>(256, f.numCodes()); ++c)
-      s.scaleTable[c] = f.decode(c) * tensorScale; // the reference's product
+    s.scaleTable = scaleTableOf(inner.getFormatAttr().getFormat(), tensorScale);
     s.scales = ScaleStorage::Table8;
     return true;
   }
@@ -186,12 +226,10 @@ bool scaleStorage(MatmulOp op, SchemeAttr scheme, MatmulShape &s) {
     s.scales = ScaleStorage::BF16;
   } else if (auto f = getSmallFloatTypeFormat(e);
              f && e.getIntOrFloatBitWidth() == 8 &&
-             attrBytes(op.getScales().getDefiningOp<arith::ConstantOp>()
-                           .getValue())
-                     .size() == size_t(s.n * (s.k / s.group))) {
-    s.scaleTable.assign(256, 0.0f);
-    for (uint32_t c = 0; c < std::min<uint32_t>(256, f->numCodes()); ++c)
-      s.scaleTable[c] = f->decode(c);
+             attrByteCount(op.getScales()
+                               .getDefiningOp<arith::ConstantOp>()
+                               .getValue()) == size_t(s.n * (s.k / s.group))) {
+    s.scaleTable = scaleTableOf(*f, 1.0f);
     s.scales = ScaleStorage::Table8;
   } else {
     return false;
@@ -373,17 +411,14 @@ struct GenerateKernelsPass
       return std::nullopt;
     for (Operation *user : v.getUsers()) {
       auto mm = dyn_cast<MatmulOp>(user);
-      if (!mm || mm.getInput() != v || !mm.getActScaleAttr() ||
-          !(mm.getActScaleAttr().getValueAsDouble() > 0.0))
+      if (!mm || mm.getInput() != v || !(staticActScale(mm) > 0.0f))
         continue;
       std::optional<MatmulShape> shape = commonShape(mm);
       if (!shape)
         continue;
       if (std::optional<IntDotKernel> key =
               intDotKernel(mm, *shape, /*remark=*/false))
-        return std::make_pair(
-            QuantizeOutput{key->group},
-            float(mm.getActScaleAttr().getValueAsDouble()));
+        return std::make_pair(QuantizeOutput{key->group}, staticActScale(mm));
     }
     return std::nullopt;
   }
@@ -424,14 +459,8 @@ struct GenerateKernelsPass
     std::string name = "weights";
     if (auto lin = op->getAttrOfType<StringAttr>("nibble.linear"))
       name = lin.getValue().str();
-    auto wT = RankedTensorType::get({int64_t(bytes.size())}, b.getI8Type());
-    ArrayRef<char> view(reinterpret_cast<const char *>(bytes.data()),
-                        bytes.size());
-    auto wc = arith::ConstantOp::create(
-        b, loc,
-        DenseResourceElementsAttr::get(
-            wT, name + ".packed",
-            HeapAsmResourceBlob::allocateAndCopyWithAlign(view, 64)));
+    auto wc = byteConstant(b, loc, {int64_t(bytes.size())}, name + ".packed",
+                           bytes);
     SchemeAttr s = wType.getScheme();
     wc->setAttr("nibble.scheme",
                 SchemeAttr::get(b.getContext(), s.getFormat(),
@@ -512,10 +541,9 @@ struct GenerateKernelsPass
           b, loc,
           DenseElementsAttr::get(xsType, b.getF32FloatAttr(
                                              fusion.quant->second)));
-      quantized[std::make_tuple(call.getResult(0).getAsOpaquePointer(),
-                                fusion.quant->first.group,
-                                fusion.quant->second)] = {
-          call.getResult(1), call.getResult(2), xs};
+      quantized[quantKey(call.getResult(0), fusion.quant->first.group,
+                         fusion.quant->second)] = {call.getResult(1),
+                                                   call.getResult(2), xs};
     }
     if (fusion.epi) {
       fusion.epi->op.getResult(0).replaceAllUsesWith(call.getResult(0));
@@ -532,27 +560,17 @@ struct GenerateKernelsPass
       return {op.getScales()};
     Operation *def = op.getScales().getDefiningOp();
     Value &codes = scaleCodes[def];
-    OpBuilder b(def);
-    b.setInsertionPointAfter(def);
-    Location loc = def->getLoc();
-    const int64_t groups = shape.k / shape.group;
     if (!codes) {
-      std::vector<uint8_t> bytes =
-          isa<ConstantOp>(def)
-              ? constantBytes(cast<ConstantOp>(def))
-              : attrBytes(cast<arith::ConstantOp>(def).getValue());
-      auto t = RankedTensorType::get({shape.n, groups}, b.getI8Type());
+      OpBuilder b(def);
+      b.setInsertionPointAfter(def);
       std::string name = "scales";
       if (auto lin = op->getAttrOfType<StringAttr>("nibble.linear"))
         name = lin.getValue().str() + ".scale_codes";
-      codes = arith::ConstantOp::create(
-          b, loc,
-          DenseResourceElementsAttr::get(
-              t, name,
-              HeapAsmResourceBlob::allocateAndCopyWithAlign(
-                  ArrayRef<char>(reinterpret_cast<const char *>(bytes.data()),
-                                 bytes.size()),
-                  64)));
+      codes = byteConstant(
+          b, def->getLoc(), {shape.n, shape.k / shape.group}, name,
+          isa<ConstantOp>(def)
+              ? constantBytes(cast<ConstantOp>(def))
+              : attrBytes(cast<arith::ConstantOp>(def).getValue()));
     }
     OpBuilder tb(op);
     Value table = arith::ConstantOp::create(
@@ -599,10 +617,8 @@ struct GenerateKernelsPass
   /// a generated quantizer called after x is defined.
   QuantizedActs quantizedInput(MatmulOp op, int64_t group) {
     Value x = op.getInput();
-    float fixed = op.getActScaleAttr()
-                      ? op.getActScaleAttr().getValueAsDouble()
-                      : 0.0f;
-    auto key = std::make_tuple(x.getAsOpaquePointer(), group, fixed);
+    const float fixed = staticActScale(op);
+    auto key = quantKey(x, group, fixed);
     if (auto it = quantized.find(key); it != quantized.end())
       return it->second;
     auto xType = cast<RankedTensorType>(x.getType());
@@ -659,11 +675,17 @@ struct GenerateKernelsPass
              fusion);
   }
 
+  /// Quantized activations are shared by input value, grouping and scale.
+  using QuantKey = std::tuple<const void *, int64_t, float>;
+  static QuantKey quantKey(Value x, int64_t group, float scale) {
+    return {x.getAsOpaquePointer(), group, scale};
+  }
+
   Capabilities caps;
   llvm::StringMap<func::FuncOp> kernels;
   std::map<std::pair<Operation *, std::string>, Value> packed;
   std::map<Operation *, Value> scaleCodes;
-  std::map<std::tuple<const void *, int64_t, float>, QuantizedActs> quantized;
+  std::map<QuantKey, QuantizedActs> quantized;
 };
 
 } // namespace
