@@ -44,8 +44,8 @@ struct Free {
   void operator()(void *p) const { std::free(p); }
 };
 
-/// Zero-initialised 2 MiB-aligned memory backed by huge pages if the kernel
-/// grants them.
+/// Zero-initialised 2 MiB-aligned memory, advised for huge pages unless
+/// NIBBLE_BENCH_HUGE_PAGES=0 (BenchSupport.h).
 std::unique_ptr<float, Free> hugeAlloc(size_t bytes) {
   return std::unique_ptr<float, Free>(
       static_cast<float *>(nibble::bench::hugeAlloc(bytes)));

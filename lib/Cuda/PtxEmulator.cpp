@@ -10,6 +10,7 @@
 
 #include "nibble/Cuda/PtxEmulator.h"
 #include "nibble/Formats/Half.h"
+#include "nibble/Support/Strings.h"
 
 #include <algorithm>
 #include <cctype>
@@ -224,13 +225,7 @@ const std::string &kernelName(const Kernel &kernel) { return kernel.name; }
 
 namespace {
 
-std::string trim(const std::string &s) {
-  size_t a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos)
-    return "";
-  size_t b = s.find_last_not_of(" \t\r\n");
-  return s.substr(a, b - a + 1);
-}
+using ::nibble::support::trim;
 
 bool isIdent(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$' ||

@@ -19,6 +19,7 @@
 #include "nibble/Support/File.h"
 #include "nibble/Support/Hash.h"
 #include "nibble/Support/Progress.h"
+#include "nibble/Support/Strings.h"
 
 #include <nlohmann/json.hpp>
 
@@ -950,7 +951,7 @@ int bench(const Args &args) {
 // Writing results into the card
 //===----------------------------------------------------------------------===//
 
-std::string trim(const std::string &s);
+using nibble::support::trim;
 
 /// Rewrites `path` with card[key] = value for each entry of `fields`, every
 /// other section unchanged (same order and alignment), atomically: a
@@ -1131,14 +1132,6 @@ std::vector<Example> readWorkload(const std::string &path) {
   if (out.empty())
     fail(path + ": no examples");
   return out;
-}
-
-std::string trim(const std::string &s) {
-  size_t a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos)
-    return "";
-  size_t b = s.find_last_not_of(" \t\r\n");
-  return s.substr(a, b - a + 1);
 }
 
 bool matches(const Example &e, const std::string &out) {
