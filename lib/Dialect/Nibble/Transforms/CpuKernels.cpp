@@ -739,16 +739,15 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   // Byte codes give one 16-code run a step: for one or two activation
   // rows a single FMA chain a row (4 cycles a step on Zen 4) bounds the
   // loop, so two steps go per iteration, each with its own accumulator
-  // (measured: int8 one thread cold +19%; nibbles, with two runs a step
-  // already, gained nothing from four: docs/performance.md).
+  // (measured: int8 one thread cold +15%; nibbles, with two runs a step
+  // already, gained nothing from four: docs/performance.md). Otherwise two
+  // accumulators a row take alternate 16-code runs.
   const int64_t runsPerStep = codesPerStep / kF32Lanes;
   const int64_t unroll = groupsPerStep == 1 && runsPerStep == 1 &&
                                  stepsPerGroup % 2 == 0 && key.m <= 2
                              ? 2
                              : 1;
-  const int64_t accPerRow =
-      groupsPerStep > 1 ? groupsPerStep
-                        : std::max<int64_t>(2, unroll * runsPerStep);
+  const int64_t accPerRow = groupsPerStep > 1 ? groupsPerStep : 2;
   const int64_t rowBytes = key.k * key.storeBits / 8;
   const int64_t M = key.m;
   const float factor = dec.scaleFactor();
@@ -841,20 +840,9 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
         scale = groupScale(gb, gl, n, g);
         Value sv = scaleVector(scale);
         for (int64_t mi = 0; mi < M; ++mi) {
-          // Pairwise (tree) sum of the row's accumulators.
-          SmallVector<Value> part;
-          for (int64_t a = 0; a < accPerRow; ++a)
-            part.push_back(steps.getResult(unsigned(accPerRow * mi + a)));
-          while (part.size() > 1) {
-            SmallVector<Value> half;
-            for (size_t i = 0; i + 1 < part.size(); i += 2)
-              half.push_back(
-                  arith::AddFOp::create(gb, gl, part[i], part[i + 1]));
-            if (part.size() % 2)
-              half.push_back(part.back());
-            part = std::move(half);
-          }
-          Value sum = part.front();
+          Value sum = arith::AddFOp::create(
+              gb, gl, steps.getResult(unsigned(2 * mi)),
+              steps.getResult(unsigned(2 * mi + 1)));
           out.push_back(
               vector::FMAOp::create(gb, gl, sv, sum, acc[size_t(mi)]));
         }
