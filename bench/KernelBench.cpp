@@ -10,7 +10,8 @@
 // counts the bytes a kernel must read: packed codes plus f32 scales.
 // BM_WeightOnlyFormats times the weight-only path on the other format
 // families (NF4 through the table lookup, uint4 with zero points, fp8
-// e4m3) next to symmetric int4 / int8 on the same shapes.
+// e4m3fn through f16 bits, e4m3fnuz through f32 bits) next to symmetric
+// int4 / int8 on the same shapes.
 // scripts/bench.sh prints each as a fraction of the read probe
 // (nibble-bench-gemv) measured in the same script run.
 //
@@ -285,6 +286,7 @@ const WeightFormat kFormats[] = {
     {"#nibble.float<e4m3fn>", 8, false},
     {"#nibble.int<8, signed>", 8, false},
     {"#nibble.float<e2m3fn>", 6, false},
+    {"#nibble.float<e4m3fnuz>", 8, false},
 };
 
 /// Arguments: N, K, threads, format (index into kFormats), cold (0: the

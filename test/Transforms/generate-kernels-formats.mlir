@@ -5,9 +5,10 @@
 // widen through f16 bit patterns (vcvtph2ps / fcvtl), fp6 e2m3fn / e3m2fn
 // are stored 4+2 bit split (code6-split64: 48 bytes per 64 codes) and
 // rebuilt as f16 bit patterns with shifts and masks, narrow integers are
-// sign-extended into nibbles at compile time. Other floats of more than
-// 4 bits (e4m3fnuz, e5m2fnuz, any custom 7- or 8-bit float) keep the
-// reference lowering.
+// sign-extended into nibbles at compile time, and the other 8-bit floats
+// without infinities (e4m3fnuz, e5m2fnuz, custom ones) have their exponent
+// and mantissa shifted into f32 bit positions, times 2^(127 - bias). Other
+// floats of 5 or 7 bits keep the reference lowering.
 // RUN: quant-opt %s --nibble-generate-kernels=target=znver4 | FileCheck %s
 // RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=znver4" | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mtriple=x86_64-unknown-linux-gnu -mcpu=znver4 | FileCheck %s --check-prefix=ZEN4
@@ -22,8 +23,11 @@
 !e5 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e5m2>, group<1, 32>, scale = f32>>
 !i3 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.int<3, signed>, group<1, 64>, scale = f32>>
 !fp6 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e2m3fn>, group<1, 64>, scale = f32>>
+!e4z = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e4m3fnuz>, group<1, 32>, scale = f32>>
+!f8 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e3m4, bias = 2, nonfinite = finite_only>, group<1, 32>, scale = f32>>
+!f7 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e3m3, bias = 3, nonfinite = finite_only>, group<1, 32>, scale = f32>>
 
-func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>) {
+func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>) {
   %s2 = arith.constant dense<0.5> : tensor<8x2xf32>
   %s1 = arith.constant dense<0.25> : tensor<8x1xf32>
   %wn = nibble.constant dense<17> : tensor<256xi8> -> !nf4
@@ -38,7 +42,13 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
   %y3 = nibble.matmul %x, %w3 scales(%s1 : tensor<8x1xf32>) : tensor<1x64xf32>, !i3 -> tensor<1x8xf32>
   %w6 = nibble.constant dense<5> : tensor<384xi8> -> !fp6
   %y6 = nibble.matmul %x, %w6 scales(%s1 : tensor<8x1xf32>) : tensor<1x64xf32>, !fp6 -> tensor<1x8xf32>
-  return %yn, %yf, %y4, %y5, %y3, %y6 : tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>
+  %wz = nibble.constant dense<-87> : tensor<512xi8> -> !e4z
+  %yz = nibble.matmul %x, %wz scales(%s2 : tensor<8x2xf32>) : tensor<1x64xf32>, !e4z -> tensor<1x8xf32>
+  %w8 = nibble.constant dense<100> : tensor<512xi8> -> !f8
+  %y8 = nibble.matmul %x, %w8 scales(%s2 : tensor<8x2xf32>) : tensor<1x64xf32>, !f8 -> tensor<1x8xf32>
+  %w7 = nibble.constant dense<21> : tensor<448xi8> -> !f7
+  %y7 = nibble.matmul %x, %w7 scales(%s2 : tensor<8x2xf32>) : tensor<1x64xf32>, !f7 -> tensor<1x8xf32>
+  return %yn, %yf, %y4, %y5, %y3, %y6, %yz, %y8, %y7 : tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>
 }
 
 // CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.lut<nf4>, group<1, 32>, scale = f32, layout = "code4-interleave32">} {{.*}} : tensor<256xi8>
@@ -54,6 +64,9 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // The fp6 codes take 6 bits: 384 bytes for 8 x 64 codes.
 // CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.float<e2m3fn>, group<1, 64>, scale = f32, layout = "code6-split64">} {{.*}} : tensor<384xi8>
 // CHECK: call @nibble_gemv_f6m3b1_g64_m1_n8_k64(
+// CHECK: call @nibble_gemv_f8m3b8_g32_m1_n8_k64(
+// CHECK: call @nibble_gemv_f8m4b2_g32_m1_n8_k64(
+// CHECK: nibble.matmul {{.*}} -> tensor<1x8xf32>
 // Every weight-only kernel prefetches its weights 4 KiB ahead, once per
 // 64-byte line, clamped to the buffer.
 // CHECK: func.func @[[NF4]](
@@ -77,6 +90,17 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // CHECK: arith.shrsi
 // CHECK: vector.bitcast {{.*}} : vector<16xi16> to vector<16xf16>
 // CHECK: arith.constant 1.638400e+04 : f32
+// e4m3fnuz: shift left by 20 (23 - 3 mantissa bits), keep bit 31 and the
+// 7 code bits (0x87F00000), times 2^(127 - 8).
+// CHECK: func.func @nibble_gemv_f8m3b8_g32_m1_n8_k64(
+// CHECK-DAG: arith.constant dense<20> : vector<16xi32>
+// CHECK-DAG: arith.constant dense<-2014314496> : vector<16xi32>
+// CHECK-DAG: arith.constant dense<6.64613997E+35> : vector<16xf32>
+// CHECK: arith.extsi {{.*}} : vector<16xi8> to vector<16xi32>
+// CHECK: arith.shli
+// CHECK: arith.andi
+// CHECK: vector.bitcast {{.*}} : vector<16xi32> to vector<16xf32>
+// CHECK: arith.mulf {{.*}} : vector<16xf32>
 
 // ZEN4-LABEL: nibble_gemv_lut
 // ZEN4: prefetchnta
@@ -87,6 +111,11 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // ZEN4-LABEL: nibble_gemv_f6m3b1_g64_m1_n8_k64:
 // ZEN4: vpsraw {{.*}}ymm
 // ZEN4: vcvtph2ps {{.*}}zmm
+// ZEN4-LABEL: nibble_gemv_f8m3b8_g32_m1_n8_k64:
+// ZEN4: vpmovsxbd {{.*}}zmm
+// ZEN4: vpslld $20
+// ZEN4: vmulps {{.*}}zmm
+// ZEN4: vfmadd{{[0-9]+}}ps {{.*}}zmm
 
 // AVX2-LABEL: nibble_gemv_lut
 // AVX2-NOT: zmm

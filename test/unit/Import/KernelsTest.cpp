@@ -70,7 +70,21 @@ void PrintTo(const Case &c, std::ostream *os) {
                                  : "");
 }
 
+/// A custom 8-bit float without infinities (the Fp8 decode with another
+/// shift and rebias than the fnuz formats'), by its test name.
+constexpr const char *kCustomFp8 = "e3m4b2";
+constexpr const char *kCustomFp8Attr =
+    "#nibble.float<e3m4, bias = 2, nonfinite = finite_only>";
+
 nibble::formats::Format formatOf(const Case &c) {
+  if (std::string(c.format) == kCustomFp8) {
+    nibble::formats::FloatSpec spec;
+    spec.expBits = 3;
+    spec.manBits = 4;
+    spec.bias = 2;
+    spec.nonFinite = nibble::formats::NonFinite::FiniteOnly;
+    return *nibble::formats::Format::makeFloat(spec);
+  }
   return *nibble::formats::Format::byName(c.format);
 }
 
@@ -84,6 +98,8 @@ std::string formatAttr(const Case &c) {
   case nibble::formats::Kind::Lut:
     return std::string("#nibble.lut<") + c.format + ">";
   case nibble::formats::Kind::Float:
+    if (std::string(c.format) == kCustomFp8)
+      return kCustomFp8Attr;
     return std::string("#nibble.float<") + c.format + ">";
   }
   return "";
@@ -394,6 +410,12 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 36, 256, 32, "e2m1fn", true, Act::None, true},
                       Case{2, 23, 128, 128, "e4m3fn", true},
                       Case{1, 22, 96, 32, "e5m2", true},
+                      // fnuz fp8 through f32 bit patterns: every code
+                      // (subnormals, the top binade) in the random data.
+                      Case{2, 21, 128, 32, "e4m3fnuz", true},
+                      Case{1, 19, 256, 128, "e5m2fnuz", false},
+                      Case{3, 17, 64, 64, "e5m2fnuz", true},
+                      Case{2, 18, 128, 32, kCustomFp8, true},
                       // fp6 in the 4+2 split layout (64-code steps).
                       Case{2, 20, 128, 64, "e2m3fn", true},
                       Case{1, 17, 256, 128, "e3m2fn", false},

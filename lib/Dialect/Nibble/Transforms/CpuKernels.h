@@ -64,6 +64,10 @@ enum class WeightDecode {
                ///< up with a vector permute (vpermps / tbl)
   E4M3,        ///< fp8 e4m3fn: rebuilt as f16 bits, widened, x 2^8
   E5M2,        ///< fp8 e5m2: the high byte of an f16, widened
+  Fp8,         ///< any other signed 8-bit float without infinities (e4m3fnuz,
+               ///< e5m2fnuz, custom finite or NaN-only ones): exponent and
+               ///< mantissa moved into f32 bit positions (subnormals land on
+               ///< f32 subnormals), times 2^(127 - bias)
   Fp6,         ///< 6-bit floats without Inf/NaN (e2m3fn, e3m2fn), stored
                ///< 4+2 split (code6-split64): rebuilt as f16 bits, widened,
                ///< x 2^(15 - bias)
@@ -103,7 +107,7 @@ struct WeightOnlyKernel {
   std::vector<float> table; ///< 16 entries, WeightDecode::Table only
   PermuteKind permute = PermuteKind::None;
   bool zeroPoints = false; ///< f32 scales only
-  int manBits = 0, bias = 0; ///< WeightDecode::Fp6 only
+  int manBits = 0, bias = 0; ///< WeightDecode::Fp6 and Fp8 only
   ScaleStorage scales = ScaleStorage::F32;
   std::string name() const;
   /// The packed layout the kernel reads (recorded in the scheme):
