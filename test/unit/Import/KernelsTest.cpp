@@ -38,6 +38,7 @@ struct Case {
   Act act = Act::None;
   bool zeroPoints = false;
   Scale scale = Scale::F32;
+  const char *zeroPointType = "f32"; // f32, f16, bf16, i8, i16, i32
 };
 
 const char *scaleName(Scale s) {
@@ -62,7 +63,8 @@ constexpr float kTensorScale = 0.0123f;
 void PrintTo(const Case &c, std::ostream *os) {
   *os << c.format << " m" << c.m << " n" << c.n << " k" << c.k << " g"
       << c.group << (c.adversarial ? " adversarial" : "")
-      << (c.zeroPoints ? " zero-points" : "")
+      << (c.zeroPoints ? std::string(" zero-points ") + c.zeroPointType
+                       : std::string())
       << (c.scale != Scale::F32 ? std::string(" scales ") + scaleName(c.scale)
                                 : std::string())
       << (c.act == Act::Dynamic ? " act-dynamic"
@@ -196,11 +198,17 @@ std::string matrix(const std::vector<float> &v, int64_t rows, int64_t cols,
   std::ostringstream os;
   os.precision(9);
   os << std::scientific; // "0" would not parse as a float
+  const bool integer = elem[0] == 'i';
   os << "dense<[";
   for (int64_t r = 0; r < rows; ++r) {
     os << (r ? ", [" : "[");
-    for (int64_t g = 0; g < cols; ++g)
-      os << (g ? ", " : "") << v[size_t(r * cols + g)];
+    for (int64_t g = 0; g < cols; ++g) {
+      os << (g ? ", " : "");
+      if (integer) // whole numbers (zero points)
+        os << int64_t(v[size_t(r * cols + g)]);
+      else
+        os << v[size_t(r * cols + g)];
+    }
     os << "]";
   }
   os << "]> : tensor<" << rows << "x" << cols << "x" << elem << ">";
@@ -227,12 +235,13 @@ std::string moduleText(const Case &c, const Data &d) {
   std::string sT = "tensor<" + dims + "x" + elem + ">";
   const std::string inner =
       "#nibble.scheme<#nibble.float<e4m3fn>, per_tensor, scale = f32>";
-  std::string fT = "tensor<" + dims + "xf32>";
+  std::string fT = "tensor<" + dims + "x" + c.zeroPointType + ">";
   if (twoLevel)
     sT = "!nibble.qtensor<" + dims + ", " + inner + ">";
   os << "!w = !nibble.qtensor<" << c.n << "x" << c.k << ", #nibble.scheme<"
      << formatAttr(c) << ", " << gran << ", scale = " << elem
-     << (c.zeroPoints ? ", zero_point = f32" : "")
+     << (c.zeroPoints ? std::string(", zero_point = ") + c.zeroPointType
+                      : std::string())
      << (twoLevel ? ", scale_scheme = " + inner : std::string()) << ">>\n";
   os << "func.func @forward(%x: tensor<" << c.m << "x" << c.k
      << "xf32>) -> tensor<" << c.m << "x" << c.n << "xf32> {\n";
@@ -252,8 +261,8 @@ std::string moduleText(const Case &c, const Data &d) {
     os << "  %s = arith.constant " << matrix(d.scales, c.n, groups, elem)
        << "\n";
   if (c.zeroPoints)
-    os << "  %z = arith.constant " << matrix(d.zeroPoints, c.n, groups)
-       << "\n";
+    os << "  %z = arith.constant "
+       << matrix(d.zeroPoints, c.n, groups, c.zeroPointType) << "\n";
   std::string attrs;
   if (c.act != Act::None)
     attrs = std::string(" {act_format = #nibble.int<8, signed>") +
@@ -442,6 +451,19 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 20, 64, 16, "int4", true},
                       Case{2, 17, 128, 32, "e2m3fn", true},
                       Case{1, 9, 128, 16, "e3m2fn", false},
+                      // Zero points: with groups narrower than the step,
+                      // stored as f16 beside f16 scales (AWQ / GPTQ style),
+                      // as integers (quant-dialect i32), with 8-bit scale
+                      // codes.
+                      Case{2, 20, 128, 16, "uint4", true, Act::None, true},
+                      Case{1, 18, 128, 32, "uint4", true, Act::None, true,
+                           Scale::F16, "f16"},
+                      Case{3, 17, 64, 32, "uint8", false, Act::None, true,
+                           Scale::BF16, "i32"},
+                      Case{2, 19, 128, 16, "int4", true, Act::None, true,
+                           Scale::E8M0, "i8"},
+                      Case{1, 17, 128, 32, "e2m3fn", true, Act::None, true,
+                           Scale::F32, "bf16"},
                       // Integer dot products (W4A8, W8A8).
                       Case{1, 40, 256, 128, "int4", false, Act::Dynamic},
                       Case{3, 36, 512, 256, "int4", true, Act::Dynamic},

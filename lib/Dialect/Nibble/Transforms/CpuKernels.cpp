@@ -327,6 +327,25 @@ std::optional<Epilogue> cpu::matchEpilogue(Value result, Operation *user) {
   return Epilogue{op, *at};
 }
 
+/// "z" for f32 zero points, "z" and the element type otherwise.
+static std::string zeroPointTag(ZeroPointStorage z) {
+  switch (z) {
+  case ZeroPointStorage::F32:
+    return "z";
+  case ZeroPointStorage::F16:
+    return "zf16";
+  case ZeroPointStorage::BF16:
+    return "zbf16";
+  case ZeroPointStorage::I8:
+    return "zi8";
+  case ZeroPointStorage::I16:
+    return "zi16";
+  case ZeroPointStorage::I32:
+    return "zi32";
+  }
+  llvm_unreachable("zero-point storage");
+}
+
 std::string WeightOnlyKernel::name() const {
   std::string tag;
   switch (decode) {
@@ -365,7 +384,8 @@ std::string WeightOnlyKernel::name() const {
                          : scales == ScaleStorage::Table8 ? "_s8t"
                                                           : "";
   return "nibble_gemv_" + tag + "g" + std::to_string(group) +
-         (zeroPoints ? "z" : "") + scaleTag + shapeSuffix(m, n, k);
+         (zeroPoints ? zeroPointTag(zeroPointStorage) : "") + scaleTag +
+         shapeSuffix(m, n, k);
 }
 
 std::string WeightOnlyKernel::layout() const {
@@ -702,7 +722,6 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   const int64_t bytes = key.n * key.k * key.storeBits / 8;
   auto xT = RankedTensorType::get({key.m, key.k}, f32);
   auto wT = RankedTensorType::get({bytes}, i8);
-  auto sT = RankedTensorType::get({key.n, groups}, f32);
   auto yT = RankedTensorType::get({key.m, key.n}, f32);
   const bool table = key.scales == ScaleStorage::Table8;
   Type sElem = key.scales == ScaleStorage::F16    ? Type(b.getF16Type())
@@ -712,8 +731,28 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   SmallVector<Type> args = {xT, wT, RankedTensorType::get({key.n, groups}, sElem)};
   if (table)
     args.push_back(RankedTensorType::get({256}, f32));
+  Type zElem = f32;
+  switch (key.zeroPointStorage) {
+  case ZeroPointStorage::F32:
+    break;
+  case ZeroPointStorage::F16:
+    zElem = b.getF16Type();
+    break;
+  case ZeroPointStorage::BF16:
+    zElem = b.getBF16Type();
+    break;
+  case ZeroPointStorage::I8:
+    zElem = i8;
+    break;
+  case ZeroPointStorage::I16:
+    zElem = b.getI16Type();
+    break;
+  case ZeroPointStorage::I32:
+    zElem = b.getI32Type();
+    break;
+  }
   if (key.zeroPoints)
-    args.push_back(sT);
+    args.push_back(RankedTensorType::get({key.n, groups}, zElem));
   args.append({yT, b.getIndexType(), b.getIndexType()});
   args.append(trailingTypes(b, epilogue, quantize, key.m, key.n));
   const unsigned yi = key.yArg();
@@ -750,6 +789,16 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
     }
     }
     llvm_unreachable("scale storage");
+  };
+  // The f32 zero point of (row n, group g): floats widened, integers
+  // sign-extended (as the reference lowering reads them).
+  auto groupZeroPoint = [&](OpBuilder &gb, Location gl, Value n, Value g) {
+    Value v = tensor::ExtractOp::create(gb, gl, zp, ValueRange{n, g});
+    if (zElem == f32)
+      return v;
+    if (isa<IntegerType>(zElem))
+      return arith::SIToFPOp::create(gb, gl, f32, v).getResult();
+    return arith::ExtFOp::create(gb, gl, f32, v).getResult();
   };
   Emit e{b, loc};
   WeightDecoder dec(b, loc, key);
@@ -864,9 +913,12 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
             .getResult();
       };
       SmallVector<Value> out;
-      Value scale; // the block's group's, for the zero points
+      // The block's groups and their scales (for the zero points).
+      SmallVector<Value> blockGroups, blockScales;
       if (groupsPerStep == 1) {
-        scale = groupScale(gb, gl, n, g);
+        Value scale = groupScale(gb, gl, n, g);
+        blockGroups.push_back(g);
+        blockScales.push_back(scale);
         Value sv = scaleVector(scale);
         for (int64_t mi = 0; mi < M; ++mi) {
           Value sum = arith::AddFOp::create(
@@ -878,8 +930,11 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
       } else {
         out.assign(acc.begin(), acc.begin() + M * rowAccs);
         for (int64_t j = 0; j < groupsPerStep; ++j) {
-          Value sv = scaleVector(groupScale(
-              gb, gl, n, ge.affine(g, groupsPerStep, ge.idx(j))));
+          Value gj = ge.affine(g, groupsPerStep, ge.idx(j));
+          Value scale = groupScale(gb, gl, n, gj);
+          blockGroups.push_back(gj);
+          blockScales.push_back(scale);
+          Value sv = scaleVector(scale);
           for (int64_t mi = 0; mi < M; ++mi) {
             size_t a = size_t(mi * rowAccs + j);
             out[a] = vector::FMAOp::create(
@@ -890,13 +945,17 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
       }
       if (key.zeroPoints) {
         // sum_g s * zp * sum(x over g), subtracted at the row's end.
-        Value z = tensor::ExtractOp::create(gb, gl, zp, ValueRange{n, g});
-        Value sz = arith::MulFOp::create(gb, gl, scale, z);
-        for (int64_t mi = 0; mi < M; ++mi) {
-          Value xs = tensor::ExtractOp::create(gb, gl, xsum,
-                                               ValueRange{ge.idx(mi), g});
-          out.push_back(
-              math::FmaOp::create(gb, gl, sz, xs, acc[size_t(M + mi)]));
+        for (int64_t mi = 0; mi < M; ++mi)
+          out.push_back(acc[size_t(M * rowAccs + mi)]);
+        for (auto [gj, scale] : llvm::zip_equal(blockGroups, blockScales)) {
+          Value sz = arith::MulFOp::create(gb, gl, scale,
+                                           groupZeroPoint(gb, gl, n, gj));
+          for (int64_t mi = 0; mi < M; ++mi) {
+            Value xs = tensor::ExtractOp::create(gb, gl, xsum,
+                                                 ValueRange{ge.idx(mi), gj});
+            Value &term = out[size_t(M * rowAccs + mi)];
+            term = math::FmaOp::create(gb, gl, sz, xs, term);
+          }
         }
       }
       return out;
@@ -910,9 +969,9 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
       Value red = vector::ReductionOp::create(
           rb, l, vector::CombiningKind::ADD, sum,
           arith::FastMathFlags::reassoc);
-      if (key.zeroPoints) // groupsPerStep == 1
-        red = arith::SubFOp::create(rb, l, red,
-                                    grp.getResult(unsigned(M + mi)));
+      if (key.zeroPoints)
+        red = arith::SubFOp::create(
+            rb, l, red, grp.getResult(unsigned(M * rowAccs + mi)));
       outs = outputs.store(rb, l, red, r.idx(mi), n, outs);
     }
     return outs;

@@ -85,6 +85,11 @@ enum class ScaleStorage {
           ///< into the table)
 };
 
+/// How the weight-only kernel's zero points are stored (one load and
+/// conversion per group and row, as the reference's: floats widened,
+/// integers sign-extended).
+enum class ZeroPointStorage { F32, F16, BF16, I8, I16, I32 };
+
 /// How the target permutes vector lanes for WeightDecode::Table.
 enum class PermuteKind {
   None,
@@ -98,15 +103,17 @@ enum class PermuteKind {
 /// FMA with 16-lane accumulators; with zero points, each group subtracts
 /// s * zp * (sum of the group's activations), summed once per call.
 ///   func(x: [M,K]f32, w: [B]i8, s: [N,K/G]T, [table: [256]f32,]
-///        [zp: [N,K/G]f32,] y: [M,N]f32, n0, n1) -> y
-/// with T f32, f16, bf16 or i8 (ScaleStorage::Table8, which adds `table`).
+///        [zp: [N,K/G]Z,] y: [M,N]f32, n0, n1) -> y
+/// with T f32, f16, bf16 or i8 (ScaleStorage::Table8, which adds `table`)
+/// and Z f32, f16, bf16, i8, i16 or i32 (ZeroPointStorage).
 struct WeightOnlyKernel {
   int64_t m, n, k, group;
   int64_t storeBits; ///< 4 (nibbles), 6 (code6-split64) or 8 (bytes)
   WeightDecode decode;
   std::vector<float> table; ///< 16 entries, WeightDecode::Table only
   PermuteKind permute = PermuteKind::None;
-  bool zeroPoints = false; ///< f32 scales only
+  bool zeroPoints = false;
+  ZeroPointStorage zeroPointStorage = ZeroPointStorage::F32;
   int manBits = 0, bias = 0; ///< WeightDecode::Fp6 and Fp8 only
   ScaleStorage scales = ScaleStorage::F32;
   std::string name() const;
@@ -119,9 +126,9 @@ struct WeightOnlyKernel {
   int64_t codesPerStep() const {
     return storeBits == 4 ? 32 : storeBits == 6 ? 64 : 16;
   }
-  /// Groups in one step: 1, or (a group narrower than the step, without
-  /// zero points, a multiple of 16 codes that divides the step) several,
-  /// each 16-code run of the step accumulated with its own group's scale.
+  /// Groups in one step: 1, or (a group narrower than the step, a
+  /// multiple of 16 codes that divides the step) several, each 16-code run
+  /// of the step accumulated with its own group's scale.
   int64_t groupsPerStep() const {
     return group < codesPerStep() ? codesPerStep() / group : 1;
   }
@@ -129,7 +136,7 @@ struct WeightOnlyKernel {
   bool groupingServed() const {
     if (group % codesPerStep() == 0)
       return true;
-    return !zeroPoints && group % 16 == 0 && codesPerStep() % group == 0;
+    return group % 16 == 0 && codesPerStep() % group == 0;
   }
   /// Index of the y argument.
   unsigned yArg() const {

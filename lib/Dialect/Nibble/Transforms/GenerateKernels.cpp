@@ -16,7 +16,8 @@
 //    NF4, any lookup table: a 16-entry f32 table and a vector permute,
 //    vpermps or NEON tbl); scales per group (a multiple of the 32- or
 //    16-code step, or 16 / 32 codes dividing it) or per row, stored as f32,
-//    f16, bf16 or 8-bit codes through a table (ScaleStorage); decoded in
+//    f16, bf16 or 8-bit codes through a table (ScaleStorage); zero points
+//    (any format) stored as f32, f16, bf16 or i8/i16/i32; decoded in
 //    registers, f32 FMA. Needs vector FMA (AVX2+FMA, AVX-512, NEON).
 //  - integer dot (act_format int8, dynamic or static): the same weights
 //    times int8 activations with an 8-bit dot-product instruction:
@@ -184,6 +185,7 @@ struct MatmulShape {
   ::nibble::formats::Format format;
   bool zeroPoints;
   ScaleStorage scales = ScaleStorage::F32;
+  ZeroPointStorage zeroPointStorage = ZeroPointStorage::F32;
   /// ScaleStorage::Table8: the f32 value of each of the 256 scale codes.
   std::vector<float> scaleTable;
 };
@@ -258,14 +260,29 @@ std::optional<MatmulShape> commonShape(MatmulOp op) {
       !hasPayload(op.getWeight().getDefiningOp<ConstantOp>()) ||
       !scaleStorage(op, scheme, s))
     return std::nullopt;
-  auto sType = dyn_cast<RankedTensorType>(op.getScales().getType());
   if (s.zeroPoints) {
-    if (s.scales != ScaleStorage::F32)
-      return std::nullopt;
+    // One zero point per scale, stored as a float the kernel widens or an
+    // integer it sign-extends.
     auto zType = op.getZeroPoints()
                      ? dyn_cast<RankedTensorType>(op.getZeroPoints().getType())
                      : RankedTensorType();
-    if (!zType || zType != sType)
+    if (!zType ||
+        zType.getShape() != ArrayRef<int64_t>{s.n, s.k / s.group})
+      return std::nullopt;
+    Type z = zType.getElementType();
+    if (z.isF32())
+      s.zeroPointStorage = ZeroPointStorage::F32;
+    else if (z.isF16())
+      s.zeroPointStorage = ZeroPointStorage::F16;
+    else if (z.isBF16())
+      s.zeroPointStorage = ZeroPointStorage::BF16;
+    else if (z.isInteger(8))
+      s.zeroPointStorage = ZeroPointStorage::I8;
+    else if (z.isInteger(16))
+      s.zeroPointStorage = ZeroPointStorage::I16;
+    else if (z.isInteger(32))
+      s.zeroPointStorage = ZeroPointStorage::I32;
+    else
       return std::nullopt;
   }
   return s;
@@ -284,6 +301,7 @@ std::optional<WeightOnlyKernel> weightOnlyKernel(const MatmulShape &s,
                        ::nibble::formats::cpuKernelStorageBits(f),
                        WeightDecode::SignedInt, {}, permute, s.zeroPoints};
   key.scales = s.scales;
+  key.zeroPointStorage = s.zeroPointStorage;
   if (f.kind() == ::nibble::formats::Kind::Int) {
     key.decode =
         f.isSigned() ? WeightDecode::SignedInt : WeightDecode::UnsignedInt;
@@ -376,7 +394,7 @@ struct GenerateKernelsPass
         op.emitRemark("group ")
             << key->group << " is neither a multiple of the " << codesPerStep
             << "-code step of the weight-only kernel nor a multiple of 16 "
-               "dividing it (without zero points): reference lowering";
+               "dividing it: reference lowering";
         continue;
       }
       rewriteWeightOnly(op, *key, *shape);
