@@ -470,7 +470,19 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{7, 20, 256, 256, "int4", false, Act::Static},
                       Case{1, 24, 192, 64, "int8", true, Act::Dynamic},
                       Case{5, 17, 128, 128, "int8", false, Act::Static},
-                      Case{32, 9, 128, 128, "int4", false, Act::Dynamic}));
+                      Case{32, 9, 128, 128, "int4", false, Act::Dynamic},
+                      // Unsigned weights, with and without zero points
+                      // (asymmetric W4A8 / W8A8): the zero point joins the
+                      // offset correction.
+                      Case{2, 40, 256, 128, "uint4", true, Act::Dynamic, true},
+                      Case{3, 20, 512, 256, "uint4", false, Act::Static,
+                           true},
+                      Case{2, 18, 128, 64, "uint8", true, Act::Dynamic, true},
+                      Case{1, 17, 256, 128, "uint8", false, Act::Dynamic},
+                      Case{2, 24, 256, 128, "int4", true, Act::Dynamic, true},
+                      // 384 groups: the per-group (not per-row) correction.
+                      Case{1, 16, 49152, 128, "uint4", false, Act::Dynamic,
+                           true}));
 
 } // namespace
 

@@ -399,8 +399,9 @@ std::string WeightOnlyKernel::layout() const {
 }
 
 std::string IntDotKernel::name() const {
-  return "nibble_gemv_w" + std::to_string(bits) + "a8g" +
-         std::to_string(group) + shapeSuffix(m, n, k);
+  return std::string("nibble_gemv_") + (unsignedFormat ? "u" : "w") +
+         std::to_string(bits) + "a8g" + std::to_string(group) +
+         (zeroPoints ? "z" : "") + shapeSuffix(m, n, k);
 }
 
 std::string ActQuantizer::name() const {
@@ -995,23 +996,27 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
   auto wT = RankedTensorType::get({bytes}, i8);
   auto sT = RankedTensorType::get({key.n, groups}, f32);
   auto yT = RankedTensorType::get({key.m, key.n}, f32);
-  SmallVector<Type> args = {xqT, xsT, xsumT, wT, sT, yT, b.getIndexType(),
-                            b.getIndexType()};
+  SmallVector<Type> args = {xqT, xsT, xsumT, wT, sT};
+  if (key.zeroPoints)
+    args.push_back(sT);
+  args.append({yT, b.getIndexType(), b.getIndexType()});
   args.append(trailingTypes(b, epilogue, quantize, key.m, key.n));
   SmallVector<Type> results = {yT};
   if (quantize)
     results.append(args.end() - 2, args.end());
-  SmallVector<unsigned> writable = {5};
-  writable.append(OutputStore::writable(epilogue, quantize, 8));
+  const unsigned yi = key.yArg();
+  SmallVector<unsigned> writable = {yi};
+  writable.append(OutputStore::writable(epilogue, quantize, yi + 3));
   func::FuncOp fn = makeFunc(module, b, name, args, results,
                              key.bits == 4 ? "w4a8" : "w8a8", writable);
-  markRowRange(fn, 6, key.m * key.k, quantize ? quantize->group : 1);
+  markRowRange(fn, yi + 1, key.m * key.k, quantize ? quantize->group : 1);
   Block *entry = &fn.getBody().front();
   Value xq = entry->getArgument(0), xs = entry->getArgument(1),
         xsum = entry->getArgument(2), w = entry->getArgument(3),
-        s = entry->getArgument(4), y0 = entry->getArgument(5),
-        n0 = entry->getArgument(6), n1 = entry->getArgument(7);
-  ValueRange trailing = entry->getArguments().drop_front(8);
+        s = entry->getArgument(4), y0 = entry->getArgument(yi),
+        n0 = entry->getArgument(yi + 1), n1 = entry->getArgument(yi + 2);
+  Value zp = key.zeroPoints ? entry->getArgument(5) : Value();
+  ValueRange trailing = entry->getArguments().drop_front(yi + 3);
   OutputStore outputs(epilogue, quantize, trailing);
   Emit e{b, loc};
   const int64_t L = key.lanes, VB = key.vectorBytes();
@@ -1026,8 +1031,10 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
   const int64_t block = key.blockCodes();
   const int64_t stepsPerGroup = key.group / block;
   const int64_t rowBytes = key.k * key.bits / 8;
-  const float offset = key.offsetWeights ? float(1 << (key.bits - 1)) : 0.0f;
-  const bool rowCorrection = offset != 0.0f && groups <= 256;
+  // The correction sum_g s_g (offset + zp_g) xsum_g, subtracted per row.
+  const float offset = key.offset();
+  const bool corrected = offset != 0.0f || key.zeroPoints;
+  const bool rowCorrection = corrected && groups <= 256;
   auto intrinsic = StringAttr::get(ctx, key.intrinsic);
   // Activation rows per pass over a weight row: enough independent
   // accumulators to hide the dot-product latency, few enough to stay in
@@ -1067,7 +1074,7 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
           SmallVector<Value> codes;
           if (key.bits == 8) {
             codes = {raw};
-          } else if (key.offsetWeights) {
+          } else if (key.unsignedNibbles()) {
             // Unsigned nibbles: a mask and a logical shift.
             codes = {arith::AndIOp::create(sb, sl, raw, mask4),
                      arith::ShRUIOp::create(sb, sl, raw, sh4)};
@@ -1099,22 +1106,34 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
           Value f = arith::SIToFPOp::create(gb, gl, vf,
                                             steps.getResult(unsigned(mi)));
           out[a] = vector::FMAOp::create(gb, gl, f, sv, out[a]);
-          if (offset != 0.0f && !rowCorrection) {
+          if (corrected && !rowCorrection) {
             Value xsg = tensor::ExtractOp::create(
                 gb, gl, xsum, ValueRange{ge.idx(m0 + mi), g});
-            out[nAcc + a] =
-                math::FmaOp::create(gb, gl, scale, xsg, out[nAcc + a]);
+            Value o = ge.f32(offset);
+            if (key.zeroPoints)
+              o = arith::AddFOp::create(
+                  gb, gl, o,
+                  tensor::ExtractOp::create(gb, gl, zp, ValueRange{n, g}));
+            out[nAcc + a] = math::FmaOp::create(
+                gb, gl, arith::MulFOp::create(gb, gl, scale, o), xsg,
+                out[nAcc + a]);
           }
         }
         }
         return out;
       });
-      // The correction sum_g s[n, g] * xsum[m, g] as one vector dot per
-      // row: fewer instructions in the group loop than a scalar FMA each.
+      // The correction sum_g s[n, g] (offset + zp[n, g]) xsum[m, g] as one
+      // vector dot per row: fewer instructions in the group loop than a
+      // scalar FMA each.
       Value sRow;
       auto vg = VectorType::get({groups}, f32);
-      if (rowCorrection)
+      if (rowCorrection) {
         sRow = r.read(s, {n, r.idx(0)}, vg);
+        Value o = r.splat(vg, rb.getF32FloatAttr(offset));
+        if (key.zeroPoints)
+          o = arith::AddFOp::create(rb, l, o, r.read(zp, {n, r.idx(0)}, vg));
+        sRow = arith::MulFOp::create(rb, l, sRow, o);
+      }
       for (int64_t mi = 0; mi < T; ++mi) {
         Value sum = grp.getResult(unsigned(mi));
         Value corr = grp.getResult(unsigned(nAcc + size_t(mi)));
@@ -1134,8 +1153,8 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
         Value red = vector::ReductionOp::create(
             rb, l, vector::CombiningKind::ADD, sum,
             arith::FastMathFlags::reassoc);
-        if (offset != 0.0f)
-          red = math::FmaOp::create(rb, l, r.f32(-offset), corr, red);
+        if (corrected)
+          red = arith::SubFOp::create(rb, l, red, corr);
         Value xsm = tensor::ExtractOp::create(rb, l, xs,
                                               ValueRange{r.idx(m0 + mi)});
         red = arith::MulFOp::create(rb, l, red, xsm);

@@ -145,20 +145,40 @@ struct WeightOnlyKernel {
 };
 
 /// Integer dot products (W8A8 / W4A8): int8 activations, quantized per row
-/// by an ActQuantizer, times int4/int8 weight codes with an i8 dot-product
-/// instruction (`intrinsic`, accumulating groups of 4 byte products into
-/// `lanes` i32 lanes), one i32 accumulator per group, scaled per group in
-/// f32. With offset weights (x86 vpdpbusd multiplies u8 by s8), codes are
-/// stored as c + 2^(bits-1) and the kernel subtracts 2^(bits-1) times the
-/// group's activation sum.
+/// by an ActQuantizer, times int4/int8 or uint4/uint8 weight codes with an
+/// i8 dot-product instruction (`intrinsic`, accumulating groups of 4 byte
+/// products into `lanes` i32 lanes), one i32 accumulator per group, scaled
+/// per group in f32. The instruction's weight operand is unsigned on x86
+/// (vpdpbusd: u8 by s8) and signed on NEON (sdot); codes that do not fit it
+/// are stored with their top bit flipped (`flipSign`: signed c as
+/// c + 2^(bits-1), uint8 u as u - 128), and the kernel subtracts that
+/// offset, plus the zero point if any, times the group's activation sum:
+/// y = xs * sum_g s_g (dot_g - (offset + zp_g) * xsum_g).
 ///   func(xq: [M,K]i8, xs: [M]f32, xsum: [M,K/G]f32, w: [B]i8,
-///        s: [N,K/G]f32, y: [M,N]f32, n0, n1) -> y
+///        s: [N,K/G]f32, [zp: [N,K/G]f32,] y: [M,N]f32, n0, n1) -> y
 struct IntDotKernel {
   int64_t m, n, k, group, bits;
   int64_t lanes;          ///< i32 lanes of one dot-product instruction
-  bool offsetWeights;     ///< weights stored unsigned (c + 2^(bits-1))
+  bool unsignedWeightOperand; ///< the instruction reads weights as u8
   std::string intrinsic;  ///< LLVM intrinsic: (acc, a, b) -> acc
+  bool unsignedFormat = false; ///< uint4 / uint8 weights
+  bool zeroPoints = false;     ///< f32, one per scale
   std::string name() const;
+  /// Whether stored codes have their top bit flipped (see above).
+  bool flipSign() const {
+    return unsignedFormat ? (bits == 8 && !unsignedWeightOperand)
+                          : unsignedWeightOperand;
+  }
+  /// Stored code minus weight value (before the zero point).
+  float offset() const {
+    if (!flipSign())
+      return 0.0f;
+    return unsignedFormat ? -128.0f : float(1 << (bits - 1));
+  }
+  /// Whether stored nibbles are read unsigned (mask and shift).
+  bool unsignedNibbles() const { return unsignedFormat || flipSign(); }
+  /// Index of the y argument.
+  unsigned yArg() const { return zeroPoints ? 6 : 5; }
   /// Bytes of weights one vector load takes (4 per lane).
   int64_t vectorBytes() const { return 4 * lanes; }
   /// Codes of one interleave block: two vectors of nibbles for int4.

@@ -19,12 +19,13 @@
 //    f16, bf16 or 8-bit codes through a table (ScaleStorage); zero points
 //    (any format) stored as f32, f16, bf16 or i8/i16/i32; decoded in
 //    registers, f32 FMA. Needs vector FMA (AVX2+FMA, AVX-512, NEON).
-//  - integer dot (act_format int8, dynamic or static): the same weights
-//    times int8 activations with an 8-bit dot-product instruction:
-//    vpdpbusd (AVX-512 VNNI, 16 lanes; AVX-VNNI, 8 lanes), which multiplies
-//    u8 by s8, so weights are stored offset-binary and the kernel corrects
-//    with the group's activation sum; or NEON sdot (dotprod), signed by
-//    signed. Activations are quantized once per input by a generated
+//  - integer dot (act_format int8, dynamic or static): int4 / int8 /
+//    uint4 / uint8 weights (f32 zero points allowed) times int8
+//    activations with an 8-bit dot-product instruction: vpdpbusd (AVX-512
+//    VNNI, 16 lanes; AVX-VNNI, 8 lanes), which multiplies u8 by s8, so
+//    signed weights are stored offset-binary; or NEON sdot (dotprod),
+//    signed by signed, so uint8 weights are stored minus 128. The kernel
+//    corrects offset and zero point with the group's activation sum. Activations are quantized once per input by a generated
 //    quantizer shared by every matmul that reads the same value; with a
 //    static scale, when that value is a generated kernel's output, the
 //    kernel quantizes it in its store instead (QuantizeOutput).
@@ -407,8 +408,9 @@ struct GenerateKernelsPass
   std::optional<IntDotKernel> intDotKernel(MatmulOp op, const MatmulShape &s,
                                            bool remark) {
     const auto &f = s.format;
-    if (!int8Activations(op) || s.zeroPoints || s.scales != ScaleStorage::F32 ||
-        f.kind() != ::nibble::formats::Kind::Int || !f.isSigned() ||
+    if (!int8Activations(op) || s.scales != ScaleStorage::F32 ||
+        (s.zeroPoints && s.zeroPointStorage != ZeroPointStorage::F32) ||
+        f.kind() != ::nibble::formats::Kind::Int ||
         (f.bits() != 4 && f.bits() != 8))
       return std::nullopt;
     if (!caps.dotLanes) {
@@ -422,6 +424,8 @@ struct GenerateKernelsPass
     IntDotKernel key{s.m,      s.n,           s.k,
                      s.group,  f.bits(),      caps.dotLanes,
                      caps.dotUnsignedWeights, caps.dotIntrinsic};
+    key.unsignedFormat = !f.isSigned();
+    key.zeroPoints = s.zeroPoints;
     if (key.group % key.blockCodes() != 0) {
       if (remark)
         op.emitRemark("group ")
@@ -690,20 +694,21 @@ struct GenerateKernelsPass
     OpBuilder b(op);
     Location loc = op.getLoc();
     std::string layout =
-        key.bits == 4
-            ? "int4-interleave" + std::to_string(key.blockCodes())
-            : std::string("int8-dense");
-    if (key.offsetWeights)
+        std::string(key.unsignedFormat ? "uint" : "int") +
+        (key.bits == 4 ? "4-interleave" + std::to_string(key.blockCodes())
+                       : std::string("8-dense"));
+    if (key.flipSign())
       layout += "-offset";
     Value w = packedWeights(op, key.bits == 4 ? key.blockCodes() : 1,
-                            key.offsetWeights, layout);
+                            key.flipSign(), layout);
     Value yInit = tensor::EmptyOp::create(
         b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
-    emitCall(op, fn,
-             {q.xq, q.xs, q.xsum, w, op.getScales(), yInit,
-              arith::ConstantIndexOp::create(b, loc, 0),
-              arith::ConstantIndexOp::create(b, loc, key.n)},
-             fusion);
+    SmallVector<Value> args = {q.xq, q.xs, q.xsum, w, op.getScales()};
+    if (key.zeroPoints)
+      args.push_back(op.getZeroPoints());
+    args.append({yInit, arith::ConstantIndexOp::create(b, loc, 0),
+                 arith::ConstantIndexOp::create(b, loc, key.n)});
+    emitCall(op, fn, args, fusion);
   }
 
   /// Quantized activations are shared by input value, grouping and scale.

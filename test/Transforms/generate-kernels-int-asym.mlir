@@ -1,0 +1,48 @@
+// Asymmetric integer-dot kernels: uint4 / uint8 weights, with or without
+// zero points, times int8 activations. vpdpbusd reads the weights as u8,
+// so unsigned codes are stored as they are (no offset) and the zero point
+// joins the per-row correction: y = xs * sum_g s (dot - (offset + zp) xsum).
+// NEON's sdot reads them as s8: uint4 codes fit, uint8 codes are stored
+// minus 128 (layout "-offset") and the kernel adds 128 back.
+// RUN: quant-opt %s --nibble-generate-kernels=target=znver4 | FileCheck %s
+// RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=znver4" | mlir-translate --mlir-to-llvmir \
+// RUN:   | llc -O3 -mtriple=x86_64-unknown-linux-gnu -mcpu=znver4 | FileCheck %s --check-prefix=ZEN4
+// RUN: quant-opt %s --nibble-generate-kernels=target=aarch64:neoverse-n1 | FileCheck %s --check-prefix=NEON
+
+!u4 = !nibble.qtensor<8x256, #nibble.scheme<#nibble.int<4, unsigned>, group<1, 128>, scale = f32, zero_point = f32>>
+!u8 = !nibble.qtensor<8x256, #nibble.scheme<#nibble.int<8, unsigned>, per_channel<0>, scale = f32>>
+
+func.func @f(%x: tensor<1x256xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>) {
+  %w4 = nibble.constant dense<17> : tensor<1024xi8> -> !u4
+  %s4 = arith.constant dense<0.5> : tensor<8x2xf32>
+  %z4 = arith.constant dense<8.0> : tensor<8x2xf32>
+  %y4 = nibble.matmul %x, %w4 scales(%s4 : tensor<8x2xf32>) zero_points(%z4 : tensor<8x2xf32>) {act_format = #nibble.int<8, signed>} : tensor<1x256xf32>, !u4 -> tensor<1x8xf32>
+  %w8 = nibble.constant dense<-3> : tensor<2048xi8> -> !u8
+  %s8 = arith.constant dense<0.25> : tensor<8x1xf32>
+  %y8 = nibble.matmul %x, %w8 scales(%s8 : tensor<8x1xf32>) {act_format = #nibble.int<8, signed>} : tensor<1x256xf32>, !u8 -> tensor<1x8xf32>
+  return %y4, %y8 : tensor<1x8xf32>, tensor<1x8xf32>
+}
+
+// CHECK: layout = "uint4-interleave128">}
+// CHECK: call @nibble_gemv_u4a8g128z_m1_n8_k256(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x256xi8>, tensor<1xf32>, tensor<1x2xf32>, tensor<1024xi8>, tensor<8x2xf32>, tensor<8x2xf32>, tensor<1x8xf32>, index, index)
+// CHECK: layout = "uint8-dense">}
+// CHECK: call @nibble_gemv_u8a8g256_m1_n8_k256(
+// The row's correction: scales times (offset 0 + zero points), dotted with
+// the group sums.
+// CHECK-LABEL: func.func @nibble_gemv_u4a8g128z_m1_n8_k256(
+// CHECK: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// CHECK: %[[S:.*]] = vector.transfer_read %arg4
+// CHECK: %[[Z:.*]] = vector.transfer_read %arg5
+// CHECK: %[[O:.*]] = arith.addf %{{.*}}, %[[Z]] : vector<2xf32>
+// CHECK: arith.mulf %[[S]], %[[O]] : vector<2xf32>
+
+// ZEN4-LABEL: nibble_gemv_u4a8g128z_m1_n8_k256:
+// ZEN4: vpdpbusd {{.*}}zmm
+// ZEN4-LABEL: nibble_gemv_u8a8g256_m1_n8_k256:
+// ZEN4: vpdpbusd {{.*}}zmm
+
+// NEON: layout = "uint4-interleave32">}
+// NEON: layout = "uint8-dense-offset">}
+// NEON-LABEL: func.func @nibble_gemv_u8a8g256_m1_n8_k256(
+// NEON: llvm.call_intrinsic "llvm.aarch64.neon.sdot.v4i32.v16i8"
+// NEON: arith.constant dense<-1.280000e+02> : vector<1xf32>
