@@ -327,25 +327,6 @@ std::optional<Epilogue> cpu::matchEpilogue(Value result, Operation *user) {
   return Epilogue{op, *at};
 }
 
-/// "z" for f32 zero points, "z" and the element type otherwise.
-static std::string zeroPointTag(ZeroPointStorage z) {
-  switch (z) {
-  case ZeroPointStorage::F32:
-    return "z";
-  case ZeroPointStorage::F16:
-    return "zf16";
-  case ZeroPointStorage::BF16:
-    return "zbf16";
-  case ZeroPointStorage::I8:
-    return "zi8";
-  case ZeroPointStorage::I16:
-    return "zi16";
-  case ZeroPointStorage::I32:
-    return "zi32";
-  }
-  llvm_unreachable("zero-point storage");
-}
-
 std::string WeightOnlyKernel::name() const {
   std::string tag;
   switch (decode) {
@@ -383,9 +364,15 @@ std::string WeightOnlyKernel::name() const {
                          : scales == ScaleStorage::BF16 ? "_sbf16"
                          : scales == ScaleStorage::Table8 ? "_s8t"
                                                           : "";
-  return "nibble_gemv_" + tag + "g" + std::to_string(group) +
-         (zeroPoints ? zeroPointTag(zeroPointStorage) : "") + scaleTag +
-         shapeSuffix(m, n, k);
+  // "z" for f32 zero points, "z" and the element type otherwise.
+  std::string zeroTag;
+  if (zeroPoints) {
+    zeroTag = "z";
+    if (!zeroPointType.isF32())
+      llvm::raw_string_ostream(zeroTag) << zeroPointType;
+  }
+  return "nibble_gemv_" + tag + "g" + std::to_string(group) + zeroTag +
+         scaleTag + shapeSuffix(m, n, k);
 }
 
 std::string WeightOnlyKernel::layout() const {
@@ -732,26 +719,7 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   SmallVector<Type> args = {xT, wT, RankedTensorType::get({key.n, groups}, sElem)};
   if (table)
     args.push_back(RankedTensorType::get({256}, f32));
-  Type zElem = f32;
-  switch (key.zeroPointStorage) {
-  case ZeroPointStorage::F32:
-    break;
-  case ZeroPointStorage::F16:
-    zElem = b.getF16Type();
-    break;
-  case ZeroPointStorage::BF16:
-    zElem = b.getBF16Type();
-    break;
-  case ZeroPointStorage::I8:
-    zElem = i8;
-    break;
-  case ZeroPointStorage::I16:
-    zElem = b.getI16Type();
-    break;
-  case ZeroPointStorage::I32:
-    zElem = b.getI32Type();
-    break;
-  }
+  const Type zElem = key.zeroPoints ? key.zeroPointType : f32;
   if (key.zeroPoints)
     args.push_back(RankedTensorType::get({key.n, groups}, zElem));
   args.append({yT, b.getIndexType(), b.getIndexType()});

@@ -85,11 +85,6 @@ enum class ScaleStorage {
           ///< into the table)
 };
 
-/// How the weight-only kernel's zero points are stored (one load and
-/// conversion per group and row, as the reference's: floats widened,
-/// integers sign-extended).
-enum class ZeroPointStorage { F32, F16, BF16, I8, I16, I32 };
-
 /// How the target permutes vector lanes for WeightDecode::Table.
 enum class PermuteKind {
   None,
@@ -105,7 +100,7 @@ enum class PermuteKind {
 ///   func(x: [M,K]f32, w: [B]i8, s: [N,K/G]T, [table: [256]f32,]
 ///        [zp: [N,K/G]Z,] y: [M,N]f32, n0, n1) -> y
 /// with T f32, f16, bf16 or i8 (ScaleStorage::Table8, which adds `table`)
-/// and Z f32, f16, bf16, i8, i16 or i32 (ZeroPointStorage).
+/// and Z the zero points' stored element type (zeroPointType).
 struct WeightOnlyKernel {
   int64_t m, n, k, group;
   int64_t storeBits; ///< 4 (nibbles), 6 (code6-split64) or 8 (bytes)
@@ -113,7 +108,10 @@ struct WeightOnlyKernel {
   std::vector<float> table; ///< 16 entries, WeightDecode::Table only
   PermuteKind permute = PermuteKind::None;
   bool zeroPoints = false;
-  ZeroPointStorage zeroPointStorage = ZeroPointStorage::F32;
+  /// With zero points, their stored element type: f32, f16, bf16, i8, i16
+  /// or i32, converted per group and row as the reference does (floats
+  /// widened, integers sign-extended).
+  Type zeroPointType;
   int manBits = 0, bias = 0; ///< WeightDecode::Fp6 and Fp8 only
   ScaleStorage scales = ScaleStorage::F32;
   std::string name() const;

@@ -186,7 +186,7 @@ struct MatmulShape {
   ::nibble::formats::Format format;
   bool zeroPoints;
   ScaleStorage scales = ScaleStorage::F32;
-  ZeroPointStorage zeroPointStorage = ZeroPointStorage::F32;
+  Type zeroPointType; ///< with zeroPoints: f32, f16, bf16, i8, i16, i32
   /// ScaleStorage::Table8: the f32 value of each of the 256 scale codes.
   std::vector<float> scaleTable;
 };
@@ -271,20 +271,10 @@ std::optional<MatmulShape> commonShape(MatmulOp op) {
         zType.getShape() != ArrayRef<int64_t>{s.n, s.k / s.group})
       return std::nullopt;
     Type z = zType.getElementType();
-    if (z.isF32())
-      s.zeroPointStorage = ZeroPointStorage::F32;
-    else if (z.isF16())
-      s.zeroPointStorage = ZeroPointStorage::F16;
-    else if (z.isBF16())
-      s.zeroPointStorage = ZeroPointStorage::BF16;
-    else if (z.isInteger(8))
-      s.zeroPointStorage = ZeroPointStorage::I8;
-    else if (z.isInteger(16))
-      s.zeroPointStorage = ZeroPointStorage::I16;
-    else if (z.isInteger(32))
-      s.zeroPointStorage = ZeroPointStorage::I32;
-    else
+    if (!z.isF32() && !z.isF16() && !z.isBF16() && !z.isInteger(8) &&
+        !z.isInteger(16) && !z.isInteger(32))
       return std::nullopt;
+    s.zeroPointType = z;
   }
   return s;
 }
@@ -302,7 +292,7 @@ std::optional<WeightOnlyKernel> weightOnlyKernel(const MatmulShape &s,
                        ::nibble::formats::cpuKernelStorageBits(f),
                        WeightDecode::SignedInt, {}, permute, s.zeroPoints};
   key.scales = s.scales;
-  key.zeroPointStorage = s.zeroPointStorage;
+  key.zeroPointType = s.zeroPointType;
   if (f.kind() == ::nibble::formats::Kind::Int) {
     key.decode =
         f.isSigned() ? WeightDecode::SignedInt : WeightDecode::UnsignedInt;
@@ -409,7 +399,7 @@ struct GenerateKernelsPass
                                            bool remark) {
     const auto &f = s.format;
     if (!int8Activations(op) || s.scales != ScaleStorage::F32 ||
-        (s.zeroPoints && s.zeroPointStorage != ZeroPointStorage::F32) ||
+        (s.zeroPoints && !s.zeroPointType.isF32()) ||
         f.kind() != ::nibble::formats::Kind::Int ||
         (f.bits() != 4 && f.bits() != 8))
       return std::nullopt;
