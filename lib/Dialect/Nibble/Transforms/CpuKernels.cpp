@@ -256,6 +256,47 @@ struct OutputStore {
   }
 };
 
+
+/// A matmul kernel's function and its entry block: `inputs`, then
+/// y: [M,N]f32 and the output-row range n0, n1, then the epilogue's and the
+/// output quantization's arguments (trailingTypes); results y and, with a
+/// QuantizeOutput, xq and xsum. The row range is marked for
+/// nibble-parallelize-kernel-calls (M * K work a row, aligned to the
+/// quantization's group).
+struct KernelFunc {
+  func::FuncOp fn;
+  ValueRange inputs;
+  Value y0, n0, n1;
+  ValueRange trailing;
+  OutputStore outputs;
+};
+
+KernelFunc makeKernelFunc(ModuleOp module, OpBuilder &b, StringRef name,
+                          StringRef kind, ArrayRef<Type> inputs, int64_t m,
+                          int64_t n, int64_t k, const Epilogue *epilogue,
+                          const QuantizeOutput *quantize) {
+  auto yT = RankedTensorType::get({m, n}, b.getF32Type());
+  SmallVector<Type> args(inputs.begin(), inputs.end());
+  args.append({yT, b.getIndexType(), b.getIndexType()});
+  args.append(trailingTypes(b, epilogue, quantize, m, n));
+  SmallVector<Type> results = {yT};
+  if (quantize)
+    results.append(args.end() - 2, args.end());
+  const unsigned yi = unsigned(inputs.size());
+  SmallVector<unsigned> writable = {yi};
+  writable.append(OutputStore::writable(epilogue, quantize, yi + 3));
+  func::FuncOp fn = makeFunc(module, b, name, args, results, kind, writable);
+  markRowRange(fn, yi + 1, m * k, quantize ? quantize->group : 1);
+  Block *entry = &fn.getBody().front();
+  ValueRange trailing = entry->getArguments().drop_front(yi + 3);
+  return {fn,
+          entry->getArguments().take_front(yi),
+          entry->getArgument(yi),
+          entry->getArgument(yi + 1),
+          entry->getArgument(yi + 2),
+          trailing,
+          OutputStore(epilogue, quantize, trailing)};
+}
 } // namespace
 
 SmallVector<Value> Epilogue::extraInputs() const {
@@ -710,37 +751,24 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   const int64_t bytes = key.n * key.k * key.storeBits / 8;
   auto xT = RankedTensorType::get({key.m, key.k}, f32);
   auto wT = RankedTensorType::get({bytes}, i8);
-  auto yT = RankedTensorType::get({key.m, key.n}, f32);
   const bool table = key.scales == ScaleStorage::Table8;
   Type sElem = key.scales == ScaleStorage::F16    ? Type(b.getF16Type())
                : key.scales == ScaleStorage::BF16 ? Type(b.getBF16Type())
                : table                            ? Type(i8)
                                                   : Type(f32);
-  SmallVector<Type> args = {xT, wT, RankedTensorType::get({key.n, groups}, sElem)};
+  SmallVector<Type> inputs = {xT, wT,
+                              RankedTensorType::get({key.n, groups}, sElem)};
   if (table)
-    args.push_back(RankedTensorType::get({256}, f32));
+    inputs.push_back(RankedTensorType::get({256}, f32));
   const Type zElem = key.zeroPoints ? key.zeroPointType : f32;
   if (key.zeroPoints)
-    args.push_back(RankedTensorType::get({key.n, groups}, zElem));
-  args.append({yT, b.getIndexType(), b.getIndexType()});
-  args.append(trailingTypes(b, epilogue, quantize, key.m, key.n));
-  const unsigned yi = key.yArg();
-  SmallVector<Type> results = {yT};
-  if (quantize)
-    results.append(args.end() - 2, args.end());
-  SmallVector<unsigned> writable = {yi};
-  writable.append(OutputStore::writable(epilogue, quantize, yi + 3));
-  func::FuncOp fn =
-      makeFunc(module, b, name, args, results, "weight-only", writable);
-  markRowRange(fn, yi + 1, key.m * key.k, quantize ? quantize->group : 1);
-  Block *entry = &fn.getBody().front();
-  Value x = entry->getArgument(0), w = entry->getArgument(1),
-        s = entry->getArgument(2), y0 = entry->getArgument(yi),
-        n0 = entry->getArgument(yi + 1), n1 = entry->getArgument(yi + 2);
-  Value scaleTable = table ? entry->getArgument(3) : Value();
-  Value zp = key.zeroPoints ? entry->getArgument(table ? 4 : 3) : Value();
-  ValueRange trailing = entry->getArguments().drop_front(yi + 3);
-  OutputStore outputs(epilogue, quantize, trailing);
+    inputs.push_back(RankedTensorType::get({key.n, groups}, zElem));
+  KernelFunc kf = makeKernelFunc(module, b, name, "weight-only", inputs,
+                                 key.m, key.n, key.k, epilogue, quantize);
+  Value x = kf.inputs[0], w = kf.inputs[1], s = kf.inputs[2];
+  Value scaleTable = table ? kf.inputs[3] : Value();
+  Value zp = key.zeroPoints ? kf.inputs.back() : Value();
+  const OutputStore &outputs = kf.outputs;
   // The f32 scale of (row n, group g), from its storage.
   auto groupScale = [&](OpBuilder &gb, Location gl, Value n, Value g) {
     Value v = tensor::ExtractOp::create(gb, gl, s, ValueRange{n, g});
@@ -811,7 +839,7 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
       b, loc, MemRefType::get({bytes}, i8), w, /*readOnly=*/true);
   Value lastByte = e.idx(bytes - 1);
 
-  auto rows = loop(b, loc, n0, n1, outputs.init(y0, trailing),
+  auto rows = loop(b, loc, kf.n0, kf.n1, outputs.init(kf.y0, kf.trailing),
                    [&](OpBuilder &rb, Location l, Value n,
                        ValueRange rowIter) {
     Emit r{rb, l};
@@ -946,7 +974,7 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
     return outs;
   });
   func::ReturnOp::create(b, loc, rows.getResults());
-  return fn;
+  return kf.fn;
 }
 
 func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
@@ -963,29 +991,16 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
   auto xsumT = RankedTensorType::get({key.m, groups}, f32);
   auto wT = RankedTensorType::get({bytes}, i8);
   auto sT = RankedTensorType::get({key.n, groups}, f32);
-  auto yT = RankedTensorType::get({key.m, key.n}, f32);
-  SmallVector<Type> args = {xqT, xsT, xsumT, wT, sT};
+  SmallVector<Type> inputs = {xqT, xsT, xsumT, wT, sT};
   if (key.zeroPoints)
-    args.push_back(sT);
-  args.append({yT, b.getIndexType(), b.getIndexType()});
-  args.append(trailingTypes(b, epilogue, quantize, key.m, key.n));
-  SmallVector<Type> results = {yT};
-  if (quantize)
-    results.append(args.end() - 2, args.end());
-  const unsigned yi = key.yArg();
-  SmallVector<unsigned> writable = {yi};
-  writable.append(OutputStore::writable(epilogue, quantize, yi + 3));
-  func::FuncOp fn = makeFunc(module, b, name, args, results,
-                             key.bits == 4 ? "w4a8" : "w8a8", writable);
-  markRowRange(fn, yi + 1, key.m * key.k, quantize ? quantize->group : 1);
-  Block *entry = &fn.getBody().front();
-  Value xq = entry->getArgument(0), xs = entry->getArgument(1),
-        xsum = entry->getArgument(2), w = entry->getArgument(3),
-        s = entry->getArgument(4), y0 = entry->getArgument(yi),
-        n0 = entry->getArgument(yi + 1), n1 = entry->getArgument(yi + 2);
-  Value zp = key.zeroPoints ? entry->getArgument(5) : Value();
-  ValueRange trailing = entry->getArguments().drop_front(yi + 3);
-  OutputStore outputs(epilogue, quantize, trailing);
+    inputs.push_back(sT);
+  KernelFunc kf =
+      makeKernelFunc(module, b, name, key.bits == 4 ? "w4a8" : "w8a8", inputs,
+                     key.m, key.n, key.k, epilogue, quantize);
+  Value xq = kf.inputs[0], xs = kf.inputs[1], xsum = kf.inputs[2],
+        w = kf.inputs[3], s = kf.inputs[4];
+  Value zp = key.zeroPoints ? kf.inputs[5] : Value();
+  const OutputStore &outputs = kf.outputs;
   Emit e{b, loc};
   const int64_t L = key.lanes, VB = key.vectorBytes();
   auto vAcc = VectorType::get({L}, i32);
@@ -1009,7 +1024,7 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
   // registers (two vectors per row). Later passes re-read the row from L1.
   const int64_t tile = std::min<int64_t>(key.m, 4);
 
-  auto rows = loop(b, loc, n0, n1, outputs.init(y0, trailing),
+  auto rows = loop(b, loc, kf.n0, kf.n1, outputs.init(kf.y0, kf.trailing),
                    [&](OpBuilder &rb, Location l, Value n,
                        ValueRange rowIter) {
     Emit r{rb, l};
@@ -1132,7 +1147,7 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
     return outs;
   });
   func::ReturnOp::create(b, loc, rows.getResults());
-  return fn;
+  return kf.fn;
 }
 
 func::FuncOp cpu::buildActQuantizer(ModuleOp module, const ActQuantizer &key) {

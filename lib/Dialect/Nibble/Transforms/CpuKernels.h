@@ -136,10 +136,6 @@ struct WeightOnlyKernel {
       return true;
     return group % 16 == 0 && codesPerStep() % group == 0;
   }
-  /// Index of the y argument.
-  unsigned yArg() const {
-    return 3 + (scales == ScaleStorage::Table8 ? 1 : 0) + (zeroPoints ? 1 : 0);
-  }
 };
 
 /// Integer dot products (W8A8 / W4A8): int8 activations, quantized per row
@@ -175,8 +171,6 @@ struct IntDotKernel {
   }
   /// Whether stored nibbles are read unsigned (mask and shift).
   bool unsignedNibbles() const { return unsignedFormat || flipSign(); }
-  /// Index of the y argument.
-  unsigned yArg() const { return zeroPoints ? 6 : 5; }
   /// Bytes of weights one vector load takes (4 per lane).
   int64_t vectorBytes() const { return 4 * lanes; }
   /// Codes of one interleave block: two vectors of nibbles for int4.
