@@ -25,7 +25,8 @@
 //    VNNI, 16 lanes; AVX-VNNI, 8 lanes), which multiplies u8 by s8, so
 //    signed weights are stored offset-binary; or NEON sdot (dotprod),
 //    signed by signed, so uint8 weights are stored minus 128. The kernel
-//    corrects offset and zero point with the group's activation sum. Activations are quantized once per input by a generated
+//    corrects offset and zero point with the group's activation sum.
+//    Activations are quantized once per input by a generated
 //    quantizer shared by every matmul that reads the same value; with a
 //    static scale, when that value is a generated kernel's output, the
 //    kernel quantizes it in its store instead (QuantizeOutput).
@@ -127,7 +128,7 @@ std::vector<float> scaleTableOf(const ::nibble::formats::Format &f,
                                 float times) {
   std::vector<float> table(256, 0.0f);
   for (uint32_t c = 0; c < std::min<uint32_t>(256, f.numCodes()); ++c)
-    table[c] = times == 1.0f ? f.decode(c) : f.decode(c) * times;
+    table[c] = f.decode(c) * times;
   return table;
 }
 
