@@ -5,10 +5,11 @@
 // widen through f16 bit patterns (vcvtph2ps / fcvtl), fp6 e2m3fn / e3m2fn
 // are stored 4+2 bit split (code6-split64: 48 bytes per 64 codes) and
 // rebuilt as f16 bit patterns with shifts and masks, narrow integers are
-// sign-extended into nibbles at compile time, and the other 8-bit floats
-// without infinities (e4m3fnuz, e5m2fnuz, custom ones) have their exponent
-// and mantissa shifted into f32 bit positions, times 2^(127 - bias). Other
-// floats of 5 or 7 bits keep the reference lowering.
+// sign-extended into nibbles at compile time, and the other 5- to 8-bit
+// floats without infinities (e4m3fnuz, e5m2fnuz, custom ones such as e3m3
+// or e2m2, stored in bytes with the sign repeated above the code) have
+// their exponent and mantissa shifted into f32 bit positions, times
+// 2^(127 - bias).
 // RUN: quant-opt %s --nibble-generate-kernels=target=znver4 | FileCheck %s
 // RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=znver4" | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mtriple=x86_64-unknown-linux-gnu -mcpu=znver4 | FileCheck %s --check-prefix=ZEN4
@@ -26,8 +27,9 @@
 !e4z = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e4m3fnuz>, group<1, 32>, scale = f32>>
 !f8 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e3m4, bias = 2, nonfinite = finite_only>, group<1, 32>, scale = f32>>
 !f7 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e3m3, bias = 3, nonfinite = finite_only>, group<1, 32>, scale = f32>>
+!f5 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e2m2, bias = 1, nonfinite = finite_only>, group<1, 32>, scale = f32>>
 
-func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>) {
+func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>) {
   %s2 = arith.constant dense<0.5> : tensor<8x2xf32>
   %s1 = arith.constant dense<0.25> : tensor<8x1xf32>
   %wn = nibble.constant dense<17> : tensor<256xi8> -> !nf4
@@ -48,7 +50,9 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
   %y8 = nibble.matmul %x, %w8 scales(%s2 : tensor<8x2xf32>) : tensor<1x64xf32>, !f8 -> tensor<1x8xf32>
   %w7 = nibble.constant dense<21> : tensor<448xi8> -> !f7
   %y7 = nibble.matmul %x, %w7 scales(%s2 : tensor<8x2xf32>) : tensor<1x64xf32>, !f7 -> tensor<1x8xf32>
-  return %yn, %yf, %y4, %y5, %y3, %y6, %yz, %y8, %y7 : tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>
+  %wf5 = nibble.constant dense<-93> : tensor<320xi8> -> !f5
+  %yf5 = nibble.matmul %x, %wf5 scales(%s2 : tensor<8x2xf32>) : tensor<1x64xf32>, !f5 -> tensor<1x8xf32>
+  return %yn, %yf, %y4, %y5, %y3, %y6, %yz, %y8, %y7, %yf5 : tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>
 }
 
 // CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.lut<nf4>, group<1, 32>, scale = f32, layout = "code4-interleave32">} {{.*}} : tensor<256xi8>
@@ -66,7 +70,12 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // CHECK: call @nibble_gemv_f6m3b1_g64_m1_n8_k64(
 // CHECK: call @nibble_gemv_f8m3b8_g32_m1_n8_k64(
 // CHECK: call @nibble_gemv_f8m4b2_g32_m1_n8_k64(
-// CHECK: nibble.matmul {{.*}} -> tensor<1x8xf32>
+// 7- and 5-bit floats take a byte each: 512 bytes for 8 x 64 codes.
+// CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.float<e3m3, nonfinite = finite_only>, group<1, 32>, scale = f32, layout = "code8-dense">} {{.*}} : tensor<512xi8>
+// CHECK: call @nibble_gemv_f7m3b3_g32_m1_n8_k64(
+// CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.float<e2m2, nonfinite = finite_only>, group<1, 32>, scale = f32, layout = "code8-dense">} {{.*}} : tensor<512xi8>
+// CHECK: call @nibble_gemv_f5m2b1_g32_m1_n8_k64(
+// CHECK-NOT: nibble.matmul
 // Every weight-only kernel prefetches its weights 4 KiB ahead, once per
 // 64-byte line, clamped to the buffer.
 // CHECK: func.func @[[NF4]](
@@ -101,6 +110,13 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // CHECK: arith.andi
 // CHECK: vector.bitcast {{.*}} : vector<16xi32> to vector<16xf32>
 // CHECK: arith.mulf {{.*}} : vector<16xf32>
+// e2m2 (5 bits, bias 1): shift left by 21, keep bit 31 and the 4 exponent
+// and mantissa bits (0x81E00000), times 2^126.
+// CHECK: func.func @nibble_gemv_f5m2b1_g32_m1_n8_k64(
+// CHECK-DAG: arith.constant dense<21> : vector<16xi32>
+// CHECK-DAG: arith.constant dense<-2116026368> : vector<16xi32>
+// CHECK-DAG: arith.constant dense<8.50705917E+37> : vector<16xf32>
+// CHECK: arith.extsi {{.*}} : vector<16xi8> to vector<16xi32>
 
 // ZEN4-LABEL: nibble_gemv_lut
 // ZEN4: prefetchnta
@@ -116,6 +132,9 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // ZEN4: vpslld $20
 // ZEN4: vmulps {{.*}}zmm
 // ZEN4: vfmadd{{[0-9]+}}ps {{.*}}zmm
+// ZEN4-LABEL: nibble_gemv_f5m2b1_g32_m1_n8_k64:
+// ZEN4: vpmovsxbd {{.*}}zmm
+// ZEN4: vpslld $21
 
 // AVX2-LABEL: nibble_gemv_lut
 // AVX2-NOT: zmm

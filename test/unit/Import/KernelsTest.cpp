@@ -72,21 +72,41 @@ void PrintTo(const Case &c, std::ostream *os) {
                                  : "");
 }
 
-/// A custom 8-bit float without infinities (the Fp8 decode with another
-/// shift and rebias than the fnuz formats'), by its test name.
-constexpr const char *kCustomFp8 = "e3m4b2";
-constexpr const char *kCustomFp8Attr =
-    "#nibble.float<e3m4, bias = 2, nonfinite = finite_only>";
+/// Custom floats without infinities (the byte-float decode with other
+/// widths, shifts, masks and rebiases than the fnuz formats'), by test
+/// name: 8-bit e3m4, 5-bit e2m2, a 6-bit e3m2 with a NaN (not the split
+/// fp6 layout, which is for finite-only ones) and a 7-bit e4m2 with the
+/// fnuz NaN.
+struct CustomFloat {
+  const char *name, *attr;
+  nibble::formats::FloatSpec spec;
+};
+const CustomFloat kCustomFloats[] = {
+    {"e3m4b2", "#nibble.float<e3m4, bias = 2, nonfinite = finite_only>",
+     {3, 4, 2, nibble::formats::NonFinite::FiniteOnly}},
+    {"e2m2b1", "#nibble.float<e2m2, bias = 1, nonfinite = finite_only>",
+     {2, 2, 1, nibble::formats::NonFinite::FiniteOnly}},
+    {"e3m2b3nan",
+     "#nibble.float<e3m2, bias = 3, nonfinite = nan_only, nan = all_ones>",
+     {3, 2, 3, nibble::formats::NonFinite::NanOnly,
+      nibble::formats::NanEncoding::AllOnes}},
+    {"e4m2b8nz",
+     "#nibble.float<e4m2, bias = 8, nonfinite = nan_only, nan = "
+     "negative_zero>",
+     {4, 2, 8, nibble::formats::NonFinite::NanOnly,
+      nibble::formats::NanEncoding::NegativeZero}},
+};
+
+const CustomFloat *customFloat(const Case &c) {
+  for (const CustomFloat &f : kCustomFloats)
+    if (std::string(c.format) == f.name)
+      return &f;
+  return nullptr;
+}
 
 nibble::formats::Format formatOf(const Case &c) {
-  if (std::string(c.format) == kCustomFp8) {
-    nibble::formats::FloatSpec spec;
-    spec.expBits = 3;
-    spec.manBits = 4;
-    spec.bias = 2;
-    spec.nonFinite = nibble::formats::NonFinite::FiniteOnly;
-    return *nibble::formats::Format::makeFloat(spec);
-  }
+  if (const CustomFloat *f = customFloat(c))
+    return *nibble::formats::Format::makeFloat(f->spec);
   return *nibble::formats::Format::byName(c.format);
 }
 
@@ -100,8 +120,8 @@ std::string formatAttr(const Case &c) {
   case nibble::formats::Kind::Lut:
     return std::string("#nibble.lut<") + c.format + ">";
   case nibble::formats::Kind::Float:
-    if (std::string(c.format) == kCustomFp8)
-      return kCustomFp8Attr;
+    if (const CustomFloat *custom = customFloat(c))
+      return custom->attr;
     return std::string("#nibble.float<") + c.format + ">";
   }
   return "";
@@ -424,7 +444,14 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{2, 21, 128, 32, "e4m3fnuz", true},
                       Case{1, 19, 256, 128, "e5m2fnuz", false},
                       Case{3, 17, 64, 64, "e5m2fnuz", true},
-                      Case{2, 18, 128, 32, kCustomFp8, true},
+                      Case{2, 18, 128, 32, "e3m4b2", true},
+                      // 5-, 6- and 7-bit floats in bytes, the same decode.
+                      Case{1, 20, 128, 32, "e2m2b1", true},
+                      Case{3, 17, 64, 64, "e2m2b1", false},
+                      Case{2, 19, 96, 32, "e3m2b3nan", true},
+                      Case{1, 18, 128, 128, "e4m2b8nz", true},
+                      Case{2, 17, 64, 16, "e4m2b8nz", false, Act::None,
+                           true, Scale::F16, "f16"},
                       // fp6 in the 4+2 split layout (64-code steps).
                       Case{2, 20, 128, 64, "e2m3fn", true},
                       Case{1, 17, 256, 128, "e3m2fn", false},

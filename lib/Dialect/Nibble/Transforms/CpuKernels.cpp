@@ -397,8 +397,9 @@ std::string WeightOnlyKernel::name() const {
   case WeightDecode::Fp6:
     tag = "f6m" + std::to_string(manBits) + "b" + std::to_string(bias) + "_";
     break;
-  case WeightDecode::Fp8:
-    tag = "f8m" + std::to_string(manBits) + "b" + std::to_string(bias) + "_";
+  case WeightDecode::ByteFloat:
+    tag = "f" + std::to_string(1 + expBits + manBits) + "m" +
+          std::to_string(manBits) + "b" + std::to_string(bias) + "_";
     break;
   }
   const char *scaleTag = scales == ScaleStorage::F16    ? "_sf16"
@@ -456,9 +457,9 @@ struct WeightDecoder {
   SmallVector<Value, 4> planes;
   // code6-split64: the nibble and sign/top-bit masks, the f16 mask, shifts.
   Value nibMask, topMask, f6Mask, f6Shift;
-  // Fp8: the shift into f32 bit positions, the mask that keeps the sign
-  // and the code's exponent and mantissa, the rebias factor.
-  Value f8Shift, f8Mask, f8Factor;
+  // ByteFloat: the shift into f32 bit positions, the mask that keeps the
+  // sign and the code's exponent and mantissa, the rebias factor.
+  Value bfShift, bfMask, bfFactor;
   Value shl[15];
 
   WeightDecoder(OpBuilder &b, Location loc, const WeightOnlyKernel &key)
@@ -488,12 +489,13 @@ struct WeightDecoder {
         shl[sh] = i16(sh);
       return;
     }
-    if (key.decode == WeightDecode::Fp8) {
+    if (key.decode == WeightDecode::ByteFloat) {
       const int shift = 23 - key.manBits;
-      f8Shift = e.splat(vi32, b.getI32IntegerAttr(shift));
-      f8Mask = e.splat(vi32, b.getI32IntegerAttr(int32_t(
-                                 0x80000000u | (0x7Fu << unsigned(shift)))));
-      f8Factor = e.splat(vf32, b.getF32FloatAttr(
+      const uint32_t field = (1u << unsigned(key.expBits + key.manBits)) - 1;
+      bfShift = e.splat(vi32, b.getI32IntegerAttr(shift));
+      bfMask = e.splat(vi32, b.getI32IntegerAttr(int32_t(
+                                 0x80000000u | (field << unsigned(shift)))));
+      bfFactor = e.splat(vf32, b.getF32FloatAttr(
                                    std::ldexp(1.0f, 127 - key.bias)));
       return;
     }
@@ -674,19 +676,20 @@ struct WeightDecoder {
     case WeightDecode::E4M3:
     case WeightDecode::E5M2:
       return {fp8(b, l, raw)};
-    case WeightDecode::Fp8: {
-      // s eeee mmm, sign-extended to i32 and shifted left by 23 - m: the
-      // exponent and mantissa sit where an f32 has them (exponent field e,
-      // the f32 value 2^(e - 127) (1.m), or 2^-126 (0.m) for e = 0), bit
-      // 31 is a copy of the sign; the mask clears the other copies. Times
+    case WeightDecode::ByteFloat: {
+      // s eeee mmm (stored with s repeated up to bit 7 when narrower),
+      // sign-extended to i32 and shifted left by 23 - m: the exponent and
+      // mantissa sit where an f32 has them (exponent field e, the f32
+      // value 2^(e - 127) (1.m), or 2^-126 (0.m) for e = 0), bit 31 is a
+      // copy of the sign; the mask clears the other copies. Times
       // 2^(127 - bias): exactly the code's value, subnormals included. The
       // multiply cannot go into the group scale: the products of these tiny
       // values with x would lose bits as f32 subnormals.
       Value wide = arith::ExtSIOp::create(b, l, vi32, raw);
       Value bits = arith::AndIOp::create(
-          b, l, arith::ShLIOp::create(b, l, wide, f8Shift), f8Mask);
+          b, l, arith::ShLIOp::create(b, l, wide, bfShift), bfMask);
       return {arith::MulFOp::create(
-          b, l, vector::BitCastOp::create(b, l, vf32, bits), f8Factor)};
+          b, l, vector::BitCastOp::create(b, l, vf32, bits), bfFactor)};
     }
     case WeightDecode::Fp6:
       break; // decode6

@@ -64,10 +64,12 @@ enum class WeightDecode {
                ///< up with a vector permute (vpermps / tbl)
   E4M3,        ///< fp8 e4m3fn: rebuilt as f16 bits, widened, x 2^8
   E5M2,        ///< fp8 e5m2: the high byte of an f16, widened
-  Fp8,         ///< any other signed 8-bit float without infinities (e4m3fnuz,
-               ///< e5m2fnuz, custom finite or NaN-only ones): exponent and
-               ///< mantissa moved into f32 bit positions (subnormals land on
-               ///< f32 subnormals), times 2^(127 - bias)
+  ByteFloat,   ///< any other signed float of 5 to 8 bits with a zero and
+               ///< without infinities (e4m3fnuz, e5m2fnuz, custom finite or
+               ///< NaN-only ones such as e2m2 or e3m3), stored in a byte
+               ///< with the sign bit repeated above it: exponent and
+               ///< mantissa moved into f32 bit positions (subnormals land
+               ///< on f32 subnormals), times 2^(127 - bias)
   Fp6,         ///< 6-bit floats without Inf/NaN (e2m3fn, e3m2fn), stored
                ///< 4+2 split (code6-split64): rebuilt as f16 bits, widened,
                ///< x 2^(15 - bias)
@@ -112,7 +114,8 @@ struct WeightOnlyKernel {
   /// or i32, converted per group and row as the reference does (floats
   /// widened, integers sign-extended).
   Type zeroPointType;
-  int manBits = 0, bias = 0; ///< WeightDecode::Fp6 and Fp8 only
+  int manBits = 0, bias = 0; ///< WeightDecode::Fp6 and ByteFloat only
+  int expBits = 0;           ///< WeightDecode::ByteFloat only
   ScaleStorage scales = ScaleStorage::F32;
   std::string name() const;
   /// The packed layout the kernel reads (recorded in the scheme):

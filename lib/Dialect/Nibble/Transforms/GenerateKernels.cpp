@@ -10,8 +10,9 @@
 // Paths (docs/performance.md lists which formats each serves):
 //  - weight-only (no act_format): integer weights of any width (signed or
 //    unsigned, with or without zero points), fp8 e4m3fn / e5m2 (widened
-//    through f16 bit patterns), the fnuz fp8s and other 8-bit floats
-//    without infinities (through f32 bit patterns), fp6 (code6-split64)
+//    through f16 bit patterns), the fnuz fp8s and other 5- to 8-bit
+//    floats without infinities (through f32 bit patterns), fp6
+//    (code6-split64)
 //    and every format of at most 16 codes (fp4,
 //    NF4, any lookup table: a 16-entry f32 table and a vector permute,
 //    vpermps or NEON tbl); scales per group (a multiple of the 32- or
@@ -281,10 +282,10 @@ std::optional<MatmulShape> commonShape(MatmulOp op) {
 }
 
 /// The weight-only kernel for a matmul of `s`, or nullopt (generic path):
-/// integers of any width, fp8 (e4m3fn / e5m2 through f16, the fnuz
-/// variants and other 8-bit floats without infinities through f32 bits),
-/// fp6, and every format of at most 16 codes (fp4, NF4, any lookup table)
-/// through a table.
+/// integers of any width, fp8 (e4m3fn / e5m2 through f16), fp6 in the
+/// split layout, other 5- to 8-bit floats without infinities (the fnuz
+/// fp8s, custom ones) through f32 bits, and every format of at most 16
+/// codes (fp4, NF4, any lookup table) through a table.
 std::optional<WeightOnlyKernel> weightOnlyKernel(const MatmulShape &s,
                                                  PermuteKind permute) {
   using ::nibble::formats::Format;
@@ -301,17 +302,19 @@ std::optional<WeightOnlyKernel> weightOnlyKernel(const MatmulShape &s,
     key.decode = WeightDecode::E4M3;
   } else if (f == Format::e5m2()) {
     key.decode = WeightDecode::E5M2;
-  } else if (f.kind() == ::nibble::formats::Kind::Float && f.bits() == 8 &&
-             f.isSigned() && f.floatSpec().hasZero &&
-             f.floatSpec().nonFinite != ::nibble::formats::NonFinite::IEEE) {
-    // e4m3fnuz, e5m2fnuz and custom 8-bit floats without infinities (a
-    // NaN code, never produced by the saturating encoder, decodes as a
-    // finite value).
-    key.decode = WeightDecode::Fp8;
-    key.manBits = f.floatSpec().manBits;
-    key.bias = f.floatSpec().bias;
   } else if (::nibble::formats::isSplit6Float(f)) {
     key.decode = WeightDecode::Fp6;
+    key.manBits = f.floatSpec().manBits;
+    key.bias = f.floatSpec().bias;
+  } else if (f.kind() == ::nibble::formats::Kind::Float && f.bits() >= 5 &&
+             f.bits() <= 8 && f.isSigned() && f.floatSpec().hasZero &&
+             f.floatSpec().nonFinite != ::nibble::formats::NonFinite::IEEE &&
+             f.floatSpec().bias >= 0 && f.floatSpec().bias <= 253) {
+    // e4m3fnuz, e5m2fnuz and custom 5- to 8-bit floats without infinities
+    // (a NaN code, never produced by the saturating encoder, decodes as a
+    // finite value); the bias keeps 2^(127 - bias) a normal f32.
+    key.decode = WeightDecode::ByteFloat;
+    key.expBits = f.floatSpec().expBits;
     key.manBits = f.floatSpec().manBits;
     key.bias = f.floatSpec().bias;
   } else if (f.numCodes() <= 16) {
@@ -618,7 +621,8 @@ struct GenerateKernelsPass
     Location loc = op.getLoc();
     Value w = packedWeights(op, key.storeBits == 4 ? 32 : 1, false,
                             key.layout(),
-                            key.decode == WeightDecode::SignedInt,
+                            key.decode == WeightDecode::SignedInt ||
+                                key.decode == WeightDecode::ByteFloat,
                             /*split6=*/key.storeBits == 6);
     Value yInit = tensor::EmptyOp::create(
         b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
