@@ -32,6 +32,7 @@
 #include "nibble/Target/TargetSpec.h"
 #include "nibble/Tokenizer/Tokenizer.h"
 
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -48,6 +49,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <map>
 #include <cmath>
 #include <thread>
 #include <cstdlib>
@@ -166,6 +168,15 @@ static int fail(const std::string &msg) {
 
 namespace {
 
+/// A value for a textual pass option: as it is, or quoted when it holds
+/// what the pass-pipeline parser would split it at (attribute text such
+/// as `#nibble.float<e2m2, nonfinite = finite_only>`).
+std::string passOption(const std::string &value) {
+  if (value.find_first_of(" ,{}") == std::string::npos)
+    return value;
+  return "\"" + value + "\"";
+}
+
 /// Phase timings for the summary.
 struct Phases {
   using Clock = std::chrono::steady_clock;
@@ -274,14 +285,34 @@ bool calibrateSequentially(const model::Model &model,
   return true;
 }
 
-/// Bits one weight code occupies in this bundle: the generated CPU kernels
-/// serve f32-scale schemes and repack their codes into their layouts
-/// (formats::cpuKernelStorageBits: 1-4 bit codes in 4-bit containers, fp6
-/// in 6 bits, other 5-8 bit codes in bytes; nibble-generate-kernels);
-/// schemes with 8-bit scales run on the reference lowering over the dense
-/// layout.
-unsigned storedCodeBits(const formats::Format &f, bool f32Scales) {
-  return f32Scales ? formats::cpuKernelStorageBits(f) : unsigned(f.bits());
+/// Bits one weight code will occupy in a CPU bundle, predicted before
+/// compiling (the --budget search prices its candidates with it): the
+/// generated CPU kernels repack codes into their layouts, whatever the
+/// scale storage (formats::cpuKernelStorageBits: 1-4 bit codes in 4-bit
+/// containers, fp6 in 6 bits, other 5-8 bit codes in bytes). The card
+/// states what was stored instead (storedCodeBytes).
+unsigned storedCodeBits(const formats::Format &f) {
+  return formats::cpuKernelStorageBits(f);
+}
+
+/// Per linear (its nibble.linear name), the bytes of weight codes the
+/// generated kernels read: the packed constants nibble-generate-kernels
+/// made (resources named "<linear>.packed", uniqued with a suffix "_N";
+/// linears without a name share "weights").
+std::map<std::string, int64_t> packedCodeBytes(mlir::ModuleOp module) {
+  std::map<std::string, int64_t> bytes;
+  module.walk([&](mlir::arith::ConstantOp c) {
+    auto res = llvm::dyn_cast<mlir::DenseResourceElementsAttr>(c.getValue());
+    if (!res || !c->hasAttr("nibble.scheme"))
+      return;
+    llvm::StringRef key = res.getRawHandle().getKey();
+    size_t dot = key.rfind(".packed");
+    if (dot == llvm::StringRef::npos)
+      return;
+    bytes.emplace(key.take_front(dot).str(),
+                  llvm::cast<mlir::ShapedType>(res.getType()).getNumElements());
+  });
+  return bytes;
 }
 
 std::string typeString(mlir::Type t) {
@@ -491,8 +522,7 @@ int main(int argc, char **argv) {
       bo.stats = &stats;
       bo.threads = int(std::max(1u, std::thread::hardware_concurrency()));
       bo.codeBits = [](const quant::WeightScheme &s) {
-        return storedCodeBits(s.format,
-                              s.scaleStorage == quant::ScaleStorage::F32);
+        return storedCodeBits(s.format);
       };
       std::unique_ptr<support::Progress> bar;
       std::string barWhat;
@@ -665,7 +695,7 @@ int main(int argc, char **argv) {
     // per-layer, unfolded variant and than either half alone).
     const bool awq = method == "awq";
     if (awq) {
-      os << "nibble-smooth{method=awq format=" << formatName
+      os << "nibble-smooth{method=awq format=" << passOption(formatName)
          << " group=" << group
          << " symmetric=" << (asymmetric ? "false" : "true")
          << " scale=" << scaleStorage << " stats=" << statsFile.path;
@@ -674,7 +704,7 @@ int main(int argc, char **argv) {
       os << "},";
     }
     os << "nibble-quantize-weights{method=" << (awq ? std::string("imatrix") : std::string(method))
-       << " format=" << formatName << " group=" << group
+       << " format=" << passOption(formatName) << " group=" << group
        << " symmetric=" << (asymmetric ? "false" : "true")
        << " scale=" << scaleStorage
        << " progress=" << (quiet ? "false" : "true");
@@ -685,7 +715,7 @@ int main(int argc, char **argv) {
     os << "}";
     if (quantAct) {
       os << ",nibble-quantize-activations{mode=" << actMode
-         << " format=" << actFormat;
+         << " format=" << passOption(actFormat);
       if (actMode == "static")
         os << " stats=" << statsFile.path;
       os << "}";
@@ -701,6 +731,13 @@ int main(int argc, char **argv) {
   // decode function holds the same weights).
   json tensors = json::array();
   int64_t quantizedCount = 0, floatCount = 0;
+  // Per quantized linear: its bits per weight besides the codes (scales,
+  // zero points), and its weight count.
+  struct CodeInfo {
+    double otherBits;
+    int64_t weights;
+  };
+  std::map<std::string, CodeInfo> codeInfo;
   module->lookupSymbol<mlir::func::FuncOp>("nibble_prefill")
       .walk([&](mlir::Operation *op) {
         auto name = op->getAttrOfType<mlir::StringAttr>("nibble.linear");
@@ -719,15 +756,15 @@ int main(int argc, char **argv) {
           if (auto bpw = op->getAttrOfType<mlir::FloatAttr>(
                   "nibble.bits_per_weight")) {
             t["bits_per_weight"] = bpw.getValueAsDouble();
-            // As stored in this bundle (the kernels' code containers).
-            mlir::nibble::SchemeAttr s = mm.getWeight().getType().getScheme();
-            const formats::Format f = s.getFormatAttr().getFormat();
-            const bool f32Scales =
-                !s.getScaleSchemeAttr() && s.getScaleType().isF32();
-            // (The GPU kernels read the dense layout as is.)
-            t["stored_bits_per_weight"] =
-                bpw.getValueAsDouble() - double(f.bits()) +
-                double(cuda ? unsigned(f.bits()) : storedCodeBits(f, f32Scales));
+            // As stored in this bundle: the dense layout (GPU kernels, the
+            // reference lowering) until the CPU kernels' packed copies are
+            // measured below.
+            mlir::nibble::QTensorType w = mm.getWeight().getType();
+            const unsigned bits =
+                w.getScheme().getFormatAttr().getFormat().bits();
+            t["stored_bits_per_weight"] = bpw.getValueAsDouble();
+            codeInfo[name.str()] = {bpw.getValueAsDouble() - double(bits),
+                                    w.getShape()[0] * w.getShape()[1]};
           }
           // Input channels kept in f16 beside the quantized part.
           if (auto oc = op->getAttrOfType<mlir::DenseI64ArrayAttr>(
@@ -833,8 +870,31 @@ int main(int argc, char **argv) {
       module->lookupSymbol<mlir::func::FuncOp>(fn)->setAttr(
           "llvm.emit_c_interface", mlir::UnitAttr::get(&ctx));
     mlir::nibble::ReferencePipelineOptions lower;
-    lower.kernelTarget = targetName;
     lower.parallel = true; // rows of large matmuls over the session's pool
+    {
+      // The generated kernels first, on their own: the card then states
+      // the code bytes each linear's kernel reads, as stored in this
+      // bundle, not a prediction. Linears left to the reference lowering
+      // keep the dense layout.
+      mlir::PassManager pm(&ctx);
+      if (failed(mlir::parsePassPipeline(
+              "nibble-generate-kernels{target=" + targetName + "}", pm)))
+        return fail("internal error: bad kernel pipeline");
+      if (failed(pm.run(*module)))
+        return fail("kernel generation failed (see the diagnostics above)");
+      std::map<std::string, int64_t> packed = packedCodeBytes(*module);
+      for (json &t : card["weights"]["tensors"]) {
+        std::string lin = t["name"].get<std::string>();
+        lin.resize(lin.size() - std::strlen(".weight"));
+        auto info = codeInfo.find(lin);
+        auto bytes = packed.find(lin);
+        if (info == codeInfo.end() || bytes == packed.end())
+          continue;
+        t["stored_bits_per_weight"] =
+            info->second.otherBits +
+            8.0 * double(bytes->second) / double(info->second.weights);
+      }
+    }
     {
       mlir::PassManager pm(&ctx);
       if (failed(mlir::nibble::buildReferenceToBuffersPipeline(pm, lower)))
