@@ -6,7 +6,7 @@
 // are stored 4+2 bit split (code6-split64: 48 bytes per 64 codes) and
 // rebuilt as f16 bit patterns with shifts and masks, narrow integers are
 // sign-extended into nibbles at compile time, and the other 5- to 8-bit
-// floats without infinities (e4m3fnuz, e5m2fnuz, custom ones such as e3m3
+// floats (e4m3fnuz, e5m2fnuz, custom ones such as e3m3, IEEE-style e3m4
 // or e2m2, stored in bytes with the sign repeated above the code) have
 // their exponent and mantissa shifted into f32 bit positions, times
 // 2^(127 - bias).

@@ -72,11 +72,11 @@ void PrintTo(const Case &c, std::ostream *os) {
                                  : "");
 }
 
-/// Custom floats without infinities (the byte-float decode with other
-/// widths, shifts, masks and rebiases than the fnuz formats'), by test
-/// name: 8-bit e3m4, 5-bit e2m2, a 6-bit e3m2 with a NaN (not the split
-/// fp6 layout, which is for finite-only ones) and a 7-bit e4m2 with the
-/// fnuz NaN.
+/// Custom floats (the byte-float decode with other widths, shifts, masks
+/// and rebiases than the fnuz formats'), by test name: 8-bit e3m4
+/// finite-only and IEEE-style, 5-bit e2m2, a 6-bit e3m2 with a NaN (not
+/// the split fp6 layout, which is for finite-only ones) and a 7-bit e4m2
+/// with the fnuz NaN.
 struct CustomFloat {
   const char *name, *attr;
   nibble::formats::FloatSpec spec;
@@ -90,6 +90,8 @@ const CustomFloat kCustomFloats[] = {
      "#nibble.float<e3m2, bias = 3, nonfinite = nan_only, nan = all_ones>",
      {3, 2, 3, nibble::formats::NonFinite::NanOnly,
       nibble::formats::NanEncoding::AllOnes}},
+    {"e3m4ieee", "#nibble.float<e3m4>",
+     {3, 4, 3, nibble::formats::NonFinite::IEEE}},
     {"e4m2b8nz",
      "#nibble.float<e4m2, bias = 8, nonfinite = nan_only, nan = "
      "negative_zero>",
@@ -450,6 +452,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{3, 17, 64, 64, "e2m2b1", false},
                       Case{2, 19, 96, 32, "e3m2b3nan", true},
                       Case{1, 18, 128, 128, "e4m2b8nz", true},
+                      // IEEE-style: finite codes only (the encoder's).
+                      Case{2, 18, 64, 32, "e3m4ieee", true},
                       Case{2, 17, 64, 16, "e4m2b8nz", false, Act::None,
                            true, Scale::F16, "f16"},
                       // fp6 in the 4+2 split layout (64-code steps).

@@ -64,9 +64,10 @@ enum class WeightDecode {
                ///< up with a vector permute (vpermps / tbl)
   E4M3,        ///< fp8 e4m3fn: rebuilt as f16 bits, widened, x 2^8
   E5M2,        ///< fp8 e5m2: the high byte of an f16, widened
-  ByteFloat,   ///< any other signed float of 5 to 8 bits with a zero and
-               ///< without infinities (e4m3fnuz, e5m2fnuz, custom finite or
-               ///< NaN-only ones such as e2m2 or e3m3), stored in a byte
+  ByteFloat,   ///< any other signed float of 5 to 8 bits with a zero
+               ///< (e4m3fnuz, e5m2fnuz, custom ones such as e2m2 or e3m3;
+               ///< non-finite codes, which the quantizer never produces,
+               ///< decode as finite values), stored in a byte
                ///< with the sign bit repeated above it: exponent and
                ///< mantissa moved into f32 bit positions (subnormals land
                ///< on f32 subnormals), times 2^(127 - bias)

@@ -11,8 +11,7 @@
 //  - weight-only (no act_format): integer weights of any width (signed or
 //    unsigned, with or without zero points), fp8 e4m3fn / e5m2 (widened
 //    through f16 bit patterns), the fnuz fp8s and other 5- to 8-bit
-//    floats without infinities (through f32 bit patterns), fp6
-//    (code6-split64)
+//    floats (through f32 bit patterns), fp6 (code6-split64)
 //    and every format of at most 16 codes (fp4,
 //    NF4, any lookup table: a 16-entry f32 table and a vector permute,
 //    vpermps or NEON tbl); scales per group (a multiple of the 32- or
@@ -283,8 +282,8 @@ std::optional<MatmulShape> commonShape(MatmulOp op) {
 
 /// The weight-only kernel for a matmul of `s`, or nullopt (generic path):
 /// integers of any width, fp8 (e4m3fn / e5m2 through f16), fp6 in the
-/// split layout, other 5- to 8-bit floats without infinities (the fnuz
-/// fp8s, custom ones) through f32 bits, and every format of at most 16
+/// split layout, other 5- to 8-bit floats (the fnuz fp8s, custom ones)
+/// through f32 bits, and every format of at most 16
 /// codes (fp4, NF4, any lookup table) through a table.
 std::optional<WeightOnlyKernel> weightOnlyKernel(const MatmulShape &s,
                                                  PermuteKind permute) {
@@ -308,11 +307,11 @@ std::optional<WeightOnlyKernel> weightOnlyKernel(const MatmulShape &s,
     key.bias = f.floatSpec().bias;
   } else if (f.kind() == ::nibble::formats::Kind::Float && f.bits() >= 5 &&
              f.bits() <= 8 && f.isSigned() && f.floatSpec().hasZero &&
-             f.floatSpec().nonFinite != ::nibble::formats::NonFinite::IEEE &&
              f.floatSpec().bias >= 0 && f.floatSpec().bias <= 253) {
-    // e4m3fnuz, e5m2fnuz and custom 5- to 8-bit floats without infinities
-    // (a NaN code, never produced by the saturating encoder, decodes as a
-    // finite value); the bias keeps 2^(127 - bias) a normal f32.
+    // e4m3fnuz, e5m2fnuz and custom 5- to 8-bit floats: every finite code
+    // exactly. A NaN or infinity code (the quantizer's saturating encoder
+    // never produces one) decodes as a finite value, as the e4m3fn NaN
+    // does on the f16 path. The bias keeps 2^(127 - bias) a normal f32.
     key.decode = WeightDecode::ByteFloat;
     key.expBits = f.floatSpec().expBits;
     key.manBits = f.floatSpec().manBits;
