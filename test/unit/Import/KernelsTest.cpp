@@ -513,7 +513,19 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{2, 24, 256, 128, "int4", true, Act::Dynamic, true},
                       // 384 groups: the per-group (not per-row) correction.
                       Case{1, 16, 49152, 128, "uint4", false, Act::Dynamic,
-                           true}));
+                           true},
+                      // Scales and zero points stored narrow (GPTQ / AWQ
+                      // checkpoints with int8 activations): f16 / bf16
+                      // scales, f16 / i32 / i8 zero points, in the per-row
+                      // and the per-group correction.
+                      Case{2, 20, 256, 128, "int4", true, Act::Dynamic, false,
+                           Scale::F16},
+                      Case{3, 18, 512, 128, "uint4", true, Act::Dynamic, true,
+                           Scale::F16, "f16"},
+                      Case{2, 17, 256, 64, "uint8", false, Act::Static, true,
+                           Scale::BF16, "i32"},
+                      Case{1, 16, 49152, 128, "uint4", true, Act::Dynamic,
+                           true, Scale::F16, "i8"}));
 
 } // namespace
 

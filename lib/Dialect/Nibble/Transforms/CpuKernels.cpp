@@ -39,6 +39,31 @@ std::string shapeSuffix(int64_t m, int64_t n, int64_t k) {
          std::to_string(k);
 }
 
+/// Kernel-name tag of zero points: "z" for f32 ones, "z" and the element
+/// type otherwise, nothing without.
+std::string zeroTag(bool zeroPoints, Type type) {
+  if (!zeroPoints)
+    return "";
+  std::string tag = "z";
+  if (!type.isF32())
+    llvm::raw_string_ostream(tag) << type;
+  return tag;
+}
+
+/// A stored scale or zero point (scalar or vector) as f32: floats widened,
+/// integers sign-extended, as the reference lowering reads them.
+Value toF32(OpBuilder &b, Location loc, Value v) {
+  Type f32 = b.getF32Type();
+  Type t = v.getType();
+  if (auto vt = dyn_cast<VectorType>(t))
+    f32 = VectorType::get(vt.getShape(), f32);
+  if (getElementTypeOrSelf(t).isF32())
+    return v;
+  if (isa<IntegerType>(getElementTypeOrSelf(t)))
+    return arith::SIToFPOp::create(b, loc, f32, v);
+  return arith::ExtFOp::create(b, loc, f32, v);
+}
+
 /// Small helpers over one OpBuilder and Location.
 struct Emit {
   OpBuilder &b;
@@ -406,15 +431,8 @@ std::string WeightOnlyKernel::name() const {
                          : scales == ScaleStorage::BF16 ? "_sbf16"
                          : scales == ScaleStorage::Table8 ? "_s8t"
                                                           : "";
-  // "z" for f32 zero points, "z" and the element type otherwise.
-  std::string zeroTag;
-  if (zeroPoints) {
-    zeroTag = "z";
-    if (!zeroPointType.isF32())
-      llvm::raw_string_ostream(zeroTag) << zeroPointType;
-  }
-  return "nibble_gemv_" + tag + "g" + std::to_string(group) + zeroTag +
-         scaleTag + shapeSuffix(m, n, k);
+  return "nibble_gemv_" + tag + "g" + std::to_string(group) +
+         zeroTag(zeroPoints, zeroPointType) + scaleTag + shapeSuffix(m, n, k);
 }
 
 std::string WeightOnlyKernel::layout() const {
@@ -428,9 +446,12 @@ std::string WeightOnlyKernel::layout() const {
 }
 
 std::string IntDotKernel::name() const {
+  const char *scaleTag = scaleType.isF16()    ? "_sf16"
+                         : scaleType.isBF16() ? "_sbf16"
+                                              : "";
   return std::string("nibble_gemv_") + (unsignedFormat ? "u" : "w") +
          std::to_string(bits) + "a8g" + std::to_string(group) +
-         (zeroPoints ? "z" : "") + shapeSuffix(m, n, k);
+         zeroTag(zeroPoints, zeroPointType) + scaleTag + shapeSuffix(m, n, k);
 }
 
 std::string ActQuantizer::name() const {
@@ -777,10 +798,9 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
     Value v = tensor::ExtractOp::create(gb, gl, s, ValueRange{n, g});
     switch (key.scales) {
     case ScaleStorage::F32:
-      return v;
     case ScaleStorage::F16:
     case ScaleStorage::BF16:
-      return arith::ExtFOp::create(gb, gl, f32, v).getResult();
+      return toF32(gb, gl, v);
     case ScaleStorage::Table8: {
       Value code = arith::ExtUIOp::create(gb, gl, b.getI32Type(), v);
       Value at = arith::IndexCastUIOp::create(gb, gl, gb.getIndexType(), code);
@@ -793,12 +813,8 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   // The f32 zero point of (row n, group g): floats widened, integers
   // sign-extended (as the reference lowering reads them).
   auto groupZeroPoint = [&](OpBuilder &gb, Location gl, Value n, Value g) {
-    Value v = tensor::ExtractOp::create(gb, gl, zp, ValueRange{n, g});
-    if (zElem == f32)
-      return v;
-    if (isa<IntegerType>(zElem))
-      return arith::SIToFPOp::create(gb, gl, f32, v).getResult();
-    return arith::ExtFOp::create(gb, gl, f32, v).getResult();
+    return toF32(gb, gl,
+                 tensor::ExtractOp::create(gb, gl, zp, ValueRange{n, g}));
   };
   Emit e{b, loc};
   WeightDecoder dec(b, loc, key);
@@ -993,10 +1009,10 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
   auto xsT = RankedTensorType::get({key.m}, f32);
   auto xsumT = RankedTensorType::get({key.m, groups}, f32);
   auto wT = RankedTensorType::get({bytes}, i8);
-  auto sT = RankedTensorType::get({key.n, groups}, f32);
-  SmallVector<Type> inputs = {xqT, xsT, xsumT, wT, sT};
+  SmallVector<Type> inputs = {
+      xqT, xsT, xsumT, wT, RankedTensorType::get({key.n, groups}, key.scaleType)};
   if (key.zeroPoints)
-    inputs.push_back(sT);
+    inputs.push_back(RankedTensorType::get({key.n, groups}, key.zeroPointType));
   KernelFunc kf =
       makeKernelFunc(module, b, name, key.bits == 4 ? "w4a8" : "w8a8", inputs,
                      key.m, key.n, key.k, epilogue, quantize);
@@ -1085,7 +1101,8 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
           }
           return next;
         });
-        Value scale = tensor::ExtractOp::create(gb, gl, s, ValueRange{n, g});
+        Value scale = toF32(
+            gb, gl, tensor::ExtractOp::create(gb, gl, s, ValueRange{n, g}));
         Value sv = vector::BroadcastOp::create(gb, gl, vf, scale);
         for (int64_t mi = 0; mi < T; ++mi) {
           size_t a = size_t(u * T + mi);
@@ -1099,7 +1116,9 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
             if (key.zeroPoints)
               o = arith::AddFOp::create(
                   gb, gl, o,
-                  tensor::ExtractOp::create(gb, gl, zp, ValueRange{n, g}));
+                  toF32(gb, gl,
+                        tensor::ExtractOp::create(gb, gl, zp,
+                                                  ValueRange{n, g})));
             out[nAcc + a] = math::FmaOp::create(
                 gb, gl, arith::MulFOp::create(gb, gl, scale, o), xsg,
                 out[nAcc + a]);
@@ -1114,10 +1133,16 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
       Value sRow;
       auto vg = VectorType::get({groups}, f32);
       if (rowCorrection) {
-        sRow = r.read(s, {n, r.idx(0)}, vg);
+        sRow = toF32(rb, l,
+                     r.read(s, {n, r.idx(0)},
+                            VectorType::get({groups}, key.scaleType)));
         Value o = r.splat(vg, rb.getF32FloatAttr(offset));
         if (key.zeroPoints)
-          o = arith::AddFOp::create(rb, l, o, r.read(zp, {n, r.idx(0)}, vg));
+          o = arith::AddFOp::create(
+              rb, l, o,
+              toF32(rb, l,
+                    r.read(zp, {n, r.idx(0)},
+                           VectorType::get({groups}, key.zeroPointType))));
         sRow = arith::MulFOp::create(rb, l, sRow, o);
       }
       for (int64_t mi = 0; mi < T; ++mi) {

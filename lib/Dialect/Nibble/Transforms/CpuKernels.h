@@ -153,14 +153,19 @@ struct WeightOnlyKernel {
 /// offset, plus the zero point if any, times the group's activation sum:
 /// y = xs * sum_g s_g (dot_g - (offset + zp_g) * xsum_g).
 ///   func(xq: [M,K]i8, xs: [M]f32, xsum: [M,K/G]f32, w: [B]i8,
-///        s: [N,K/G]f32, [zp: [N,K/G]f32,] y: [M,N]f32, n0, n1) -> y
+///        s: [N,K/G]S, [zp: [N,K/G]Z,] y: [M,N]f32, n0, n1) -> y
+/// with S f32, f16 or bf16 and Z f32, f16, bf16, i8, i16 or i32, widened
+/// or sign-extended to f32 where read (as the reference lowering reads
+/// them).
 struct IntDotKernel {
   int64_t m, n, k, group, bits;
   int64_t lanes;          ///< i32 lanes of one dot-product instruction
   bool unsignedWeightOperand; ///< the instruction reads weights as u8
   std::string intrinsic;  ///< LLVM intrinsic: (acc, a, b) -> acc
   bool unsignedFormat = false; ///< uint4 / uint8 weights
-  bool zeroPoints = false;     ///< f32, one per scale
+  bool zeroPoints = false;     ///< one per scale
+  Type scaleType;              ///< the scales' element type
+  Type zeroPointType;          ///< with zeroPoints: theirs
   std::string name() const;
   /// Whether stored codes have their top bit flipped (see above).
   bool flipSign() const {

@@ -20,7 +20,8 @@
 //    (any format) stored as f32, f16, bf16 or i8/i16/i32; decoded in
 //    registers, f32 FMA. Needs vector FMA (AVX2+FMA, AVX-512, NEON).
 //  - integer dot (act_format int8, dynamic or static): int4 / int8 /
-//    uint4 / uint8 weights (f32 zero points allowed) times int8
+//    uint4 / uint8 weights (scales f32, f16 or bf16, zero points of any
+//    stored type) times int8
 //    activations with an 8-bit dot-product instruction: vpdpbusd (AVX-512
 //    VNNI, 16 lanes; AVX-VNNI, 8 lanes), which multiplies u8 by s8, so
 //    signed weights are stored offset-binary; or NEON sdot (dotprod),
@@ -401,8 +402,7 @@ struct GenerateKernelsPass
   std::optional<IntDotKernel> intDotKernel(MatmulOp op, const MatmulShape &s,
                                            bool remark) {
     const auto &f = s.format;
-    if (!int8Activations(op) || s.scales != ScaleStorage::F32 ||
-        (s.zeroPoints && !s.zeroPointType.isF32()) ||
+    if (!int8Activations(op) || s.scales == ScaleStorage::Table8 ||
         f.kind() != ::nibble::formats::Kind::Int ||
         (f.bits() != 4 && f.bits() != 8))
       return std::nullopt;
@@ -419,6 +419,9 @@ struct GenerateKernelsPass
                      caps.dotUnsignedWeights, caps.dotIntrinsic};
     key.unsignedFormat = !f.isSigned();
     key.zeroPoints = s.zeroPoints;
+    key.scaleType =
+        cast<RankedTensorType>(op.getScales().getType()).getElementType();
+    key.zeroPointType = s.zeroPointType;
     if (key.group % key.blockCodes() != 0) {
       if (remark)
         op.emitRemark("group ")

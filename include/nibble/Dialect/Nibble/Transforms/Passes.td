@@ -189,27 +189,29 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
     rows over threads. The target's features decide the path:
 
     * weight-only (no `act_format`): integers of any width (signed, or
-      unsigned with f32 zero points), fp8 e4m3fn / e5m2, fp6 e2m3fn /
-      e3m2fn and any format of at most 16 codes (a table looked up with a
-      vector permute); layouts `int4-interleave32`, `int8-dense`,
-      `code6-split64`, ... (docs/formats.md); scales per group of a
-      multiple of the kernel's step (32 codes for nibbles, 64 for fp6, 16
-      for bytes), or of 16 / 32 codes dividing it (each 16-code run of a
-      step scaled by its own group; no zero points), or per row, stored as
-      f32 (with or without zero points),
-      f16 or bf16 (widened per group), or 8-bit codes (E8M0 of the MX
-      formats, e4m3 / e5m2, or a two-level scheme's 8-bit codes with one
-      f32 scale per tensor, e.g. NVFP4-style) looked up in a 256-entry f32
-      table; f32 FMA; the weight stream is prefetched 4 KiB
-      ahead (`prefetchnta` on x86); needs vector FMA (AVX2+FMA, AVX-512,
-      NEON).
+      unsigned, with zero points stored as f32, f16, bf16, i8, i16 or
+      i32), fp8 e4m3fn / e5m2, other signed 5- to 8-bit floats (the fnuz
+      fp8s, custom ones; a byte a code), fp6 e2m3fn / e3m2fn and any
+      format of at most 16 codes (a table looked up with a vector
+      permute); layouts `int4-interleave32`, `int8-dense`, `code6-split64`,
+      ... (docs/formats.md); scales per group of a multiple of the kernel's
+      step (32 codes for nibbles, 64 for fp6, 16 for bytes), or of 16 / 32
+      codes dividing it (each 16-code run of a step scaled by its own
+      group), or per row, stored as f32, f16 or bf16 (widened per group),
+      or 8-bit codes (E8M0 of the MX formats, e4m3 / e5m2, or a two-level
+      scheme's 8-bit codes with one f32 scale per tensor, e.g. NVFP4-style)
+      looked up in a 256-entry f32 table; f32 FMA; the weight stream is
+      prefetched 4 KiB ahead (`prefetchnta` on x86); needs vector FMA
+      (AVX2+FMA, AVX-512, NEON).
     * integer dot (`act_format` = signed int8, dynamic or static `act_scale`,
       i.e. W8A8 and W4A8): activations quantized once per input value by a
       generated row quantizer, then 8-bit dot products: `vpdpbusd` on
       AVX-512 VNNI (zmm; int4 layout `int4-interleave128-offset`) or
       AVX-VNNI (ymm; `int4-interleave64-offset`), with weights stored
-      offset-binary and a per-group activation-sum correction; NEON `sdot`
-      with `dotprod` (`int4-interleave32`). The group must be a multiple of
+      offset-binary and a per-group activation-sum correction (which also
+      takes the zero points of uint4 / uint8 weights); NEON `sdot` with
+      `dotprod` (`int4-interleave32`). Scales f32, f16 or bf16, zero points
+      as for weight-only. The group must be a multiple of
       the kernel's block (128 / 64 / 32 codes for int4, half that for
       int8); otherwise, or without a dot-product feature, a remark says why
       the matmul keeps the reference lowering.
