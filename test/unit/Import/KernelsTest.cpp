@@ -291,8 +291,8 @@ std::string moduleText(const Case &c, const Data &d) {
             // A static scale small enough that some activations saturate.
             (c.act == Act::Static ? ", act_scale = 1.0e-02 : f32" : "") + "}";
   os << "  %y = nibble.matmul %x, %w scales(%s : " << sT << ")"
-     << (twoLevel ? " scale_scales(%ss : tensor<1x1xf32>)" : "")
-     << (c.zeroPoints ? " zero_points(%z : " + fT + ")" : "") << attrs
+     << (c.zeroPoints ? " zero_points(%z : " + fT + ")" : "")
+     << (twoLevel ? " scale_scales(%ss : tensor<1x1xf32>)" : "") << attrs
      << " : tensor<" << c.m << "x" << c.k << "xf32>, !w -> "
      << "tensor<" << c.m << "x" << c.n << "xf32>\n";
   os << "  return %y : tensor<" << c.m << "x" << c.n << "xf32>\n}\n";
@@ -525,7 +525,16 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{2, 17, 256, 64, "uint8", false, Act::Static, true,
                            Scale::BF16, "i32"},
                       Case{1, 16, 49152, 128, "uint4", true, Act::Dynamic,
-                           true, Scale::F16, "i8"}));
+                           true, Scale::F16, "i8"},
+                      // 8-bit scale codes through their table: E8M0
+                      // (MXINT4-style weights, int8 activations) and a
+                      // two-level e4m3 x f32 scheme.
+                      Case{2, 20, 256, 128, "int4", true, Act::Dynamic, false,
+                           Scale::E8M0},
+                      Case{1, 18, 256, 128, "uint4", true, Act::Static, true,
+                           Scale::TwoLevelE4M3},
+                      Case{3, 17, 128, 64, "int8", false, Act::Dynamic, false,
+                           Scale::E8M0}));
 
 } // namespace
 

@@ -39,6 +39,13 @@ std::string shapeSuffix(int64_t m, int64_t n, int64_t k) {
          std::to_string(k);
 }
 
+/// The f32 value of an 8-bit scale code (i8, read unsigned) in `table`.
+Value scaleFromTable(OpBuilder &b, Location loc, Value table, Value code) {
+  Value wide = arith::ExtUIOp::create(b, loc, b.getI32Type(), code);
+  Value at = arith::IndexCastUIOp::create(b, loc, b.getIndexType(), wide);
+  return tensor::ExtractOp::create(b, loc, table, ValueRange{at});
+}
+
 /// Kernel-name tag of zero points: "z" for f32 ones, "z" and the element
 /// type otherwise, nothing without.
 std::string zeroTag(bool zeroPoints, Type type) {
@@ -446,7 +453,8 @@ std::string WeightOnlyKernel::layout() const {
 }
 
 std::string IntDotKernel::name() const {
-  const char *scaleTag = scaleType.isF16()    ? "_sf16"
+  const char *scaleTag = scaleTable           ? "_s8t"
+                         : scaleType.isF16()  ? "_sf16"
                          : scaleType.isBF16() ? "_sbf16"
                                               : "";
   return std::string("nibble_gemv_") + (unsignedFormat ? "u" : "w") +
@@ -801,12 +809,8 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
     case ScaleStorage::F16:
     case ScaleStorage::BF16:
       return toF32(gb, gl, v);
-    case ScaleStorage::Table8: {
-      Value code = arith::ExtUIOp::create(gb, gl, b.getI32Type(), v);
-      Value at = arith::IndexCastUIOp::create(gb, gl, gb.getIndexType(), code);
-      return tensor::ExtractOp::create(gb, gl, scaleTable, ValueRange{at})
-          .getResult();
-    }
+    case ScaleStorage::Table8:
+      return scaleFromTable(gb, gl, scaleTable, v);
     }
     llvm_unreachable("scale storage");
   };
@@ -1011,6 +1015,8 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
   auto wT = RankedTensorType::get({bytes}, i8);
   SmallVector<Type> inputs = {
       xqT, xsT, xsumT, wT, RankedTensorType::get({key.n, groups}, key.scaleType)};
+  if (key.scaleTable)
+    inputs.push_back(RankedTensorType::get({256}, f32));
   if (key.zeroPoints)
     inputs.push_back(RankedTensorType::get({key.n, groups}, key.zeroPointType));
   KernelFunc kf =
@@ -1018,7 +1024,15 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
                      key.m, key.n, key.k, epilogue, quantize);
   Value xq = kf.inputs[0], xs = kf.inputs[1], xsum = kf.inputs[2],
         w = kf.inputs[3], s = kf.inputs[4];
-  Value zp = key.zeroPoints ? kf.inputs[5] : Value();
+  Value scaleTable = key.scaleTable ? kf.inputs[5] : Value();
+  Value zp = key.zeroPoints ? kf.inputs.back() : Value();
+  // The f32 scale of (row n, group g), from its storage.
+  auto groupScale = [&](OpBuilder &gb, Location gl, Value n, Value g) {
+    Value v = tensor::ExtractOp::create(gb, gl, s, ValueRange{n, g});
+    if (!key.scaleTable)
+      return toF32(gb, gl, v);
+    return scaleFromTable(gb, gl, scaleTable, v);
+  };
   const OutputStore &outputs = kf.outputs;
   Emit e{b, loc};
   const int64_t L = key.lanes, VB = key.vectorBytes();
@@ -1036,7 +1050,8 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
   // The correction sum_g s_g (offset + zp_g) xsum_g, subtracted per row.
   const float offset = key.offset();
   const bool corrected = offset != 0.0f || key.zeroPoints;
-  const bool rowCorrection = corrected && groups <= 256;
+  // (8-bit scale codes would need a gather: they take the per-group one.)
+  const bool rowCorrection = corrected && groups <= 256 && !key.scaleTable;
   auto intrinsic = StringAttr::get(ctx, key.intrinsic);
   // Activation rows per pass over a weight row: enough independent
   // accumulators to hide the dot-product latency, few enough to stay in
@@ -1101,8 +1116,7 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
           }
           return next;
         });
-        Value scale = toF32(
-            gb, gl, tensor::ExtractOp::create(gb, gl, s, ValueRange{n, g}));
+        Value scale = groupScale(gb, gl, n, g);
         Value sv = vector::BroadcastOp::create(gb, gl, vf, scale);
         for (int64_t mi = 0; mi < T; ++mi) {
           size_t a = size_t(u * T + mi);

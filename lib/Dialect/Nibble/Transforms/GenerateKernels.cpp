@@ -20,7 +20,7 @@
 //    (any format) stored as f32, f16, bf16 or i8/i16/i32; decoded in
 //    registers, f32 FMA. Needs vector FMA (AVX2+FMA, AVX-512, NEON).
 //  - integer dot (act_format int8, dynamic or static): int4 / int8 /
-//    uint4 / uint8 weights (scales f32, f16 or bf16, zero points of any
+//    uint4 / uint8 weights (scales as for weight-only, zero points of any
 //    stored type) times int8
 //    activations with an 8-bit dot-product instruction: vpdpbusd (AVX-512
 //    VNNI, 16 lanes; AVX-VNNI, 8 lanes), which multiplies u8 by s8, so
@@ -368,7 +368,7 @@ struct GenerateKernelsPass
       if (op.getActFormatAttr()) {
         if (std::optional<IntDotKernel> key =
                 intDotKernel(op, *shape, /*remark=*/true))
-          rewriteIntDot(op, *key);
+          rewriteIntDot(op, *key, *shape);
         continue;
       }
       std::optional<WeightOnlyKernel> key =
@@ -402,8 +402,7 @@ struct GenerateKernelsPass
   std::optional<IntDotKernel> intDotKernel(MatmulOp op, const MatmulShape &s,
                                            bool remark) {
     const auto &f = s.format;
-    if (!int8Activations(op) || s.scales == ScaleStorage::Table8 ||
-        f.kind() != ::nibble::formats::Kind::Int ||
+    if (!int8Activations(op) || f.kind() != ::nibble::formats::Kind::Int ||
         (f.bits() != 4 && f.bits() != 8))
       return std::nullopt;
     if (!caps.dotLanes) {
@@ -419,8 +418,11 @@ struct GenerateKernelsPass
                      caps.dotUnsignedWeights, caps.dotIntrinsic};
     key.unsignedFormat = !f.isSigned();
     key.zeroPoints = s.zeroPoints;
+    key.scaleTable = s.scales == ScaleStorage::Table8;
     key.scaleType =
-        cast<RankedTensorType>(op.getScales().getType()).getElementType();
+        key.scaleTable
+            ? Type(IntegerType::get(op.getContext(), 8))
+            : cast<RankedTensorType>(op.getScales().getType()).getElementType();
     key.zeroPointType = s.zeroPointType;
     if (key.group % key.blockCodes() != 0) {
       if (remark)
@@ -680,7 +682,8 @@ struct GenerateKernelsPass
     return acts;
   }
 
-  void rewriteIntDot(MatmulOp op, const IntDotKernel &key) {
+  void rewriteIntDot(MatmulOp op, const IntDotKernel &key,
+                     const MatmulShape &shape) {
     Fusion fusion = fusionOf(op);
     std::string name = key.name() + fusion.key();
     func::FuncOp fn = kernel(name, [&] {
@@ -700,7 +703,8 @@ struct GenerateKernelsPass
                             key.flipSign(), layout);
     Value yInit = tensor::EmptyOp::create(
         b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
-    SmallVector<Value> args = {q.xq, q.xs, q.xsum, w, op.getScales()};
+    SmallVector<Value> args = {q.xq, q.xs, q.xsum, w};
+    args.append(scaleArgs(op, shape));
     if (key.zeroPoints)
       args.push_back(op.getZeroPoints());
     args.append({yInit, arith::ConstantIndexOp::create(b, loc, 0),

@@ -210,8 +210,8 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
       AVX-VNNI (ymm; `int4-interleave64-offset`), with weights stored
       offset-binary and a per-group activation-sum correction (which also
       takes the zero points of uint4 / uint8 weights); NEON `sdot` with
-      `dotprod` (`int4-interleave32`). Scales f32, f16 or bf16, zero points
-      as for weight-only. The group must be a multiple of
+      `dotprod` (`int4-interleave32`). Scales and zero points stored as for
+      weight-only. The group must be a multiple of
       the kernel's block (128 / 64 / 32 codes for int4, half that for
       int8); otherwise, or without a dot-product feature, a remark says why
       the matmul keeps the reference lowering.
