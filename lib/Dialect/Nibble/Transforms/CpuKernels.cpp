@@ -39,11 +39,35 @@ std::string shapeSuffix(int64_t m, int64_t n, int64_t k) {
          std::to_string(k);
 }
 
-/// The f32 value of an 8-bit scale code (i8, read unsigned) in `table`.
-Value scaleFromTable(OpBuilder &b, Location loc, Value table, Value code) {
-  Value wide = arith::ExtUIOp::create(b, loc, b.getI32Type(), code);
-  Value at = arith::IndexCastUIOp::create(b, loc, b.getIndexType(), wide);
-  return tensor::ExtractOp::create(b, loc, table, ValueRange{at});
+/// The element type scales of `storage` are passed in (8-bit codes as
+/// i8).
+Type scaleElementType(MLIRContext *ctx, ScaleStorage storage) {
+  switch (storage) {
+  case ScaleStorage::F32:
+    return Float32Type::get(ctx);
+  case ScaleStorage::F16:
+    return Float16Type::get(ctx);
+  case ScaleStorage::BF16:
+    return BFloat16Type::get(ctx);
+  case ScaleStorage::Table8:
+    return IntegerType::get(ctx, 8);
+  }
+  llvm_unreachable("scale storage");
+}
+
+/// Kernel-name tag of the scale storage (none for f32).
+const char *scaleTag(ScaleStorage storage) {
+  switch (storage) {
+  case ScaleStorage::F32:
+    return "";
+  case ScaleStorage::F16:
+    return "_sf16";
+  case ScaleStorage::BF16:
+    return "_sbf16";
+  case ScaleStorage::Table8:
+    return "_s8t";
+  }
+  llvm_unreachable("scale storage");
 }
 
 /// Kernel-name tag of zero points: "z" for f32 ones, "z" and the element
@@ -69,6 +93,18 @@ Value toF32(OpBuilder &b, Location loc, Value v) {
   if (isa<IntegerType>(getElementTypeOrSelf(t)))
     return arith::SIToFPOp::create(b, loc, f32, v);
   return arith::ExtFOp::create(b, loc, f32, v);
+}
+
+/// The f32 scale of (row n, group g) of `s`, stored as `storage`; for
+/// Table8, the code (read unsigned) indexes `table`.
+Value groupScale(OpBuilder &b, Location loc, ScaleStorage storage, Value s,
+                 Value table, Value n, Value g) {
+  Value v = tensor::ExtractOp::create(b, loc, s, ValueRange{n, g});
+  if (storage != ScaleStorage::Table8)
+    return toF32(b, loc, v);
+  Value wide = arith::ExtUIOp::create(b, loc, b.getI32Type(), v);
+  Value at = arith::IndexCastUIOp::create(b, loc, b.getIndexType(), wide);
+  return tensor::ExtractOp::create(b, loc, table, ValueRange{at});
 }
 
 /// Small helpers over one OpBuilder and Location.
@@ -434,12 +470,9 @@ std::string WeightOnlyKernel::name() const {
           std::to_string(manBits) + "b" + std::to_string(bias) + "_";
     break;
   }
-  const char *scaleTag = scales == ScaleStorage::F16    ? "_sf16"
-                         : scales == ScaleStorage::BF16 ? "_sbf16"
-                         : scales == ScaleStorage::Table8 ? "_s8t"
-                                                          : "";
   return "nibble_gemv_" + tag + "g" + std::to_string(group) +
-         zeroTag(zeroPoints, zeroPointType) + scaleTag + shapeSuffix(m, n, k);
+         zeroTag(zeroPoints, zeroPointType) + scaleTag(scales) +
+         shapeSuffix(m, n, k);
 }
 
 std::string WeightOnlyKernel::layout() const {
@@ -453,13 +486,10 @@ std::string WeightOnlyKernel::layout() const {
 }
 
 std::string IntDotKernel::name() const {
-  const char *scaleTag = scaleTable           ? "_s8t"
-                         : scaleType.isF16()  ? "_sf16"
-                         : scaleType.isBF16() ? "_sbf16"
-                                              : "";
   return std::string("nibble_gemv_") + (unsignedFormat ? "u" : "w") +
          std::to_string(bits) + "a8g" + std::to_string(group) +
-         zeroTag(zeroPoints, zeroPointType) + scaleTag + shapeSuffix(m, n, k);
+         zeroTag(zeroPoints, zeroPointType) + scaleTag(scales) +
+         shapeSuffix(m, n, k);
 }
 
 std::string ActQuantizer::name() const {
@@ -784,12 +814,10 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   auto xT = RankedTensorType::get({key.m, key.k}, f32);
   auto wT = RankedTensorType::get({bytes}, i8);
   const bool table = key.scales == ScaleStorage::Table8;
-  Type sElem = key.scales == ScaleStorage::F16    ? Type(b.getF16Type())
-               : key.scales == ScaleStorage::BF16 ? Type(b.getBF16Type())
-               : table                            ? Type(i8)
-                                                  : Type(f32);
-  SmallVector<Type> inputs = {xT, wT,
-                              RankedTensorType::get({key.n, groups}, sElem)};
+  SmallVector<Type> inputs = {
+      xT, wT,
+      RankedTensorType::get({key.n, groups},
+                            scaleElementType(b.getContext(), key.scales))};
   if (table)
     inputs.push_back(RankedTensorType::get({256}, f32));
   const Type zElem = key.zeroPoints ? key.zeroPointType : f32;
@@ -801,19 +829,6 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   Value scaleTable = table ? kf.inputs[3] : Value();
   Value zp = key.zeroPoints ? kf.inputs.back() : Value();
   const OutputStore &outputs = kf.outputs;
-  // The f32 scale of (row n, group g), from its storage.
-  auto groupScale = [&](OpBuilder &gb, Location gl, Value n, Value g) {
-    Value v = tensor::ExtractOp::create(gb, gl, s, ValueRange{n, g});
-    switch (key.scales) {
-    case ScaleStorage::F32:
-    case ScaleStorage::F16:
-    case ScaleStorage::BF16:
-      return toF32(gb, gl, v);
-    case ScaleStorage::Table8:
-      return scaleFromTable(gb, gl, scaleTable, v);
-    }
-    llvm_unreachable("scale storage");
-  };
   // The f32 zero point of (row n, group g): floats widened, integers
   // sign-extended (as the reference lowering reads them).
   auto groupZeroPoint = [&](OpBuilder &gb, Location gl, Value n, Value g) {
@@ -936,7 +951,7 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
       // The block's groups and their scales (for the zero points).
       SmallVector<Value> blockGroups, blockScales;
       if (groupsPerStep == 1) {
-        Value scale = groupScale(gb, gl, n, g);
+        Value scale = groupScale(gb, gl, key.scales, s, scaleTable, n, g);
         blockGroups.push_back(g);
         blockScales.push_back(scale);
         Value sv = scaleVector(scale);
@@ -951,7 +966,7 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
         out.assign(acc.begin(), acc.begin() + M * rowAccs);
         for (int64_t j = 0; j < groupsPerStep; ++j) {
           Value gj = ge.affine(g, groupsPerStep, ge.idx(j));
-          Value scale = groupScale(gb, gl, n, gj);
+          Value scale = groupScale(gb, gl, key.scales, s, scaleTable, n, gj);
           blockGroups.push_back(gj);
           blockScales.push_back(scale);
           Value sv = scaleVector(scale);
@@ -1013,9 +1028,11 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
   auto xsT = RankedTensorType::get({key.m}, f32);
   auto xsumT = RankedTensorType::get({key.m, groups}, f32);
   auto wT = RankedTensorType::get({bytes}, i8);
-  SmallVector<Type> inputs = {
-      xqT, xsT, xsumT, wT, RankedTensorType::get({key.n, groups}, key.scaleType)};
-  if (key.scaleTable)
+  const bool table = key.scales == ScaleStorage::Table8;
+  Type sElem = scaleElementType(ctx, key.scales);
+  SmallVector<Type> inputs = {xqT, xsT, xsumT, wT,
+                              RankedTensorType::get({key.n, groups}, sElem)};
+  if (table)
     inputs.push_back(RankedTensorType::get({256}, f32));
   if (key.zeroPoints)
     inputs.push_back(RankedTensorType::get({key.n, groups}, key.zeroPointType));
@@ -1024,15 +1041,8 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
                      key.m, key.n, key.k, epilogue, quantize);
   Value xq = kf.inputs[0], xs = kf.inputs[1], xsum = kf.inputs[2],
         w = kf.inputs[3], s = kf.inputs[4];
-  Value scaleTable = key.scaleTable ? kf.inputs[5] : Value();
+  Value scaleTable = table ? kf.inputs[5] : Value();
   Value zp = key.zeroPoints ? kf.inputs.back() : Value();
-  // The f32 scale of (row n, group g), from its storage.
-  auto groupScale = [&](OpBuilder &gb, Location gl, Value n, Value g) {
-    Value v = tensor::ExtractOp::create(gb, gl, s, ValueRange{n, g});
-    if (!key.scaleTable)
-      return toF32(gb, gl, v);
-    return scaleFromTable(gb, gl, scaleTable, v);
-  };
   const OutputStore &outputs = kf.outputs;
   Emit e{b, loc};
   const int64_t L = key.lanes, VB = key.vectorBytes();
@@ -1051,7 +1061,7 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
   const float offset = key.offset();
   const bool corrected = offset != 0.0f || key.zeroPoints;
   // (8-bit scale codes would need a gather: they take the per-group one.)
-  const bool rowCorrection = corrected && groups <= 256 && !key.scaleTable;
+  const bool rowCorrection = corrected && groups <= 256 && !table;
   auto intrinsic = StringAttr::get(ctx, key.intrinsic);
   // Activation rows per pass over a weight row: enough independent
   // accumulators to hide the dot-product latency, few enough to stay in
@@ -1116,7 +1126,7 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
           }
           return next;
         });
-        Value scale = groupScale(gb, gl, n, g);
+        Value scale = groupScale(gb, gl, key.scales, s, scaleTable, n, g);
         Value sv = vector::BroadcastOp::create(gb, gl, vf, scale);
         for (int64_t mi = 0; mi < T; ++mi) {
           size_t a = size_t(u * T + mi);
@@ -1149,7 +1159,7 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
       if (rowCorrection) {
         sRow = toF32(rb, l,
                      r.read(s, {n, r.idx(0)},
-                            VectorType::get({groups}, key.scaleType)));
+                            VectorType::get({groups}, sElem)));
         Value o = r.splat(vg, rb.getF32FloatAttr(offset));
         if (key.zeroPoints)
           o = arith::AddFOp::create(

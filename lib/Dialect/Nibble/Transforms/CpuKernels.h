@@ -155,10 +155,10 @@ struct WeightOnlyKernel {
 ///   func(xq: [M,K]i8, xs: [M]f32, xsum: [M,K/G]f32, w: [B]i8,
 ///        s: [N,K/G]S, [table: [256]f32,] [zp: [N,K/G]Z,] y: [M,N]f32,
 ///        n0, n1) -> y
-/// with S f32, f16 or bf16, or i8 codes indexing `table` (scaleTable:
-/// ScaleStorage::Table8 of the weight-only kernel), and Z f32, f16, bf16,
-/// i8, i16 or i32, widened or sign-extended to f32 where read (as the
-/// reference lowering reads them).
+/// with S the scales' storage (ScaleStorage, as for the weight-only
+/// kernel; Table8 adds `table`) and Z f32, f16, bf16, i8, i16 or i32,
+/// widened or sign-extended to f32 where read (as the reference lowering
+/// reads them).
 struct IntDotKernel {
   int64_t m, n, k, group, bits;
   int64_t lanes;          ///< i32 lanes of one dot-product instruction
@@ -166,8 +166,7 @@ struct IntDotKernel {
   std::string intrinsic;  ///< LLVM intrinsic: (acc, a, b) -> acc
   bool unsignedFormat = false; ///< uint4 / uint8 weights
   bool zeroPoints = false;     ///< one per scale
-  Type scaleType;              ///< the scales' element type
-  bool scaleTable = false;     ///< scales are 8-bit codes into a table
+  ScaleStorage scales = ScaleStorage::F32;
   Type zeroPointType;          ///< with zeroPoints: theirs
   std::string name() const;
   /// Whether stored codes have their top bit flipped (see above).

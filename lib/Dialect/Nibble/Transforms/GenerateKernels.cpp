@@ -418,11 +418,7 @@ struct GenerateKernelsPass
                      caps.dotUnsignedWeights, caps.dotIntrinsic};
     key.unsignedFormat = !f.isSigned();
     key.zeroPoints = s.zeroPoints;
-    key.scaleTable = s.scales == ScaleStorage::Table8;
-    key.scaleType =
-        key.scaleTable
-            ? Type(IntegerType::get(op.getContext(), 8))
-            : cast<RankedTensorType>(op.getScales().getType()).getElementType();
+    key.scales = s.scales;
     key.zeroPointType = s.zeroPointType;
     if (key.group % key.blockCodes() != 0) {
       if (remark)
