@@ -76,7 +76,7 @@ enum class WeightDecode {
                ///< x 2^(15 - bias)
 };
 
-/// How the weight-only kernel's group scales are stored (one load and
+/// How a kernel's group scales are stored (one load and
 /// conversion per group and row; exact, as the reference's decode).
 enum class ScaleStorage {
   F32,
