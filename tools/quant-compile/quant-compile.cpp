@@ -290,7 +290,7 @@ bool calibrateSequentially(const model::Model &model,
 /// generated CPU kernels repack codes into their layouts, whatever the
 /// scale storage (formats::cpuKernelStorageBits: 1-4 bit codes in 4-bit
 /// containers, fp6 in 6 bits, other 5-8 bit codes in bytes). The card
-/// states what was stored instead (storedCodeBytes).
+/// states what was stored instead (packedCodeBytes).
 unsigned storedCodeBits(const formats::Format &f) {
   return formats::cpuKernelStorageBits(f);
 }
