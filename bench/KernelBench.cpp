@@ -75,12 +75,16 @@ using IntDotFn = void (*)(MemRef<int8_t, 2> *, MemRef<float, 1> *,
                           MemRef<float, 2> *, MemRef<float, 2> *, int64_t,
                           int64_t);
 
-/// The weights of a benchmark: a format attribute, its code width and
-/// whether it has zero points.
+/// The weights of a benchmark: a format attribute, the bits a code takes
+/// in the kernel's layout, whether it has zero points, and the format's
+/// own code width when it differs from the stored one (a 5-bit float is
+/// stored a byte a code).
 struct WeightFormat {
   const char *attr;
   int bits;
   bool zeroPoints;
+  int formatBits = 0;
+  int codeBits() const { return formatBits ? formatBits : bits; }
 };
 
 WeightFormat signedInt(int bits) {
@@ -128,7 +132,7 @@ Kernel compileKernel(int64_t m, int64_t n, int64_t k, int64_t group,
       "tensor<" + std::to_string(m) + "x" + std::to_string(k) + "xf32>";
   std::string y =
       "tensor<" + std::to_string(m) + "x" + std::to_string(n) + "xf32>";
-  int64_t bytes = n * k * fmt.bits / 8;
+  int64_t bytes = n * k * fmt.codeBits() / 8;
   std::string zp = fmt.zeroPoints ? " zero_points(%s : " + s + ")" : "";
   std::string attrs = intDot ? " {act_format = #nibble.int<8, signed>}" : "";
   std::string text =
@@ -287,6 +291,8 @@ const WeightFormat kFormats[] = {
     {"#nibble.int<8, signed>", 8, false},
     {"#nibble.float<e2m3fn>", 6, false},
     {"#nibble.float<e4m3fnuz>", 8, false},
+    // A 5-bit float: stored a byte a code by the kernel.
+    {"#nibble.float<e2m2, nonfinite = finite_only>", 8, false, 5},
 };
 
 /// Arguments: N, K, threads, format (index into kFormats), cold (0: the

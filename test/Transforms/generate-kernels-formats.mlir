@@ -8,8 +8,8 @@
 // sign-extended into nibbles at compile time, and the other 5- to 8-bit
 // floats (e4m3fnuz, e5m2fnuz, custom ones such as e3m3, IEEE-style e3m4
 // or e2m2, stored in bytes with the sign repeated above the code) have
-// their exponent and mantissa shifted into f32 bit positions, times
-// 2^(127 - bias).
+// their exponent and mantissa shifted into f16 bit positions (at most 4
+// exponent bits) or f32 ones, times 2^(15 - bias) or 2^(127 - bias).
 // RUN: quant-opt %s --nibble-generate-kernels=target=znver4 | FileCheck %s
 // RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=znver4" | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mtriple=x86_64-unknown-linux-gnu -mcpu=znver4 | FileCheck %s --check-prefix=ZEN4
@@ -28,8 +28,9 @@
 !f8 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e3m4, bias = 2, nonfinite = finite_only>, group<1, 32>, scale = f32>>
 !f7 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e3m3, bias = 3, nonfinite = finite_only>, group<1, 32>, scale = f32>>
 !f5 = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e2m2, bias = 1, nonfinite = finite_only>, group<1, 32>, scale = f32>>
+!e5z = !nibble.qtensor<8x64, #nibble.scheme<#nibble.float<e5m2fnuz>, group<1, 32>, scale = f32>>
 
-func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>) {
+func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>) {
   %s2 = arith.constant dense<0.5> : tensor<8x2xf32>
   %s1 = arith.constant dense<0.25> : tensor<8x1xf32>
   %wn = nibble.constant dense<17> : tensor<256xi8> -> !nf4
@@ -52,7 +53,9 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
   %y7 = nibble.matmul %x, %w7 scales(%s2 : tensor<8x2xf32>) : tensor<1x64xf32>, !f7 -> tensor<1x8xf32>
   %wf5 = nibble.constant dense<-93> : tensor<320xi8> -> !f5
   %yf5 = nibble.matmul %x, %wf5 scales(%s2 : tensor<8x2xf32>) : tensor<1x64xf32>, !f5 -> tensor<1x8xf32>
-  return %yn, %yf, %y4, %y5, %y3, %y6, %yz, %y8, %y7, %yf5 : tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>
+  %we5 = nibble.constant dense<-75> : tensor<512xi8> -> !e5z
+  %ye5 = nibble.matmul %x, %we5 scales(%s2 : tensor<8x2xf32>) : tensor<1x64xf32>, !e5z -> tensor<1x8xf32>
+  return %yn, %yf, %y4, %y5, %y3, %y6, %yz, %y8, %y7, %yf5, %ye5 : tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<1x8xf32>
 }
 
 // CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.lut<nf4>, group<1, 32>, scale = f32, layout = "code4-interleave32">} {{.*}} : tensor<256xi8>
@@ -75,6 +78,7 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // CHECK: call @nibble_gemv_f7m3b3_g32_m1_n8_k64(
 // CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.float<e2m2, nonfinite = finite_only>, group<1, 32>, scale = f32, layout = "code8-dense">} {{.*}} : tensor<512xi8>
 // CHECK: call @nibble_gemv_f5m2b1_g32_m1_n8_k64(
+// CHECK: call @nibble_gemv_f8m2b16_g32_m1_n8_k64(
 // CHECK-NOT: nibble.matmul
 // Every weight-only kernel prefetches its weights 4 KiB ahead, once per
 // 64-byte line, clamped to the buffer.
@@ -99,24 +103,38 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // CHECK: arith.shrsi
 // CHECK: vector.bitcast {{.*}} : vector<16xi16> to vector<16xf16>
 // CHECK: arith.constant 1.638400e+04 : f32
-// e4m3fnuz: shift left by 20 (23 - 3 mantissa bits), keep bit 31 and the
-// 7 code bits (0x87F00000), times 2^(127 - 8).
+// Floats of at most 4 exponent bits in bytes (e4m3fnuz, e2m2, ...) go
+// through f16 bit patterns, so that no f32 subnormal is ever an operand:
+// e4m3fnuz sign-extended to i16, shifted left by 7 (10 - 3 mantissa bits),
+// sign and the 7 code bits kept (0xBF80), widened; the scale carries
+// 2^(15 - 8).
 // CHECK: func.func @nibble_gemv_f8m3b8_g32_m1_n8_k64(
-// CHECK-DAG: arith.constant dense<20> : vector<16xi32>
-// CHECK-DAG: arith.constant dense<-2014314496> : vector<16xi32>
-// CHECK-DAG: arith.constant dense<6.64613997E+35> : vector<16xf32>
+// CHECK-DAG: arith.constant dense<7> : vector<16xi16>
+// CHECK-DAG: arith.constant dense<-16512> : vector<16xi16>
+// CHECK: arith.extsi {{.*}} : vector<16xi8> to vector<16xi16>
+// CHECK: arith.shli
+// CHECK: arith.andi
+// CHECK: vector.bitcast {{.*}} : vector<16xi16> to vector<16xf16>
+// CHECK: arith.extf {{.*}} : vector<16xf16> to vector<16xf32>
+// CHECK: arith.constant 1.280000e+02 : f32
+// e2m2 (5 bits, bias 1): shift left by 8, keep 0x8F00, the scale carries
+// 2^14.
+// CHECK: func.func @nibble_gemv_f5m2b1_g32_m1_n8_k64(
+// CHECK-DAG: arith.constant dense<-28928> : vector<16xi16>
+// CHECK: arith.extsi {{.*}} : vector<16xi8> to vector<16xi16>
+// CHECK: arith.constant 1.638400e+04 : f32
+// e5m2fnuz's top binade is not an f16 number: f32 bit patterns, shift
+// left by 21 (23 - 2), keep bit 31 and the 7 code bits (0x8FE00000),
+// times 2^(127 - 16).
+// CHECK: func.func @nibble_gemv_f8m2b16_g32_m1_n8_k64(
+// CHECK-DAG: arith.constant dense<21> : vector<16xi32>
+// CHECK-DAG: arith.constant dense<-1881145344> : vector<16xi32>
+// CHECK-DAG: arith.constant dense<2.59614843E+33> : vector<16xf32>
 // CHECK: arith.extsi {{.*}} : vector<16xi8> to vector<16xi32>
 // CHECK: arith.shli
 // CHECK: arith.andi
 // CHECK: vector.bitcast {{.*}} : vector<16xi32> to vector<16xf32>
 // CHECK: arith.mulf {{.*}} : vector<16xf32>
-// e2m2 (5 bits, bias 1): shift left by 21, keep bit 31 and the 4 exponent
-// and mantissa bits (0x81E00000), times 2^126.
-// CHECK: func.func @nibble_gemv_f5m2b1_g32_m1_n8_k64(
-// CHECK-DAG: arith.constant dense<21> : vector<16xi32>
-// CHECK-DAG: arith.constant dense<-2116026368> : vector<16xi32>
-// CHECK-DAG: arith.constant dense<8.50705917E+37> : vector<16xf32>
-// CHECK: arith.extsi {{.*}} : vector<16xi8> to vector<16xi32>
 
 // ZEN4-LABEL: nibble_gemv_lut
 // ZEN4: prefetchnta
@@ -128,13 +146,17 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // ZEN4: vpsraw {{.*}}ymm
 // ZEN4: vcvtph2ps {{.*}}zmm
 // ZEN4-LABEL: nibble_gemv_f8m3b8_g32_m1_n8_k64:
-// ZEN4: vpmovsxbd {{.*}}zmm
-// ZEN4: vpslld $20
-// ZEN4: vmulps {{.*}}zmm
+// ZEN4: vpmovsxbw {{.*}}ymm
+// ZEN4: vpsllw $7
+// ZEN4: vcvtph2ps {{.*}}zmm
 // ZEN4: vfmadd{{[0-9]+}}ps {{.*}}zmm
 // ZEN4-LABEL: nibble_gemv_f5m2b1_g32_m1_n8_k64:
+// ZEN4: vpsllw $8
+// ZEN4: vcvtph2ps {{.*}}zmm
+// ZEN4-LABEL: nibble_gemv_f8m2b16_g32_m1_n8_k64:
 // ZEN4: vpmovsxbd {{.*}}zmm
 // ZEN4: vpslld $21
+// ZEN4: vmulps {{.*}}zmm
 
 // AVX2-LABEL: nibble_gemv_lut
 // AVX2-NOT: zmm

@@ -549,8 +549,15 @@ struct WeightDecoder {
       return;
     }
     if (key.decode == WeightDecode::ByteFloat) {
-      const int shift = 23 - key.manBits;
       const uint32_t field = (1u << unsigned(key.expBits + key.manBits)) - 1;
+      if (key.byteFloatViaF16()) {
+        const int shift = 10 - key.manBits;
+        bfShift = e.splat(vi16, b.getI16IntegerAttr(int16_t(shift)));
+        bfMask = e.splat(vi16, b.getI16IntegerAttr(int16_t(
+                                   0x8000u | (field << unsigned(shift)))));
+        return;
+      }
+      const int shift = 23 - key.manBits;
       bfShift = e.splat(vi32, b.getI32IntegerAttr(shift));
       bfMask = e.splat(vi32, b.getI32IntegerAttr(int32_t(
                                  0x80000000u | (field << unsigned(shift)))));
@@ -736,6 +743,20 @@ struct WeightDecoder {
     case WeightDecode::E5M2:
       return {fp8(b, l, raw)};
     case WeightDecode::ByteFloat: {
+      if (key.byteFloatViaF16()) {
+        // s eee mm (s repeated up to bit 7), sign-extended to i16 and
+        // shifted left by 10 - m: exponent and mantissa sit where an f16
+        // has them, bit 15 is a copy of the sign, the mask clears the
+        // others. The f16 value is the code's times 2^(bias - 15)
+        // (subnormal codes on f16 subnormals), widened exactly; the group
+        // scale carries 2^(15 - bias). No f32 subnormal is ever an
+        // operand (Zen 4 slows down on them).
+        Value wide = arith::ExtSIOp::create(b, l, vi16, raw);
+        Value bits = arith::AndIOp::create(
+            b, l, arith::ShLIOp::create(b, l, wide, bfShift), bfMask);
+        return {arith::ExtFOp::create(
+            b, l, vf32, vector::BitCastOp::create(b, l, vf16, bits).getResult())};
+      }
       // s eeee mmm (stored with s repeated up to bit 7 when narrower),
       // sign-extended to i32 and shifted left by 23 - m: the exponent and
       // mantissa sit where an f32 has them (exponent field e, the f32
@@ -758,7 +779,8 @@ struct WeightDecoder {
 
   /// The factor the decoded values are short of (folded into the scale).
   float scaleFactor() const {
-    if (key.decode == WeightDecode::Fp6)
+    if (key.decode == WeightDecode::Fp6 ||
+        (key.decode == WeightDecode::ByteFloat && key.byteFloatViaF16()))
       return std::ldexp(1.0f, 15 - key.bias);
     return key.decode == WeightDecode::E4M3 ? 256.0f : 1.0f;
   }

@@ -69,8 +69,9 @@ enum class WeightDecode {
                ///< non-finite codes, which the quantizer never produces,
                ///< decode as finite values), stored in a byte
                ///< with the sign bit repeated above it: exponent and
-               ///< mantissa moved into f32 bit positions (subnormals land
-               ///< on f32 subnormals), times 2^(127 - bias)
+               ///< mantissa moved into f16 bit positions and widened (at
+               ///< most 4 exponent bits; the scale carries 2^(15 - bias)),
+               ///< or into f32 bit positions, times 2^(127 - bias)
   Fp6,         ///< 6-bit floats without Inf/NaN (e2m3fn, e3m2fn), stored
                ///< 4+2 split (code6-split64): rebuilt as f16 bits, widened,
                ///< x 2^(15 - bias)
@@ -117,6 +118,11 @@ struct WeightOnlyKernel {
   Type zeroPointType;
   int manBits = 0, bias = 0; ///< WeightDecode::Fp6 and ByteFloat only
   int expBits = 0;           ///< WeightDecode::ByteFloat only
+  /// ByteFloat through f16 bit patterns: every code, subnormals included,
+  /// is an f16 number when the exponent has at most 4 bits (so no f32
+  /// subnormal is ever an operand). Wider exponents (e5m2fnuz) take f32
+  /// bit patterns.
+  bool byteFloatViaF16() const { return expBits <= 4; }
   ScaleStorage scales = ScaleStorage::F32;
   std::string name() const;
   /// The packed layout the kernel reads (recorded in the scheme):
