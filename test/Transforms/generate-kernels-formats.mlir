@@ -63,7 +63,7 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.float<e2m1fn>, group<1, 32>, scale = f32, layout = "code4-interleave32">}
 // CHECK: call @[[FP4:nibble_gemv_lut[0-9a-f]+_g32_m1_n8_k64]](
 // CHECK: layout = "code8-dense"
-// CHECK: call @nibble_gemv_e4m3g64_m1_n8_k64(
+// CHECK: call @nibble_gemv_f8m3b7_g64_m1_n8_k64(
 // CHECK: call @nibble_gemv_e5m2g32_m1_n8_k64(
 // The int3 codes take nibbles: 256 bytes for 8 x 64 codes.
 // CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.int<3, signed>, group<1, 64>, scale = f32, layout = "int4-interleave32">} {{.*}} : tensor<256xi8>
@@ -90,9 +90,13 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // CHECK: arith.minui
 // CHECK: memref.prefetch %[[WBUF]][%{{.*}}], read, locality<0>, data : memref<256xi8>
 // CHECK: llvm.call_intrinsic "llvm.x86.avx512.permvar.sf.512"
-// CHECK: func.func @nibble_gemv_e4m3g64_m1_n8_k64(
+// e4m3fn: the byte-float decode through f16 bit patterns; the scale
+// carries 2^(15 - 7).
+// CHECK: func.func @nibble_gemv_f8m3b7_g64_m1_n8_k64(
+// CHECK: arith.extsi {{.*}} : vector<16xi8> to vector<16xi16>
 // CHECK: vector.bitcast {{.*}} : vector<16xi16> to vector<16xf16>
 // CHECK: arith.extf {{.*}} : vector<16xf16> to vector<16xf32>
+// CHECK: arith.constant 2.560000e+02 : f32
 // CHECK: arith.mulf {{.*}}, %{{.*}} : f32
 // CHECK: func.func @nibble_gemv_f6m3b1_g64_m1_n8_k64(
 // Nibbles to bits 10-13, top bits to 14-15, shift by the 3 mantissa bits,
@@ -140,7 +144,7 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // ZEN4: prefetchnta
 // ZEN4: vperm{{d|ps}} {{.*}}zmm
 // ZEN4: vfmadd{{[0-9]+}}ps {{.*}}zmm
-// ZEN4-LABEL: nibble_gemv_e4m3g64_m1_n8_k64:
+// ZEN4-LABEL: nibble_gemv_f8m3b7_g64_m1_n8_k64:
 // ZEN4: vcvtph2ps {{.*}}zmm
 // ZEN4-LABEL: nibble_gemv_f6m3b1_g64_m1_n8_k64:
 // ZEN4: vpsraw {{.*}}ymm
@@ -172,7 +176,7 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>, tensor<
 // NEON: prfm pldl1strm
 // NEON: tbl v{{[0-9]+}}.16b
 // NEON: fmla v{{[0-9]+}}.4s
-// NEON-LABEL: nibble_gemv_e4m3g64_m1_n8_k64:
+// NEON-LABEL: nibble_gemv_f8m3b7_g64_m1_n8_k64:
 // NEON: fcvtl v{{[0-9]+}}.4s
 // NEON-LABEL: nibble_gemv_f6m3b1_g64_m1_n8_k64:
 // NEON: sshr v{{[0-9]+}}.8h

@@ -456,9 +456,6 @@ std::string WeightOnlyKernel::name() const {
     tag = "lut" + hex + "_";
     break;
   }
-  case WeightDecode::E4M3:
-    tag = "e4m3";
-    break;
   case WeightDecode::E5M2:
     tag = "e5m2";
     break;
@@ -509,7 +506,7 @@ struct WeightDecoder {
   const WeightOnlyKernel &key;
   MLIRContext *ctx;
   VectorType vf32, vi32, vi16, vf16, vi8;
-  Value c4, c28, c15, c8i16, c1i16, signKeep, c15b, c4b;
+  Value c4, c28, c15, c8i16, c15b, c4b;
   // Table lookups: the whole table (AVX-512), its halves (AVX2) or its four
   // byte planes (NEON), and the bit that picks a half.
   Value table, tableLo, tableHi, bit3, zero8, zero16;
@@ -533,9 +530,6 @@ struct WeightDecoder {
     c28 = e.splat(vi32, b.getI32IntegerAttr(28));
     c15 = e.splat(vi32, b.getI32IntegerAttr(15));
     c8i16 = e.splat(vi16, b.getI16IntegerAttr(8));
-    c1i16 = e.splat(vi16, b.getI16IntegerAttr(1));
-    // 0xBFFF: keep the sign (bit 15), clear its copy in bit 14.
-    signKeep = e.splat(vi16, b.getI16IntegerAttr(int16_t(0xBFFF)));
     c15b = e.splat(vi8, b.getI8IntegerAttr(15));
     c4b = e.splat(vi8, b.getI8IntegerAttr(4));
     if (key.decode == WeightDecode::Fp6) {
@@ -664,15 +658,11 @@ struct WeightDecoder {
     llvm_unreachable("table decode needs a vector permute");
   }
 
-  /// fp8 bytes -> f32 through f16 bit patterns (exact, subnormals too).
-  Value fp8(OpBuilder &b, Location l, Value raw) {
+  /// e5m2 bytes -> f32: each is the high byte of an f16 (exact,
+  /// subnormals, infinities and NaNs too).
+  Value e5m2(OpBuilder &b, Location l, Value raw) {
     Value wide = arith::ExtUIOp::create(b, l, vi16, raw);
     Value bits = arith::ShLIOp::create(b, l, wide, c8i16);
-    if (key.decode == WeightDecode::E4M3)
-      // s eeee mmm -> s 0eeee mmm0000000: the f16 value is the e4m3 value
-      // times 2^-8 (bias 15 vs 7); the group scale carries the 2^8.
-      bits = arith::AndIOp::create(
-          b, l, arith::ShRSIOp::create(b, l, bits, c1i16), signKeep);
     Value half = vector::BitCastOp::create(b, l, vf16, bits);
     return arith::ExtFOp::create(b, l, vf32, half);
   }
@@ -739,9 +729,8 @@ struct WeightDecoder {
       return {lookup(b, l, wide),
               lookup(b, l, arith::ShRUIOp::create(b, l, wide, c4))};
     }
-    case WeightDecode::E4M3:
     case WeightDecode::E5M2:
-      return {fp8(b, l, raw)};
+      return {e5m2(b, l, raw)};
     case WeightDecode::ByteFloat: {
       if (key.byteFloatViaF16()) {
         // s eee mm (s repeated up to bit 7), sign-extended to i16 and
@@ -782,7 +771,7 @@ struct WeightDecoder {
     if (key.decode == WeightDecode::Fp6 ||
         (key.decode == WeightDecode::ByteFloat && key.byteFloatViaF16()))
       return std::ldexp(1.0f, 15 - key.bias);
-    return key.decode == WeightDecode::E4M3 ? 256.0f : 1.0f;
+    return 1.0f;
   }
 };
 

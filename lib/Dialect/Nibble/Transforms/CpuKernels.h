@@ -62,10 +62,9 @@ enum class WeightDecode {
   UnsignedInt, ///< zero-extended
   Table,       ///< any format of <= 16 codes: a 16-entry f32 table, looked
                ///< up with a vector permute (vpermps / tbl)
-  E4M3,        ///< fp8 e4m3fn: rebuilt as f16 bits, widened, x 2^8
   E5M2,        ///< fp8 e5m2: the high byte of an f16, widened
   ByteFloat,   ///< any other signed float of 5 to 8 bits with a zero
-               ///< (e4m3fnuz, e5m2fnuz, custom ones such as e2m2 or e3m3;
+               ///< (e4m3fn, e4m3fnuz, e5m2fnuz, custom ones such as e2m2;
                ///< non-finite codes, which the quantizer never produces,
                ///< decode as finite values), stored in a byte
                ///< with the sign bit repeated above it: exponent and

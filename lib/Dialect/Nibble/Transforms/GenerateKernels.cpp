@@ -9,9 +9,10 @@
 //
 // Paths (docs/performance.md lists which formats each serves):
 //  - weight-only (no act_format): integer weights of any width (signed or
-//    unsigned, with or without zero points), fp8 e4m3fn / e5m2 (widened
-//    through f16 bit patterns), the fnuz fp8s and other 5- to 8-bit
-//    floats (through f32 bit patterns), fp6 (code6-split64)
+//    unsigned, with or without zero points), fp8 e5m2 (the high byte of
+//    an f16), every other signed 5- to 8-bit float (e4m3fn, the fnuz
+//    fp8s, custom ones: through f16 bit patterns, or f32 ones beyond 4
+//    exponent bits), fp6 (code6-split64)
 //    and every format of at most 16 codes (fp4,
 //    NF4, any lookup table: a 16-entry f32 table and a vector permute,
 //    vpermps or NEON tbl); scales per group (a multiple of the 32- or
@@ -282,10 +283,10 @@ std::optional<MatmulShape> commonShape(MatmulOp op) {
 }
 
 /// The weight-only kernel for a matmul of `s`, or nullopt (generic path):
-/// integers of any width, fp8 (e4m3fn / e5m2 through f16), fp6 in the
-/// split layout, other 5- to 8-bit floats (the fnuz fp8s, custom ones)
-/// through f32 bits, and every format of at most 16
-/// codes (fp4, NF4, any lookup table) through a table.
+/// integers of any width, e5m2 through f16, fp6 in the split layout,
+/// other signed 5- to 8-bit floats (e4m3fn, the fnuz fp8s, custom ones)
+/// through f16 or f32 bits, and every format of at most 16 codes (fp4,
+/// NF4, any lookup table) through a table.
 std::optional<WeightOnlyKernel> weightOnlyKernel(const MatmulShape &s,
                                                  PermuteKind permute) {
   using ::nibble::formats::Format;
@@ -298,8 +299,6 @@ std::optional<WeightOnlyKernel> weightOnlyKernel(const MatmulShape &s,
   if (f.kind() == ::nibble::formats::Kind::Int) {
     key.decode =
         f.isSigned() ? WeightDecode::SignedInt : WeightDecode::UnsignedInt;
-  } else if (f == Format::e4m3fn()) {
-    key.decode = WeightDecode::E4M3;
   } else if (f == Format::e5m2()) {
     key.decode = WeightDecode::E5M2;
   } else if (::nibble::formats::isSplit6Float(f)) {
@@ -309,10 +308,10 @@ std::optional<WeightOnlyKernel> weightOnlyKernel(const MatmulShape &s,
   } else if (f.kind() == ::nibble::formats::Kind::Float && f.bits() >= 5 &&
              f.bits() <= 8 && f.isSigned() && f.floatSpec().hasZero &&
              f.floatSpec().bias >= 0 && f.floatSpec().bias <= 253) {
-    // e4m3fnuz, e5m2fnuz and custom 5- to 8-bit floats: every finite code
-    // exactly. A NaN or infinity code (the quantizer's saturating encoder
-    // never produces one) decodes as a finite value, as the e4m3fn NaN
-    // does on the f16 path. The bias keeps 2^(127 - bias) a normal f32.
+    // e4m3fn, e4m3fnuz, e5m2fnuz and custom 5- to 8-bit floats: every
+    // finite code exactly. A NaN or infinity code (the quantizer's
+    // saturating encoder never produces one) decodes as a finite value
+    // (e4m3fn's NaN as 480). The bias keeps 2^(127 - bias) a normal f32.
     key.decode = WeightDecode::ByteFloat;
     key.expBits = f.floatSpec().expBits;
     key.manBits = f.floatSpec().manBits;
