@@ -285,16 +285,6 @@ bool calibrateSequentially(const model::Model &model,
   return true;
 }
 
-/// Bits one weight code will occupy in a CPU bundle, predicted before
-/// compiling (the --budget search prices its candidates with it): the
-/// generated CPU kernels repack codes into their layouts, whatever the
-/// scale storage (formats::cpuKernelStorageBits: 1-4 bit codes in 4-bit
-/// containers, fp6 in 6 bits, other 5-8 bit codes in bytes). The card
-/// states what was stored instead (packedCodeBytes).
-unsigned storedCodeBits(const formats::Format &f) {
-  return formats::cpuKernelStorageBits(f);
-}
-
 /// Per linear (its nibble.linear name), the bytes of weight codes the
 /// generated kernels read: the packed constants nibble-generate-kernels
 /// made (resources named "<linear>.packed", uniqued with a suffix "_N";
@@ -521,8 +511,12 @@ int main(int argc, char **argv) {
           checkFirst >= 0 ? int64_t(checkFirst) : opts.windows.endToken();
       bo.stats = &stats;
       bo.threads = int(std::max(1u, std::thread::hardware_concurrency()));
+      // A prediction, before compiling: the generated CPU kernels repack
+      // codes into their layouts whatever the scale storage (1-4 bit codes
+      // in nibbles, fp6 in 6 bits, other 5-8 bit codes in bytes). The card
+      // states what was stored (packedCodeBytes).
       bo.codeBits = [](const quant::WeightScheme &s) {
-        return storedCodeBits(s.format);
+        return formats::cpuKernelStorageBits(s.format);
       };
       std::unique_ptr<support::Progress> bar;
       std::string barWhat;

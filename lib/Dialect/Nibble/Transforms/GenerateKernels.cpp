@@ -616,21 +616,29 @@ struct GenerateKernelsPass
       return buildWeightOnly(getOperation(), key, fusion.epilogue(),
                              fusion.quantize(), name);
     });
-    OpBuilder b(op);
-    Location loc = op.getLoc();
     Value w = packedWeights(op, key.storeBits == 4 ? 32 : 1, false,
                             key.layout(),
                             key.decode == WeightDecode::SignedInt ||
                                 key.decode == WeightDecode::ByteFloat,
                             /*split6=*/key.storeBits == 6);
-    Value yInit = tensor::EmptyOp::create(
-        b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
-    SmallVector<Value> args = {op.getInput(), w};
+    callKernel(op, fn, {op.getInput(), w}, shape, fusion);
+  }
+
+  /// Calls `fn` with `args` (the activations and packed weights), then the
+  /// scale arguments, the zero points if any, the output and the whole row
+  /// range, where the result is needed (emitCall).
+  void callKernel(MatmulOp op, func::FuncOp fn, SmallVector<Value> args,
+                  const MatmulShape &shape, const Fusion &fusion) {
+    OpBuilder b(op);
+    Location loc = op.getLoc();
     args.append(scaleArgs(op, shape));
-    if (key.zeroPoints)
+    if (shape.zeroPoints)
       args.push_back(op.getZeroPoints());
-    args.append({yInit, arith::ConstantIndexOp::create(b, loc, 0),
-                 arith::ConstantIndexOp::create(b, loc, key.n)});
+    args.append({tensor::EmptyOp::create(b, loc,
+                                         ArrayRef<int64_t>{shape.m, shape.n},
+                                         b.getF32Type()),
+                 arith::ConstantIndexOp::create(b, loc, 0),
+                 arith::ConstantIndexOp::create(b, loc, shape.n)});
     emitCall(op, fn, args, fusion);
   }
 
@@ -686,8 +694,6 @@ struct GenerateKernelsPass
                          fusion.quantize(), name);
     });
     QuantizedActs q = quantizedInput(op, key.group);
-    OpBuilder b(op);
-    Location loc = op.getLoc();
     std::string layout =
         std::string(key.unsignedFormat ? "uint" : "int") +
         (key.bits == 4 ? "4-interleave" + std::to_string(key.blockCodes())
@@ -696,15 +702,7 @@ struct GenerateKernelsPass
       layout += "-offset";
     Value w = packedWeights(op, key.bits == 4 ? key.blockCodes() : 1,
                             key.flipSign(), layout);
-    Value yInit = tensor::EmptyOp::create(
-        b, loc, ArrayRef<int64_t>{key.m, key.n}, b.getF32Type());
-    SmallVector<Value> args = {q.xq, q.xs, q.xsum, w};
-    args.append(scaleArgs(op, shape));
-    if (key.zeroPoints)
-      args.push_back(op.getZeroPoints());
-    args.append({yInit, arith::ConstantIndexOp::create(b, loc, 0),
-                 arith::ConstantIndexOp::create(b, loc, key.n)});
-    emitCall(op, fn, args, fusion);
+    callKernel(op, fn, {q.xq, q.xs, q.xsum, w}, shape, fusion);
   }
 
   /// Quantized activations are shared by input value, grouping and scale.
