@@ -28,6 +28,8 @@
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -59,6 +61,10 @@ template <typename T>
 MemRef<T, 2> view2(T *p, int64_t r, int64_t c) {
   return {p, p, 0, {r, c}, {c, 1}};
 }
+template <typename T>
+MemRef<T, 3> view3(T *p, int64_t a, int64_t r, int64_t c) {
+  return {p, p, 0, {a, r, c}, {r * c, c, 1}};
+}
 
 // Kernels write into their destination arguments and return nothing
 // (nibble-drop-in-place-results).
@@ -74,6 +80,12 @@ using IntDotFn = void (*)(MemRef<int8_t, 2> *, MemRef<float, 1> *,
                           MemRef<float, 2> *, MemRef<int8_t, 1> *,
                           MemRef<float, 2> *, MemRef<float, 2> *, int64_t,
                           int64_t);
+// The row-tiled integer kernels (name "..._t<R>_...") take their scales
+// tiled as the weights: [N/R, K/G, R].
+using IntDotTiledFn = void (*)(MemRef<int8_t, 2> *, MemRef<float, 1> *,
+                               MemRef<float, 2> *, MemRef<int8_t, 1> *,
+                               MemRef<float, 3> *, MemRef<float, 2> *,
+                               int64_t, int64_t);
 
 /// The weights of a benchmark: a format attribute, the bits a code takes
 /// in the kernel's layout, whether it has zero points, and the format's
@@ -100,6 +112,8 @@ struct Kernel {
   WeightOnlyZpFn weightOnlyZp = nullptr;
   QuantizeFn quantize = nullptr;
   IntDotFn intDot = nullptr;
+  IntDotTiledFn intDotTiled = nullptr;
+  int64_t rowTile = 1; ///< the tiled kernel's R
 };
 
 bool nativeHasDot() {
@@ -109,7 +123,8 @@ bool nativeHasDot() {
 }
 
 Kernel compileKernel(int64_t m, int64_t n, int64_t k, int64_t group,
-                     const WeightFormat &fmt, bool intDot) {
+                     const WeightFormat &fmt, bool intDot,
+                     bool rowTile = true) {
   static bool init = [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
@@ -144,13 +159,30 @@ Kernel compileKernel(int64_t m, int64_t n, int64_t k, int64_t group,
       x + ", " + w + " -> " + y + "\n  return %y : " + y + "\n}\n";
   auto module = mlir::parseSourceString<mlir::ModuleOp>(text, kern.ctx.get());
   mlir::PassManager pm(kern.ctx.get());
+  // The kernels first (row-tile=false: the one-row integer layout, to
+  // compare), then the rest of the pipeline.
   mlir::nibble::ReferencePipelineOptions opts;
-  opts.kernelTarget = "native";
   if (!module ||
+      mlir::failed(mlir::parsePassPipeline(
+          std::string("nibble-generate-kernels{target=native row-tile=") +
+              (rowTile ? "true" : "false") + "}",
+          pm)) ||
       mlir::failed(mlir::nibble::buildReferenceToLLVMPipeline(pm, opts)) ||
       mlir::failed(pm.run(*module)))
     std::abort();
-  auto engine = mlir::ExecutionEngine::create(*module);
+  // Optimized as nibble-emit-object optimizes shipped code (LLVM -O3
+  // pipeline, aggressive codegen) for this machine: the JIT's default runs
+  // no IR optimization at all.
+  auto tmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!tmb)
+    std::abort();
+  auto tm = tmb->createTargetMachine();
+  if (!tm)
+    std::abort();
+  mlir::ExecutionEngineOptions eo;
+  eo.transformer = mlir::makeOptimizingTransformer(3, 0, tm->get());
+  eo.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  auto engine = mlir::ExecutionEngine::create(*module, eo);
   if (!engine)
     std::abort();
   // The kernel's name carries its format (a table hash for lookup-table
@@ -173,7 +205,14 @@ Kernel compileKernel(int64_t m, int64_t n, int64_t k, int64_t group,
   };
   if (intDot) {
     kern.quantize = reinterpret_cast<QuantizeFn>(lookup(quantizerName));
-    kern.intDot = reinterpret_cast<IntDotFn>(lookup(kernelName));
+    // "_t<R>_m": the row-tiled layout.
+    size_t t = kernelName.find("_t");
+    if (t != std::string::npos && kernelName.find("_m", t) != std::string::npos) {
+      kern.rowTile = std::atoll(kernelName.c_str() + t + 2);
+      kern.intDotTiled = reinterpret_cast<IntDotTiledFn>(lookup(kernelName));
+    } else {
+      kern.intDot = reinterpret_cast<IntDotFn>(lookup(kernelName));
+    }
   } else if (fmt.zeroPoints) {
     kern.weightOnlyZp = reinterpret_cast<WeightOnlyZpFn>(lookup(kernelName));
   } else {
@@ -188,13 +227,13 @@ using nibble::bench::hugeAlloc;
 /// Times one kernel on [m, k] x [n, k]^T, group 128, weights cold.
 void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
                int threads, const WeightFormat &fmt, bool intDot,
-               bool cold = true) {
+               bool cold = true, bool rowTile = true) {
   const int64_t group = 128;
   if (intDot && !nativeHasDot()) {
     state.SkipWithError("no 8-bit dot product (VNNI) on this machine");
     return;
   }
-  Kernel kern = compileKernel(m, n, k, group, fmt, intDot);
+  Kernel kern = compileKernel(m, n, k, group, fmt, intDot, rowTile);
   nibble::runtime::ThreadPool pool{static_cast<unsigned>(threads)};
   const size_t wBytes = size_t(n * k * fmt.bits / 8);
   const size_t sFloats = size_t(n * (k / group));
@@ -248,7 +287,13 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
         MemRef<float, 1> b = xsm;
         MemRef<float, 2> c2 = xsumm, wsc = sm, yy = ym;
         MemRef<int8_t, 1> ww = wm;
-        kern.intDot(&a, &b, &c2, &ww, &wsc, &yy, n0, n1);
+        if (kern.intDotTiled) {
+          const int64_t r = kern.rowTile;
+          MemRef<float, 3> st = view3(s, n / r, k / group, r);
+          kern.intDotTiled(&a, &b, &c2, &ww, &st, &yy, n0, n1);
+        } else {
+          kern.intDot(&a, &b, &c2, &ww, &wsc, &yy, n0, n1);
+        }
       });
     } else {
       pool.parallelFor(n, 16, [&](int64_t n0, int64_t n1) {
@@ -270,16 +315,19 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
     std::free(p);
 }
 
-/// Arguments: N, K, threads, bits, path (0 weight-only, 1 int8 dot), M
-/// (activation rows: 1 for decode, 8 / 16 for prefill chunks); signed
-/// int4 / int8, group 128.
+/// Arguments: N, K, threads, bits, path (0 weight-only, 1 int8 dot, 2 int8
+/// dot in the one-row layout instead of the row-tiled one), M (activation
+/// rows: 1 for decode, 8 / 16 for prefill chunks); signed int4 / int8,
+/// group 128.
 void BM_GeneratedGEMV(benchmark::State &state) {
   const bool cold = state.range(6) != 0;
-  if (!cold)
-    state.SetLabel("(hot)");
+  const int64_t path = state.range(4);
+  if (!cold || path == 2)
+    state.SetLabel(std::string(path == 2 ? "one-row" : "") +
+                   (cold ? "" : path == 2 ? " (hot)" : "(hot)"));
   runKernel(state, state.range(5), state.range(0), state.range(1),
-            int(state.range(2)), signedInt(int(state.range(3))),
-            state.range(4) == 1, cold);
+            int(state.range(2)), signedInt(int(state.range(3))), path != 0,
+            cold, /*rowTile=*/path != 2);
 }
 
 /// The weight-only formats BM_WeightOnlyFormats times (argument `format`).
@@ -325,6 +373,13 @@ void shapes(benchmark::internal::Benchmark *b) {
   for (int64_t path : {1, 0})
     for (int64_t bits : {4, 8})
       b->Args({4096, 4096, 1, bits, path, 1, 0});
+  // The one-row integer layout (path 2), decode at 4096 x 4096, cold and
+  // hot: what the row-tiled layout changes, in the same run.
+  for (int64_t bits : {4, 8}) {
+    for (int64_t t : {1, 2})
+      b->Args({4096, 4096, t, bits, 2, 1, 1});
+    b->Args({4096, 4096, 1, bits, 2, 1, 0});
+  }
 }
 
 BENCHMARK(BM_GeneratedGEMV)->Apply(shapes)->UseRealTime();

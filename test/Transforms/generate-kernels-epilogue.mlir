@@ -60,7 +60,7 @@ func.func @block(%x: tensor<2x64xf32>, %bias: tensor<64xf32>) -> (tensor<2x64xf3
 // CHECK: %[[U:.*]] = call @nibble_gemv_w4g64_m2_n64_k64(%arg0,
 // CHECK: %[[H:.*]] = call @nibble_gemv_w4g64_m2_n64_k64_e{{[0-9a-f]+}}(%arg0, %[[WG]], {{.*}}, %[[U]]) :
 // CHECK: %[[Q:.*]]:3 = call @nibble_quantize_rows_i8g64_m2_k64(%[[H]],
-// CHECK: %[[RES:.*]] = call @nibble_gemv_w8a8g64_m2_n64_k64_e{{[0-9a-f]+}}(%[[Q]]#0, {{.*}}, %arg0) :
+// CHECK: %[[RES:.*]] = call @nibble_gemv_w8a8g64_t16_m2_n64_k64_e{{[0-9a-f]+}}(%[[Q]]#0, {{.*}}, %arg0) :
 // CHECK: %[[PB:.*]] = call @nibble_gemv_w4g64_m2_n64_k64_e{{[0-9a-f]+}}(%arg0, %[[WG]], {{.*}}, %arg1) :
 // CHECK-NOT: linalg.generic
 // CHECK: linalg.add ins(%[[RES]], %[[PB]]

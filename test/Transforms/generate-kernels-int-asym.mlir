@@ -10,7 +10,7 @@
 // RUN: quant-opt %s --nibble-generate-kernels=target=znver4 | FileCheck %s
 // RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=znver4" | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mtriple=x86_64-unknown-linux-gnu -mcpu=znver4 | FileCheck %s --check-prefix=ZEN4
-// RUN: quant-opt %s --nibble-generate-kernels=target=aarch64:neoverse-n1 | FileCheck %s --check-prefix=NEON
+// RUN: quant-opt %s --nibble-generate-kernels="target=aarch64:neoverse-n1 row-tile=false" | FileCheck %s --check-prefix=NEON
 
 !u4 = !nibble.qtensor<8x256, #nibble.scheme<#nibble.int<4, unsigned>, group<1, 128>, scale = f32, zero_point = f32>>
 !u8 = !nibble.qtensor<8x256, #nibble.scheme<#nibble.int<8, unsigned>, per_channel<0>, scale = f32>>

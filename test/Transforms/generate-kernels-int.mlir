@@ -3,20 +3,25 @@
 // VEX), with offset-binary weights; NEON sdot with dotprod; nothing on
 // x86-64-v4 (AVX-512 without VNNI) or plain aarch64, which keep the
 // reference lowering with a remark. Never vpdpbssd (Zen 4 lacks it).
+// These are the one-row kernels (N = 8 is not a multiple of zmm's 16
+// lanes; row-tile=false on the narrower targets); the row-tiled ones are
+// in generate-kernels-int-rowtile.mlir.
 // RUN: quant-opt %s --nibble-generate-kernels=target=znver4 | FileCheck %s
 // RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=znver4" \
 // RUN:   --nibble-parallelize-kernel-calls="min-work=1 align=1" | FileCheck %s --check-prefix=PAR
 // PAR-COUNT-3: llvm.call @__nibble_parallel_for(
 // RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=znver4" | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mtriple=x86_64-unknown-linux-gnu -mcpu=znver4 | FileCheck %s --check-prefix=ZEN4
-// RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=alderlake" | mlir-translate --mlir-to-llvmir \
+// RUN: quant-opt %s --nibble-generate-kernels="target=alderlake row-tile=false" --nibble-reference-to-llvm \
+// RUN:   | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mtriple=x86_64-unknown-linux-gnu -mcpu=alderlake | FileCheck %s --check-prefix=AVXVNNI
 // RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=x86-64-v4" 2>%t.err | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mtriple=x86_64-unknown-linux-gnu -mcpu=x86-64-v4 | FileCheck %s --check-prefix=V4
 // RUN: FileCheck %s --check-prefix=V4-REMARK < %t.err
-// RUN: quant-opt %s --nibble-reference-to-llvm="kernel-target=aarch64:neoverse-n1" | mlir-translate --mlir-to-llvmir \
+// RUN: quant-opt %s --nibble-generate-kernels="target=aarch64:neoverse-n1 row-tile=false" --nibble-reference-to-llvm \
+// RUN:   | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mtriple=aarch64-unknown-linux-gnu -mcpu=neoverse-n1 | FileCheck %s --check-prefix=SDOT
-// RUN: quant-opt %s --nibble-generate-kernels=target=aarch64:neoverse-n1 | FileCheck %s --check-prefix=SDOT-IR
+// RUN: quant-opt %s --nibble-generate-kernels="target=aarch64:neoverse-n1 row-tile=false" | FileCheck %s --check-prefix=SDOT-IR
 // RUN: quant-opt %s --nibble-generate-kernels=target=aarch64 2>&1 | FileCheck %s --check-prefix=NODOT
 
 !w4 = !nibble.qtensor<8x256, #nibble.scheme<#nibble.int<4, signed>, group<1, 128>, scale = f32>>

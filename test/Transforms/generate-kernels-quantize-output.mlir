@@ -44,8 +44,8 @@ func.func @f(%x: tensor<2x128xf32>) -> (tensor<2x128xf32>, tensor<2x128xf32>) {
 // CHECK: %[[Q:.*]]:3 = call @nibble_quantize_rows_i8g128_m2_k256(%[[H]]#0,
 // CHECK: %[[XS:.*]] = arith.constant dense<3.000000e-02> : tensor<2xf32>
 // ...the static reader takes the kernel's codes, sums and scale.
-// CHECK: call @nibble_gemv_w8a8g128_m2_n128_k256(%[[H]]#1, %[[XS]], %[[H]]#2,
-// CHECK: call @nibble_gemv_w8a8g128_m2_n128_k256(%[[Q]]#0, %[[Q]]#2, %[[Q]]#1,
+// CHECK: call @nibble_gemv_w8a8g128_t16_m2_n128_k256(%[[H]]#1, %[[XS]], %[[H]]#2,
+// CHECK: call @nibble_gemv_w8a8g128_t16_m2_n128_k256(%[[Q]]#0, %[[Q]]#2, %[[Q]]#1,
 // CHECK: func.func @nibble_gemv_w4g128_m2_n256_k128_e{{[0-9a-f]+}}_q128({{.*}}) -> (tensor<2x256xf32>, tensor<2x256xi8>, tensor<2x2xf32>) attributes {{{.*}}nibble.row_align = 128 : i64
 // CHECK: math.roundeven {{.*}} : f32
 // CHECK: arith.select

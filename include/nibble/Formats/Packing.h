@@ -80,6 +80,21 @@ std::vector<uint8_t> repackInterleaved(const uint8_t *packed, size_t rows,
 std::vector<uint8_t> repackSplit6(const uint8_t *packed, size_t rows,
                                   size_t k);
 
+/// The row-tiled layout of the CPU integer-dot kernels: 4- or 8-bit
+/// two's-complement codes of `rows` x `k` (canonical layout), `rows` a
+/// multiple of `tileRows` and k of 8 (4-bit) or 4 (8-bit). Each tile of
+/// `tileRows` consecutive rows is stored as chunks of 8 (4-bit) or 4
+/// (8-bit) columns, a chunk as `tileRows` 4-byte words, word r for row r of
+/// the tile: for 8-bit codes the chunk's four codes in column order, for
+/// 4-bit ones byte j holds column j in its low nibble and column j + 4 in
+/// its high nibble. One vector load of a chunk puts one row in each 32-bit
+/// lane, so a 4-byte dot product (vpdpbusd, sdot) against four activations
+/// broadcast to every lane accumulates `tileRows` outputs at once. With
+/// `flipSign` the codes are stored offset-binary (top bit flipped).
+std::vector<uint8_t> repackRowTiled(const uint8_t *packed, size_t rows,
+                                    size_t k, unsigned bits, size_t tileRows,
+                                    bool flipSign);
+
 /// The NVIDIA GEMV kernels' layout (nibble-generate-gpu-kernels): the dense
 /// LSB-first layout of 4- or 8-bit two's-complement codes with every code
 /// in offset binary (top bit flipped). Read as little-endian 32-bit words,

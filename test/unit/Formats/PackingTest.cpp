@@ -182,6 +182,39 @@ TEST(PackingTest, InterleavedLayoutsWidenNarrowCodes) {
     }
 }
 
+// The row-tiled integer-dot layout, read back the way the kernels read
+// it: chunk c of tile t is tileRows 4-byte words, row r's word at
+// (t * k / chunk + c) * tileRows + r; 4-bit codes j and j + 4 of the chunk
+// share byte j. Two tiles of 4 rows, both widths, with and without the flip.
+TEST(PackingTest, RowTiledLayoutPlacesEveryCode) {
+  const size_t rows = 8, tile = 4, k = 24;
+  for (unsigned bits : {4u, 8u})
+    for (bool flip : {false, true}) {
+      std::vector<uint8_t> codes(rows * k);
+      for (size_t i = 0; i < codes.size(); ++i)
+        codes[i] = uint8_t((i * 11 + 1) & ((1u << bits) - 1));
+      std::vector<uint8_t> packed(packedByteCount(codes.size(), bits));
+      packCodes(codes.data(), codes.size(), bits, packed.data());
+      std::vector<uint8_t> out =
+          repackRowTiled(packed.data(), rows, k, bits, tile, flip);
+      ASSERT_EQ(out.size(), packed.size());
+      const size_t chunk = bits == 4 ? 8 : 4;
+      const uint8_t f = flip ? uint8_t(1u << (bits - 1)) : 0;
+      for (size_t r = 0; r < rows; ++r)
+        for (size_t c = 0; c < k; ++c) {
+          const size_t word =
+              ((r / tile) * (k / chunk) + c / chunk) * tile + r % tile;
+          const size_t j = c % chunk;
+          uint8_t got = out[word * 4 + j % 4];
+          if (bits == 4)
+            got = j < 4 ? got & 0xF : got >> 4;
+          EXPECT_EQ(got, codes[r * k + c] ^ f)
+              << "bits " << bits << " flip " << flip << " row " << r
+              << " col " << c;
+        }
+    }
+}
+
 // The NVIDIA GEMV layout read the way the generated kernel reads it: 32-bit
 // little-endian words, code j at bits [j*bits, (j+1)*bits), and the
 // magic-number conversion bitcast(0x4B000000 | u) - (2^23 + 2^(bits-1))

@@ -173,6 +173,21 @@ struct IntDotKernel {
   bool zeroPoints = false;     ///< one per scale
   ScaleStorage scales = ScaleStorage::F32;
   Type zeroPointType;          ///< with zeroPoints: theirs
+  /// Rows per tile of the row-tiled layout (formats::repackRowTiled; equal
+  /// to `lanes`), or 1 for one row at a time (repackInterleaved).
+  ///
+  /// Row-tiled: one vector load holds 4 bytes of each of `lanes` rows, and
+  /// one dot product against four activations broadcast to every lane
+  /// advances all of them: about half the instructions per weight byte of
+  /// the one-row kernel (no activation vector per weight vector, no
+  /// horizontal sum per row), which is what lets one core keep the weight
+  /// stream at the memory's speed (docs/performance.md). The scales and
+  /// zero points are passed tiled alike, [N/lanes, K/G, lanes], and the
+  /// row range is a multiple of `lanes` (nibble.row_align).
+  int64_t rowTile = 1;
+  bool tiled() const { return rowTile > 1; }
+  /// Columns of one 4-byte word of the row-tiled layout.
+  int64_t chunkCodes() const { return bits == 4 ? 8 : 4; }
   std::string name() const;
   /// Whether stored codes have their top bit flipped (see above).
   bool flipSign() const {

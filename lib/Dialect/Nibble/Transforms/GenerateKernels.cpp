@@ -348,6 +348,7 @@ struct GenerateKernelsPass
     quantized.clear();
     packed.clear();
     scaleCodes.clear();
+    tiledConstants.clear();
     std::string error;
     auto spec = ::nibble::target::TargetSpec::parse(target, error);
     if (!spec) {
@@ -419,12 +420,24 @@ struct GenerateKernelsPass
     key.zeroPoints = s.zeroPoints;
     key.scales = s.scales;
     key.zeroPointType = s.zeroPointType;
-    if (key.group % key.blockCodes() != 0) {
+    // The row-tiled layout wherever it applies: whole tiles of rows,
+    // groups of whole activation-quantizer steps (16 codes), and zero
+    // points it can tile at compile time (the scales always can).
+    if (rowTile && key.n % key.lanes == 0 && key.group % 16 == 0 &&
+        (!key.zeroPoints ||
+         op.getZeroPoints().getDefiningOp<arith::ConstantOp>()))
+      key.rowTile = key.lanes;
+    if (!key.tiled() && key.group % key.blockCodes() != 0) {
       if (remark)
         op.emitRemark("group ")
             << key.group << " is not a multiple of the " << key.blockCodes()
-            << "-code block of the integer kernel on this target: "
-               "reference lowering";
+            << "-code block of the one-row integer kernel on this target ("
+            << (rowTile ? "the row-tiled one needs N a multiple of " +
+                              std::to_string(key.lanes) +
+                              ", a group a multiple of 16 and constant zero "
+                              "points"
+                        : std::string("row tiling is off"))
+            << "): reference lowering";
       return std::nullopt;
     }
     return key;
@@ -465,7 +478,7 @@ struct GenerateKernelsPass
   /// after the weight constant so that it dominates every use.
   Value packedWeights(MatmulOp op, int64_t block, bool flipSign,
                       StringRef layout, bool signExtend = false,
-                      bool split6 = false) {
+                      bool split6 = false, int64_t tileRows = 1) {
     auto cst = op.getWeight().getDefiningOp<ConstantOp>();
     Value &cached = packed[{cst.getOperation(), layout.str()}];
     if (cached)
@@ -481,7 +494,11 @@ struct GenerateKernelsPass
     std::vector<uint8_t> bytes =
         split6 ? ::nibble::formats::repackSplit6(canonical.data(), size_t(n),
                                                  size_t(k))
-               : ::nibble::formats::repackInterleaved(
+        : tileRows > 1
+            ? ::nibble::formats::repackRowTiled(canonical.data(), size_t(n),
+                                                size_t(k), bits,
+                                                size_t(tileRows), flipSign)
+            : ::nibble::formats::repackInterleaved(
                      canonical.data(), size_t(n), size_t(k), bits,
                      size_t(block), flipSign, signExtend);
     std::string name = "weights";
@@ -608,6 +625,38 @@ struct GenerateKernelsPass
     return {codes, table};
   }
 
+  /// `v` ([N, G] elements of `elem`, an arith.constant or, for 8-bit
+  /// scale codes, a nibble.constant) tiled like row-tiled weights:
+  /// [N/R, G, R], element (n, g) at [n / R, g, n % R]. One per constant and
+  /// tile, after it.
+  Value tiledConstant(Value v, int64_t n, int64_t groups, int64_t R,
+                      Type elem, const std::string &name) {
+    Operation *def = v.getDefiningOp();
+    Value &cached = tiledConstants[{def, R}];
+    if (cached)
+      return cached;
+    std::vector<uint8_t> src =
+        isa<ConstantOp>(def)
+            ? constantBytes(cast<ConstantOp>(def))
+            : attrBytes(cast<arith::ConstantOp>(def).getValue());
+    const size_t eb = size_t(elem.getIntOrFloatBitWidth() / 8);
+    std::vector<uint8_t> out(src.size());
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t g = 0; g < groups; ++g)
+        std::memcpy(&out[size_t(((r / R) * groups + g) * R + r % R) * eb],
+                    &src[size_t(r * groups + g) * eb], eb);
+    OpBuilder b(def);
+    b.setInsertionPointAfter(def);
+    ArrayRef<char> view(reinterpret_cast<const char *>(out.data()),
+                        out.size());
+    cached = arith::ConstantOp::create(
+        b, def->getLoc(),
+        DenseResourceElementsAttr::get(
+            RankedTensorType::get({n / R, groups, R}, elem), name,
+            HeapAsmResourceBlob::allocateAndCopyWithAlign(view, 64)));
+    return cached;
+  }
+
   void rewriteWeightOnly(MatmulOp op, const WeightOnlyKernel &key,
                          const MatmulShape &shape) {
     Fusion fusion = fusionOf(op);
@@ -696,13 +745,48 @@ struct GenerateKernelsPass
     QuantizedActs q = quantizedInput(op, key.group);
     std::string layout =
         std::string(key.unsignedFormat ? "uint" : "int") +
-        (key.bits == 4 ? "4-interleave" + std::to_string(key.blockCodes())
-                       : std::string("8-dense"));
+        std::to_string(key.bits) +
+        (key.tiled() ? "-rowtile" + std::to_string(key.rowTile)
+         : key.bits == 4 ? "-interleave" + std::to_string(key.blockCodes())
+                         : std::string("-dense"));
     if (key.flipSign())
       layout += "-offset";
     Value w = packedWeights(op, key.bits == 4 ? key.blockCodes() : 1,
-                            key.flipSign(), layout);
-    callKernel(op, fn, {q.xq, q.xs, q.xsum, w}, shape, fusion);
+                            key.flipSign(), layout, false, false,
+                            key.rowTile);
+    if (!key.tiled())
+      return callKernel(op, fn, {q.xq, q.xs, q.xsum, w}, shape, fusion);
+    // Scales (or their codes) and zero points tiled as the weights.
+    std::string lin = "weights";
+    if (auto a = op->getAttrOfType<StringAttr>("nibble.linear"))
+      lin = a.getValue().str();
+    const int64_t groups = shape.k / shape.group, R = key.rowTile;
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    SmallVector<Value> args = {q.xq, q.xs, q.xsum, w};
+    args.push_back(tiledConstant(
+        op.getScales(), shape.n, groups, R,
+        shape.scales == ScaleStorage::Table8
+            ? b.getI8Type()
+            : cast<ShapedType>(op.getScales().getType()).getElementType(),
+        lin + (shape.scales == ScaleStorage::Table8 ? ".scale_codes" : ".scales") +
+            ".rowtile" + std::to_string(R)));
+    if (shape.scales == ScaleStorage::Table8)
+      args.push_back(arith::ConstantOp::create(
+          b, loc,
+          DenseElementsAttr::get(RankedTensorType::get({256}, b.getF32Type()),
+                                 ArrayRef<float>(shape.scaleTable))));
+    if (shape.zeroPoints)
+      args.push_back(tiledConstant(op.getZeroPoints(), shape.n, groups, R,
+                                   shape.zeroPointType,
+                                   lin + ".zero_points.rowtile" +
+                                       std::to_string(R)));
+    args.append({tensor::EmptyOp::create(b, loc,
+                                         ArrayRef<int64_t>{shape.m, shape.n},
+                                         b.getF32Type()),
+                 arith::ConstantIndexOp::create(b, loc, 0),
+                 arith::ConstantIndexOp::create(b, loc, shape.n)});
+    emitCall(op, fn, args, fusion);
   }
 
   /// Quantized activations are shared by input value, grouping and scale.
@@ -715,6 +799,7 @@ struct GenerateKernelsPass
   llvm::StringMap<func::FuncOp> kernels;
   std::map<std::pair<Operation *, std::string>, Value> packed;
   std::map<Operation *, Value> scaleCodes;
+  std::map<std::pair<Operation *, int64_t>, Value> tiledConstants;
   std::map<QuantKey, QuantizedActs> quantized;
 };
 

@@ -206,15 +206,23 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
     * integer dot (`act_format` = signed int8, dynamic or static `act_scale`,
       i.e. W8A8 and W4A8): activations quantized once per input value by a
       generated row quantizer, then 8-bit dot products: `vpdpbusd` on
-      AVX-512 VNNI (zmm; int4 layout `int4-interleave128-offset`) or
-      AVX-VNNI (ymm; `int4-interleave64-offset`), with weights stored
+      AVX-512 VNNI (zmm) or AVX-VNNI (ymm), with weights stored
       offset-binary and a per-group activation-sum correction (which also
       takes the zero points of uint4 / uint8 weights); NEON `sdot` with
-      `dotprod` (`int4-interleave32`). Scales and zero points stored as for
-      weight-only. The group must be a multiple of
-      the kernel's block (128 / 64 / 32 codes for int4, half that for
-      int8); otherwise, or without a dot-product feature, a remark says why
-      the matmul keeps the reference lowering.
+      `dotprod`. Scales and zero points stored as for weight-only.
+      Where N is a multiple of the instruction's i32 lanes (16 / 8 / 4),
+      the group a multiple of 16 and the zero points (if any) constants,
+      the weights are row-tiled (`int4-rowtile16-offset`,
+      `int8-rowtile8-offset`, `int4-rowtile4`, ...): each vector load holds
+      4 bytes of each of lanes rows and one dot product against four
+      broadcast activations advances all of them; the scales and zero
+      points are tiled alike ([N/lanes, K/G, lanes] constants). Otherwise
+      one row at a time (`int4-interleave128-offset` on zmm,
+      `int4-interleave64-offset` on ymm, `int4-interleave32` on NEON,
+      `int8-dense`), where the group must be a multiple of the block
+      (128 / 64 / 32 codes for int4, half that for int8). Without a
+      dot-product feature, or with a group neither layout takes, a remark
+      says why the matmul keeps the reference lowering.
 
     Both need an f32 input [M, K] with M <= 32. Other matmuls keep the
     reference lowering.
@@ -242,6 +250,9 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
            "+feature / ,-feature, or aarch64[:cpu]">,
     Option<"fuseEpilogues", "fuse-epilogues", "bool", /*default=*/"true",
            "Fuse element-wise consumers into the kernels' stores">,
+    Option<"rowTile", "row-tile", "bool", /*default=*/"true",
+           "Integer-dot kernels in the row-tiled layout where it applies "
+           "(false: one row at a time, for comparison)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect",
