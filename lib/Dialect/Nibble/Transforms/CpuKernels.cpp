@@ -1030,6 +1030,21 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
 
 namespace {
 
+/// The arguments of an integer-dot kernel (IntDotKernel's signature).
+struct IntDotArgs {
+  Value xq, xs, xsum, w, s;
+  Value table; ///< ScaleStorage::Table8 only
+  Value zp;    ///< with zero points only
+  IntDotArgs(const IntDotKernel &key, const KernelFunc &kf)
+      : xq(kf.inputs[0]), xs(kf.inputs[1]), xsum(kf.inputs[2]),
+        w(kf.inputs[3]), s(kf.inputs[4]) {
+    if (key.scales == ScaleStorage::Table8)
+      table = kf.inputs[5];
+    if (key.zeroPoints)
+      zp = kf.inputs.back();
+  }
+};
+
 /// The body of a row-tiled integer-dot kernel (IntDotKernel::rowTile) in
 /// `kf`: per tile of R = rowTile rows and group g, one i32 vector of R
 /// dot products per activation row (two chains for one row: the low and
@@ -1042,10 +1057,9 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
   Type f32 = b.getF32Type(), i8 = b.getI8Type(), i32 = b.getI32Type();
   const int64_t R = key.rowTile, groups = key.k / key.group;
   const bool table = key.scales == ScaleStorage::Table8;
-  Value xq = kf.inputs[0], xs = kf.inputs[1], xsum = kf.inputs[2],
-        w = kf.inputs[3], s = kf.inputs[4];
-  Value scaleTable = table ? kf.inputs[5] : Value();
-  Value zp = key.zeroPoints ? kf.inputs.back() : Value();
+  const IntDotArgs args(key, kf);
+  Value xq = args.xq, xs = args.xs, xsum = args.xsum, w = args.w, s = args.s,
+        scaleTable = args.table, zp = args.zp;
   const OutputStore &outputs = kf.outputs;
   Emit e{b, loc};
   auto vAcc = VectorType::get({R}, i32);
@@ -1258,10 +1272,9 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
                      key.m, key.n, key.k, epilogue, quantize);
   if (key.tiled())
     return buildIntDotTiled(b, key, kf);
-  Value xq = kf.inputs[0], xs = kf.inputs[1], xsum = kf.inputs[2],
-        w = kf.inputs[3], s = kf.inputs[4];
-  Value scaleTable = table ? kf.inputs[5] : Value();
-  Value zp = key.zeroPoints ? kf.inputs.back() : Value();
+  const IntDotArgs args(key, kf);
+  Value xq = args.xq, xs = args.xs, xsum = args.xsum, w = args.w, s = args.s,
+        scaleTable = args.table, zp = args.zp;
   const OutputStore &outputs = kf.outputs;
   Emit e{b, loc};
   const int64_t L = key.lanes, VB = key.vectorBytes();

@@ -110,18 +110,34 @@ std::vector<uint8_t> constantBytes(ConstantOp c) {
   return attrBytes(c.getValue());
 }
 
-/// An i8 constant of `shape` holding `bytes` as the 64-byte-aligned
-/// resource `name` (kernel operands derived from weights and scales).
+/// A constant of `shape` and element type `elem` (i8 by default) holding
+/// `bytes` as the 64-byte-aligned resource `name` (kernel operands derived
+/// from weights, scales and zero points).
 arith::ConstantOp byteConstant(OpBuilder &b, Location loc,
                                ArrayRef<int64_t> shape, const std::string &name,
-                               const std::vector<uint8_t> &bytes) {
+                               const std::vector<uint8_t> &bytes,
+                               Type elem = Type()) {
   ArrayRef<char> view(reinterpret_cast<const char *>(bytes.data()),
                       bytes.size());
   return arith::ConstantOp::create(
       b, loc,
       DenseResourceElementsAttr::get(
-          RankedTensorType::get(shape, b.getI8Type()), name,
+          RankedTensorType::get(shape, elem ? elem : b.getI8Type()), name,
           HeapAsmResourceBlob::allocateAndCopyWithAlign(view, 64)));
+}
+
+/// The bytes of an arith.constant or a nibble.constant (splats expanded).
+std::vector<uint8_t> definingBytes(Operation *def) {
+  return isa<ConstantOp>(def)
+             ? constantBytes(cast<ConstantOp>(def))
+             : attrBytes(cast<arith::ConstantOp>(def).getValue());
+}
+
+/// The matmul's linear name (`nibble.linear`), or "weights".
+std::string linearName(MatmulOp op) {
+  if (auto lin = op->getAttrOfType<StringAttr>("nibble.linear"))
+    return lin.getValue().str();
+  return "weights";
 }
 
 /// The f32 value of each of the 256 codes of an 8-bit scale format, times
@@ -501,10 +517,8 @@ struct GenerateKernelsPass
             : ::nibble::formats::repackInterleaved(
                      canonical.data(), size_t(n), size_t(k), bits,
                      size_t(block), flipSign, signExtend);
-    std::string name = "weights";
-    if (auto lin = op->getAttrOfType<StringAttr>("nibble.linear"))
-      name = lin.getValue().str();
-    auto wc = byteConstant(b, loc, {int64_t(bytes.size())}, name + ".packed",
+    auto wc = byteConstant(b, loc, {int64_t(bytes.size())},
+                           linearName(op) + ".packed",
                            bytes);
     SchemeAttr s = wType.getScheme();
     wc->setAttr("nibble.scheme",
@@ -597,32 +611,44 @@ struct GenerateKernelsPass
     replace(op, call.getResult(0));
   }
 
-  /// The scale arguments of a weight-only kernel: the scales as they are,
-  /// or (ScaleStorage::Table8) their 8-bit codes as an i8 constant, one per
-  /// scales value, and the table of their f32 values.
-  SmallVector<Value> scaleArgs(MatmulOp op, const MatmulShape &shape) {
-    if (shape.scales != ScaleStorage::Table8)
-      return {op.getScales()};
-    Operation *def = op.getScales().getDefiningOp();
-    Value &codes = scaleCodes[def];
-    if (!codes) {
-      OpBuilder b(def);
-      b.setInsertionPointAfter(def);
-      std::string name = "scales";
-      if (auto lin = op->getAttrOfType<StringAttr>("nibble.linear"))
-        name = lin.getValue().str() + ".scale_codes";
-      codes = byteConstant(
-          b, def->getLoc(), {shape.n, shape.k / shape.group}, name,
-          isa<ConstantOp>(def)
-              ? constantBytes(cast<ConstantOp>(def))
-              : attrBytes(cast<arith::ConstantOp>(def).getValue()));
+  /// The scale arguments of a kernel: the scales as they are, or
+  /// (ScaleStorage::Table8) their 8-bit codes as an i8 constant, one per
+  /// scales value, and the table of their f32 values; with `tileRows` > 1
+  /// the scales (or codes) tiled as row-tiled weights (tiledConstant).
+  SmallVector<Value> scaleArgs(MatmulOp op, const MatmulShape &shape,
+                               int64_t tileRows = 1) {
+    const bool codes8 = shape.scales == ScaleStorage::Table8;
+    Value scales = op.getScales();
+    if (tileRows > 1) {
+      scales = tiledConstant(
+          scales, shape.n, shape.k / shape.group, tileRows,
+          codes8 ? Type(IntegerType::get(op.getContext(), 8))
+                : cast<ShapedType>(scales.getType()).getElementType(),
+          linearName(op) + (codes8 ? ".scale_codes" : ".scales") +
+              ".rowtile" + std::to_string(tileRows));
+    } else if (codes8) {
+      Operation *def = scales.getDefiningOp();
+      Value &codes = scaleCodes[def];
+      if (!codes) {
+        OpBuilder b(def);
+        b.setInsertionPointAfter(def);
+        std::string name = "scales";
+        if (auto lin = op->getAttrOfType<StringAttr>("nibble.linear"))
+          name = lin.getValue().str() + ".scale_codes";
+        codes = byteConstant(b, def->getLoc(),
+                             {shape.n, shape.k / shape.group}, name,
+                             definingBytes(def));
+      }
+      scales = codes;
     }
+    if (!codes8)
+      return {scales};
     OpBuilder tb(op);
     Value table = arith::ConstantOp::create(
         tb, op.getLoc(),
         DenseElementsAttr::get(RankedTensorType::get({256}, tb.getF32Type()),
                                ArrayRef<float>(shape.scaleTable)));
-    return {codes, table};
+    return {scales, table};
   }
 
   /// `v` ([N, G] elements of `elem`, an arith.constant or, for 8-bit
@@ -635,10 +661,7 @@ struct GenerateKernelsPass
     Value &cached = tiledConstants[{def, R}];
     if (cached)
       return cached;
-    std::vector<uint8_t> src =
-        isa<ConstantOp>(def)
-            ? constantBytes(cast<ConstantOp>(def))
-            : attrBytes(cast<arith::ConstantOp>(def).getValue());
+    std::vector<uint8_t> src = definingBytes(def);
     const size_t eb = size_t(elem.getIntOrFloatBitWidth() / 8);
     std::vector<uint8_t> out(src.size());
     for (int64_t r = 0; r < n; ++r)
@@ -647,13 +670,8 @@ struct GenerateKernelsPass
                     &src[size_t(r * groups + g) * eb], eb);
     OpBuilder b(def);
     b.setInsertionPointAfter(def);
-    ArrayRef<char> view(reinterpret_cast<const char *>(out.data()),
-                        out.size());
-    cached = arith::ConstantOp::create(
-        b, def->getLoc(),
-        DenseResourceElementsAttr::get(
-            RankedTensorType::get({n / R, groups, R}, elem), name,
-            HeapAsmResourceBlob::allocateAndCopyWithAlign(view, 64)));
+    cached = byteConstant(b, def->getLoc(), {n / R, groups, R}, name, out,
+                          elem);
     return cached;
   }
 
@@ -674,15 +692,24 @@ struct GenerateKernelsPass
   }
 
   /// Calls `fn` with `args` (the activations and packed weights), then the
-  /// scale arguments, the zero points if any, the output and the whole row
-  /// range, where the result is needed (emitCall).
+  /// scale arguments, the zero points if any (both tiled as the weights
+  /// with `tileRows` > 1), the output and the whole row range, where the
+  /// result is needed (emitCall).
   void callKernel(MatmulOp op, func::FuncOp fn, SmallVector<Value> args,
-                  const MatmulShape &shape, const Fusion &fusion) {
+                  const MatmulShape &shape, const Fusion &fusion,
+                  int64_t tileRows = 1) {
     OpBuilder b(op);
     Location loc = op.getLoc();
-    args.append(scaleArgs(op, shape));
+    args.append(scaleArgs(op, shape, tileRows));
     if (shape.zeroPoints)
-      args.push_back(op.getZeroPoints());
+      args.push_back(tileRows > 1
+                         ? tiledConstant(op.getZeroPoints(), shape.n,
+                                         shape.k / shape.group, tileRows,
+                                         shape.zeroPointType,
+                                         linearName(op) +
+                                             ".zero_points.rowtile" +
+                                             std::to_string(tileRows))
+                         : op.getZeroPoints());
     args.append({tensor::EmptyOp::create(b, loc,
                                          ArrayRef<int64_t>{shape.m, shape.n},
                                          b.getF32Type()),
@@ -754,39 +781,7 @@ struct GenerateKernelsPass
     Value w = packedWeights(op, key.bits == 4 ? key.blockCodes() : 1,
                             key.flipSign(), layout, false, false,
                             key.rowTile);
-    if (!key.tiled())
-      return callKernel(op, fn, {q.xq, q.xs, q.xsum, w}, shape, fusion);
-    // Scales (or their codes) and zero points tiled as the weights.
-    std::string lin = "weights";
-    if (auto a = op->getAttrOfType<StringAttr>("nibble.linear"))
-      lin = a.getValue().str();
-    const int64_t groups = shape.k / shape.group, R = key.rowTile;
-    OpBuilder b(op);
-    Location loc = op.getLoc();
-    SmallVector<Value> args = {q.xq, q.xs, q.xsum, w};
-    args.push_back(tiledConstant(
-        op.getScales(), shape.n, groups, R,
-        shape.scales == ScaleStorage::Table8
-            ? b.getI8Type()
-            : cast<ShapedType>(op.getScales().getType()).getElementType(),
-        lin + (shape.scales == ScaleStorage::Table8 ? ".scale_codes" : ".scales") +
-            ".rowtile" + std::to_string(R)));
-    if (shape.scales == ScaleStorage::Table8)
-      args.push_back(arith::ConstantOp::create(
-          b, loc,
-          DenseElementsAttr::get(RankedTensorType::get({256}, b.getF32Type()),
-                                 ArrayRef<float>(shape.scaleTable))));
-    if (shape.zeroPoints)
-      args.push_back(tiledConstant(op.getZeroPoints(), shape.n, groups, R,
-                                   shape.zeroPointType,
-                                   lin + ".zero_points.rowtile" +
-                                       std::to_string(R)));
-    args.append({tensor::EmptyOp::create(b, loc,
-                                         ArrayRef<int64_t>{shape.m, shape.n},
-                                         b.getF32Type()),
-                 arith::ConstantIndexOp::create(b, loc, 0),
-                 arith::ConstantIndexOp::create(b, loc, shape.n)});
-    emitCall(op, fn, args, fusion);
+    callKernel(op, fn, {q.xq, q.xs, q.xsum, w}, shape, fusion, key.rowTile);
   }
 
   /// Quantized activations are shared by input value, grouping and scale.
