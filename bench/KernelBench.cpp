@@ -87,6 +87,14 @@ using IntDotTiledFn = void (*)(MemRef<int8_t, 2> *, MemRef<float, 1> *,
                                MemRef<float, 3> *, MemRef<float, 2> *,
                                int64_t, int64_t);
 
+// Row-tiled weight-only kernels take scales (and zero points) [N/R, K/G, R].
+using WeightOnlyTiledFn = void (*)(MemRef<float, 2> *, MemRef<int8_t, 1> *,
+                                   MemRef<float, 3> *, MemRef<float, 2> *,
+                                   int64_t, int64_t);
+using WeightOnlyZpTiledFn = void (*)(MemRef<float, 2> *, MemRef<int8_t, 1> *,
+                                     MemRef<float, 3> *, MemRef<float, 3> *,
+                                     MemRef<float, 2> *, int64_t, int64_t);
+
 /// The weights of a benchmark: a format attribute, the bits a code takes
 /// in the kernel's layout, whether it has zero points, and the format's
 /// own code width when it differs from the stored one (a 5-bit float is
@@ -110,10 +118,12 @@ struct Kernel {
   std::unique_ptr<mlir::ExecutionEngine> engine;
   WeightOnlyFn weightOnly = nullptr;
   WeightOnlyZpFn weightOnlyZp = nullptr;
+  WeightOnlyTiledFn weightOnlyTiled = nullptr;
+  WeightOnlyZpTiledFn weightOnlyZpTiled = nullptr;
   QuantizeFn quantize = nullptr;
   IntDotFn intDot = nullptr;
   IntDotTiledFn intDotTiled = nullptr;
-  int64_t rowTile = 1; ///< the tiled kernel's R
+  int64_t rowTile = 1; ///< the tiled kernel's R (1: one row at a time)
 };
 
 bool nativeHasDot() {
@@ -159,8 +169,8 @@ Kernel compileKernel(int64_t m, int64_t n, int64_t k, int64_t group,
       x + ", " + w + " -> " + y + "\n  return %y : " + y + "\n}\n";
   auto module = mlir::parseSourceString<mlir::ModuleOp>(text, kern.ctx.get());
   mlir::PassManager pm(kern.ctx.get());
-  // The kernels first (row-tile=false: the one-row integer layout, to
-  // compare), then the rest of the pipeline.
+  // The kernels first (row-tile=false: the one-row layouts, to compare),
+  // then the rest of the pipeline.
   mlir::nibble::ReferencePipelineOptions opts;
   if (!module ||
       mlir::failed(mlir::parsePassPipeline(
@@ -203,20 +213,27 @@ Kernel compileKernel(int64_t m, int64_t n, int64_t k, int64_t group,
       std::abort();
     return *sym;
   };
+  // "_t<R>_m": the row-tiled layout.
+  size_t t = kernelName.find("_t");
+  if (t != std::string::npos && kernelName.find("_m", t) != std::string::npos)
+    kern.rowTile = std::atoll(kernelName.c_str() + t + 2);
+  void *fn = lookup(kernelName);
+  const bool tiled = kern.rowTile > 1;
   if (intDot) {
     kern.quantize = reinterpret_cast<QuantizeFn>(lookup(quantizerName));
-    // "_t<R>_m": the row-tiled layout.
-    size_t t = kernelName.find("_t");
-    if (t != std::string::npos && kernelName.find("_m", t) != std::string::npos) {
-      kern.rowTile = std::atoll(kernelName.c_str() + t + 2);
-      kern.intDotTiled = reinterpret_cast<IntDotTiledFn>(lookup(kernelName));
-    } else {
-      kern.intDot = reinterpret_cast<IntDotFn>(lookup(kernelName));
-    }
+    if (tiled)
+      kern.intDotTiled = reinterpret_cast<IntDotTiledFn>(fn);
+    else
+      kern.intDot = reinterpret_cast<IntDotFn>(fn);
   } else if (fmt.zeroPoints) {
-    kern.weightOnlyZp = reinterpret_cast<WeightOnlyZpFn>(lookup(kernelName));
+    if (tiled)
+      kern.weightOnlyZpTiled = reinterpret_cast<WeightOnlyZpTiledFn>(fn);
+    else
+      kern.weightOnlyZp = reinterpret_cast<WeightOnlyZpFn>(fn);
+  } else if (tiled) {
+    kern.weightOnlyTiled = reinterpret_cast<WeightOnlyTiledFn>(fn);
   } else {
-    kern.weightOnly = reinterpret_cast<WeightOnlyFn>(lookup(kernelName));
+    kern.weightOnly = reinterpret_cast<WeightOnlyFn>(fn);
   }
   kern.engine = std::move(*engine);
   return kern;
@@ -276,6 +293,11 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
     MemRef<float, 2> zm = view2(s + sFloats, n, k / group);
     MemRef<float, 2> xm = view2(x.data(), m, k);
     MemRef<float, 2> ym = view2(y.data(), m, n);
+    // Row-tiled kernels read the same scales (and zero points) as
+    // [N/R, K/G, R].
+    const int64_t r = kern.rowTile;
+    MemRef<float, 3> st = view3(s, n / r, k / group, r);
+    MemRef<float, 3> zt = view3(s + sFloats, n / r, k / group, r);
     if (intDot) {
       // Activations once per call, then rows over the pool.
       MemRef<int8_t, 2> xqm = view2(xq.data(), m, k);
@@ -288,9 +310,8 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
         MemRef<float, 2> c2 = xsumm, wsc = sm, yy = ym;
         MemRef<int8_t, 1> ww = wm;
         if (kern.intDotTiled) {
-          const int64_t r = kern.rowTile;
-          MemRef<float, 3> st = view3(s, n / r, k / group, r);
-          kern.intDotTiled(&a, &b, &c2, &ww, &st, &yy, n0, n1);
+          MemRef<float, 3> sct = st;
+          kern.intDotTiled(&a, &b, &c2, &ww, &sct, &yy, n0, n1);
         } else {
           kern.intDot(&a, &b, &c2, &ww, &wsc, &yy, n0, n1);
         }
@@ -298,8 +319,13 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
     } else {
       pool.parallelFor(n, 16, [&](int64_t n0, int64_t n1) {
         MemRef<float, 2> xx = xm, sc = sm, zz = zm, yy = ym;
+        MemRef<float, 3> sct = st, zzt = zt;
         MemRef<int8_t, 1> ww = wm;
-        if (fmt.zeroPoints)
+        if (kern.weightOnlyZpTiled)
+          kern.weightOnlyZpTiled(&xx, &ww, &sct, &zzt, &yy, n0, n1);
+        else if (kern.weightOnlyTiled)
+          kern.weightOnlyTiled(&xx, &ww, &sct, &yy, n0, n1);
+        else if (fmt.zeroPoints)
           kern.weightOnlyZp(&xx, &ww, &sc, &zz, &yy, n0, n1);
         else
           kern.weightOnly(&xx, &ww, &sc, &yy, n0, n1);
@@ -316,18 +342,19 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
 }
 
 /// Arguments: N, K, threads, bits, path (0 weight-only, 1 int8 dot, 2 int8
-/// dot in the one-row layout instead of the row-tiled one), M (activation
-/// rows: 1 for decode, 8 / 16 for prefill chunks); signed int4 / int8,
-/// group 128.
+/// dot and 3 weight-only in the one-row layout instead of the row-tiled
+/// one), M (activation rows: 1 for decode, 8 / 16 for prefill chunks);
+/// signed int4 / int8, group 128.
 void BM_GeneratedGEMV(benchmark::State &state) {
   const bool cold = state.range(6) != 0;
   const int64_t path = state.range(4);
-  if (!cold || path == 2)
-    state.SetLabel(std::string(path == 2 ? "one-row" : "") +
-                   (cold ? "" : path == 2 ? " (hot)" : "(hot)"));
+  const bool oneRow = path >= 2;
+  if (!cold || oneRow)
+    state.SetLabel(std::string(oneRow ? "one-row" : "") +
+                   (cold ? "" : oneRow ? " (hot)" : "(hot)"));
   runKernel(state, state.range(5), state.range(0), state.range(1),
-            int(state.range(2)), signedInt(int(state.range(3))), path != 0,
-            cold, /*rowTile=*/path != 2);
+            int(state.range(2)), signedInt(int(state.range(3))),
+            path == 1 || path == 2, cold, /*rowTile=*/!oneRow);
 }
 
 /// The weight-only formats BM_WeightOnlyFormats times (argument `format`).
@@ -373,13 +400,19 @@ void shapes(benchmark::internal::Benchmark *b) {
   for (int64_t path : {1, 0})
     for (int64_t bits : {4, 8})
       b->Args({4096, 4096, 1, bits, path, 1, 0});
-  // The one-row integer layout (path 2), decode at 4096 x 4096, cold and
-  // hot: what the row-tiled layout changes, in the same run.
-  for (int64_t bits : {4, 8}) {
+  // The one-row layouts (path 2 integer dot, 3 weight-only), decode at
+  // 4096 x 4096, cold and hot: what the row-tiled layout changes, in the
+  // same run.
+  for (int64_t path : {2, 3})
+    for (int64_t bits : {4, 8}) {
+      for (int64_t t : {1, 2})
+        b->Args({4096, 4096, t, bits, path, 1, 1});
+      b->Args({4096, 4096, 1, bits, path, 1, 0});
+    }
+  // Prefill chunks on the weight-only path (M 8 / 16, int4).
+  for (int64_t m : {8, 16})
     for (int64_t t : {1, 2})
-      b->Args({4096, 4096, t, bits, 2, 1, 1});
-    b->Args({4096, 4096, 1, bits, 2, 1, 0});
-  }
+      b->Args({4096, 4096, t, 4, 0, m, 1});
 }
 
 BENCHMARK(BM_GeneratedGEMV)->Apply(shapes)->UseRealTime();

@@ -62,22 +62,46 @@ std::vector<uint8_t> repackInterleaved(const uint8_t *packed, size_t rows,
 
 std::vector<uint8_t> repackRowTiled(const uint8_t *packed, size_t rows,
                                     size_t k, unsigned bits, size_t tileRows,
-                                    bool flipSign) {
-  const unsigned mask = (1u << bits) - 1;
-  const unsigned flip = flipSign ? 1u << (bits - 1) : 0u;
+                                    bool flipSign, unsigned storeBits,
+                                    bool signExtend) {
+  if (storeBits == 0)
+    storeBits = bits;
+  const unsigned mask = (1u << bits) - 1, fieldMask = (1u << storeBits) - 1;
+  const unsigned top = 1u << (bits - 1);
+  const unsigned flip = flipSign ? top : 0u;
   auto stored = [&](size_t r, size_t c) {
-    return (readPackedCode(packed, r * k + c, bits) ^ flip) & mask;
+    unsigned code = (readPackedCode(packed, r * k + c, bits) ^ flip) & mask;
+    if (signExtend && (code & top))
+      code |= ~mask;
+    return code & fieldMask;
   };
-  const size_t chunk = bits == 4 ? 8 : 4; // columns per 4-byte word
-  std::vector<uint8_t> out(rows * k * bits / 8);
+  const size_t chunk = storeBits == 4 ? 8 : 4; // columns per 4-byte word
+  std::vector<uint8_t> out(rows * k * storeBits / 8);
   uint8_t *dst = out.data();
   for (size_t t = 0; t < rows; t += tileRows)
     for (size_t c = 0; c < k; c += chunk)
       for (size_t r = t; r < t + tileRows; ++r)
         for (size_t j = 0; j < 4; ++j)
-          *dst++ = bits == 4 ? uint8_t(stored(r, c + j) |
+          *dst++ = storeBits == 4 ? uint8_t(stored(r, c + j) |
                                        (stored(r, c + j + 4) << 4))
                              : uint8_t(stored(r, c + j));
+  return out;
+}
+
+std::vector<uint8_t> repackColumnTiled(const uint8_t *packed, size_t rows,
+                                       size_t k, unsigned bits,
+                                       size_t tileRows, bool signExtend) {
+  std::vector<uint8_t> out(rows * k);
+  uint8_t *dst = out.data();
+  const unsigned top = 1u << (bits - 1);
+  for (size_t t = 0; t < rows; t += tileRows)
+    for (size_t c = 0; c < k; ++c)
+      for (size_t r = t; r < t + tileRows; ++r) {
+        unsigned code = readPackedCode(packed, r * k + c, bits);
+        if (signExtend && (code & top))
+          code |= ~((1u << bits) - 1);
+        *dst++ = uint8_t(code);
+      }
   return out;
 }
 

@@ -57,16 +57,16 @@ func.func @block(%x: tensor<2x64xf32>, %bias: tensor<64xf32>) -> (tensor<2x64xf3
 // CHECK-NOT: linalg.generic
 // %wg feeds two matmuls (gate and the biased one): one packed copy.
 // CHECK: %[[WG:.*]] = arith.constant {{.*}} dense_resource<weights.packed> : tensor<2048xi8>
-// CHECK: %[[U:.*]] = call @nibble_gemv_w4g64_m2_n64_k64(%arg0,
-// CHECK: %[[H:.*]] = call @nibble_gemv_w4g64_m2_n64_k64_e{{[0-9a-f]+}}(%arg0, %[[WG]], {{.*}}, %[[U]]) :
+// CHECK: %[[U:.*]] = call @nibble_gemv_w4g64_t16_m2_n64_k64(%arg0,
+// CHECK: %[[H:.*]] = call @nibble_gemv_w4g64_t16_m2_n64_k64_e{{[0-9a-f]+}}(%arg0, %[[WG]], {{.*}}, %[[U]]) :
 // CHECK: %[[Q:.*]]:3 = call @nibble_quantize_rows_i8g64_m2_k64(%[[H]],
 // CHECK: %[[RES:.*]] = call @nibble_gemv_w8a8g64_t16_m2_n64_k64_e{{[0-9a-f]+}}(%[[Q]]#0, {{.*}}, %arg0) :
-// CHECK: %[[PB:.*]] = call @nibble_gemv_w4g64_m2_n64_k64_e{{[0-9a-f]+}}(%arg0, %[[WG]], {{.*}}, %arg1) :
+// CHECK: %[[PB:.*]] = call @nibble_gemv_w4g64_t16_m2_n64_k64_e{{[0-9a-f]+}}(%arg0, %[[WG]], {{.*}}, %arg1) :
 // CHECK-NOT: linalg.generic
 // CHECK: linalg.add ins(%[[RES]], %[[PB]]
 // The SwiGLU kernel: silu(acc) * up[m, n] at the store.
-// CHECK: func.func @nibble_gemv_w4g64_m2_n64_k64_e{{.*}}(%{{.*}}: tensor<2x64xf32>, %{{.*}}: tensor<2048xi8>, %{{.*}}: tensor<64x1xf32>, %{{.*}}: tensor<2x64xf32> {bufferization.writable = true}, %{{.*}}: index, %{{.*}}: index, %[[UP:.*]]: tensor<2x64xf32>)
-// CHECK: vector.reduction <add>
+// CHECK: func.func @nibble_gemv_w4g64_t16_m2_n64_k64_e{{.*}}(%{{.*}}: tensor<2x64xf32>, %{{.*}}: tensor<2048xi8>, %{{.*}}: tensor<4x1x16xf32>, %{{.*}}: tensor<2x64xf32> {bufferization.writable = true}, %{{.*}}: index, %{{.*}}: index, %[[UP:.*]]: tensor<2x64xf32>)
+// CHECK: vector.fma
 // CHECK: tensor.extract %[[UP]]
 // CHECK: math.exp
 // CHECK: arith.mulf

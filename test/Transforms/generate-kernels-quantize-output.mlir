@@ -39,14 +39,14 @@ func.func @f(%x: tensor<2x128xf32>) -> (tensor<2x128xf32>, tensor<2x128xf32>) {
 
 // CHECK-LABEL: func.func @f
 // CHECK: %[[SC:.*]] = arith.constant 3.000000e-02 : f32
-// CHECK: %[[H:.*]]:3 = call @nibble_gemv_w4g128_m2_n256_k128_e{{[0-9a-f]+}}_q128({{.*}}, %[[SC]], %{{.*}}, %{{.*}}) : ({{.*}}) -> (tensor<2x256xf32>, tensor<2x256xi8>, tensor<2x2xf32>)
+// CHECK: %[[H:.*]]:3 = call @nibble_gemv_w4g128_t16_m2_n256_k128_e{{[0-9a-f]+}}_q128({{.*}}, %[[SC]], %{{.*}}, %{{.*}}) : ({{.*}}) -> (tensor<2x256xf32>, tensor<2x256xi8>, tensor<2x2xf32>)
 // The dynamic reader's quantizer, right after the output it reads...
 // CHECK: %[[Q:.*]]:3 = call @nibble_quantize_rows_i8g128_m2_k256(%[[H]]#0,
 // CHECK: %[[XS:.*]] = arith.constant dense<3.000000e-02> : tensor<2xf32>
 // ...the static reader takes the kernel's codes, sums and scale.
 // CHECK: call @nibble_gemv_w8a8g128_t16_m2_n128_k256(%[[H]]#1, %[[XS]], %[[H]]#2,
 // CHECK: call @nibble_gemv_w8a8g128_t16_m2_n128_k256(%[[Q]]#0, %[[Q]]#2, %[[Q]]#1,
-// CHECK: func.func @nibble_gemv_w4g128_m2_n256_k128_e{{[0-9a-f]+}}_q128({{.*}}) -> (tensor<2x256xf32>, tensor<2x256xi8>, tensor<2x2xf32>) attributes {{{.*}}nibble.row_align = 128 : i64
+// CHECK: func.func @nibble_gemv_w4g128_t16_m2_n256_k128_e{{[0-9a-f]+}}_q128({{.*}}) -> (tensor<2x256xf32>, tensor<2x256xi8>, tensor<2x2xf32>) attributes {{{.*}}nibble.row_align = 128 : i64
 // CHECK: math.roundeven {{.*}} : f32
 // CHECK: arith.select
 // CHECK: func.func @nibble_quantize_rows_i8g128_m2_k256
@@ -58,8 +58,8 @@ func.func @f(%x: tensor<2x128xf32>) -> (tensor<2x128xf32>, tensor<2x128xf32>) {
 // OFF: call @nibble_quantize_rows_i8g128_m2_k256
 // OFF-NOT: _q128
 
-// PAR: llvm.mlir.addressof @nibble_gemv_w4g128_m2_n256_k128_rows
+// PAR: llvm.mlir.addressof @nibble_gemv_w4g128_t16_m2_n256_k128_rows
 // PAR-NEXT: llvm.mlir.constant(16 : i64)
-// PAR: %[[T:[0-9]+]] = llvm.mlir.addressof @nibble_gemv_w4g128_m2_n256_k128_e{{[0-9a-f]+}}_q128_rows
+// PAR: %[[T:[0-9]+]] = llvm.mlir.addressof @nibble_gemv_w4g128_t16_m2_n256_k128_e{{[0-9a-f]+}}_q128_rows
 // PAR-NEXT: %[[A:[0-9]+]] = llvm.mlir.constant(128 : i64)
 // PAR-NEXT: llvm.call @__nibble_parallel_for(%[[T]], %{{[0-9]+}}, %{{[0-9]+}}, %[[A]])

@@ -90,10 +90,25 @@ std::vector<uint8_t> repackSplit6(const uint8_t *packed, size_t rows,
 /// its high nibble. One vector load of a chunk puts one row in each 32-bit
 /// lane, so a 4-byte dot product (vpdpbusd, sdot) against four activations
 /// broadcast to every lane accumulates `tileRows` outputs at once. With
-/// `flipSign` the codes are stored offset-binary (top bit flipped).
+/// `flipSign` the codes are stored offset-binary (top bit flipped). Codes
+/// narrower than 4 bits (2- and 3-bit codes, which the weight-only kernels
+/// store in nibbles: `storeBits` 4) are stored zero-extended, or with
+/// `signExtend` sign-extended.
 std::vector<uint8_t> repackRowTiled(const uint8_t *packed, size_t rows,
                                     size_t k, unsigned bits, size_t tileRows,
-                                    bool flipSign);
+                                    bool flipSign, unsigned storeBits = 0,
+                                    bool signExtend = false);
+
+/// The weight-only kernels' byte layout for row tiles: `bits` <= 8 codes of
+/// `rows` x `k` (canonical layout), `rows` a multiple of `tileRows`, stored
+/// a byte each as tiles of `tileRows` rows, a tile column by column: the
+/// `tileRows` codes of column c of the tile's rows are consecutive bytes,
+/// so one vector load widened to i32 lanes gives one column of every row.
+/// With `signExtend` codes narrower than 8 bits are sign-extended (signed
+/// formats), else zero-extended.
+std::vector<uint8_t> repackColumnTiled(const uint8_t *packed, size_t rows,
+                                       size_t k, unsigned bits,
+                                       size_t tileRows, bool signExtend);
 
 /// The NVIDIA GEMV kernels' layout (nibble-generate-gpu-kernels): the dense
 /// LSB-first layout of 4- or 8-bit two's-complement codes with every code

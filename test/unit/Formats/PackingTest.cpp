@@ -215,6 +215,57 @@ TEST(PackingTest, RowTiledLayoutPlacesEveryCode) {
     }
 }
 
+// Codes narrower than their nibble field (the weight-only kernels' int2 /
+// int3 in nibbles): zero-extended, or sign-extended for signed formats.
+TEST(PackingTest, RowTiledWidensNarrowCodes) {
+  const size_t rows = 4, tile = 4, k = 8;
+  std::vector<uint8_t> codes(rows * k);
+  for (size_t i = 0; i < codes.size(); ++i)
+    codes[i] = uint8_t(i % 8); // every 3-bit code
+  std::vector<uint8_t> packed(packedByteCount(codes.size(), 3));
+  packCodes(codes.data(), codes.size(), 3, packed.data());
+  for (bool sign : {false, true}) {
+    std::vector<uint8_t> out = repackRowTiled(packed.data(), rows, k, 3, tile,
+                                              false, /*storeBits=*/4, sign);
+    ASSERT_EQ(out.size(), rows * k / 2);
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t c = 0; c < k; ++c) {
+        uint8_t got = out[r * 4 + c % 4];
+        got = c < 4 ? got & 0xF : got >> 4;
+        const uint8_t code = codes[r * k + c];
+        EXPECT_EQ(got, sign && code >= 4 ? code | 0x8 : code)
+            << "sign " << sign << " row " << r << " col " << c;
+      }
+  }
+}
+
+// The weight-only byte layout: tiles of rows stored column by column, each
+// code widened to a byte (sign-extended for signed formats).
+TEST(PackingTest, ColumnTiledLayoutPlacesEveryCode) {
+  const size_t rows = 8, tile = 4, k = 5;
+  for (unsigned bits : {5u, 8u})
+    for (bool sign : {false, true}) {
+      std::vector<uint8_t> codes(rows * k);
+      for (size_t i = 0; i < codes.size(); ++i)
+        codes[i] = uint8_t((i * 37 + 3) & ((1u << bits) - 1));
+      std::vector<uint8_t> packed(packedByteCount(codes.size(), bits));
+      packCodes(codes.data(), codes.size(), bits, packed.data());
+      std::vector<uint8_t> out =
+          repackColumnTiled(packed.data(), rows, k, bits, tile, sign);
+      ASSERT_EQ(out.size(), rows * k);
+      for (size_t r = 0; r < rows; ++r)
+        for (size_t c = 0; c < k; ++c) {
+          unsigned want = codes[r * k + c];
+          if (sign && bits < 8 && (want >> (bits - 1)))
+            want |= 0xFFu << bits;
+          EXPECT_EQ(out[((r / tile) * k + c) * tile + r % tile],
+                    uint8_t(want))
+              << "bits " << bits << " sign " << sign << " row " << r
+              << " col " << c;
+        }
+    }
+}
+
 // The NVIDIA GEMV layout read the way the generated kernel reads it: 32-bit
 // little-endian words, code j at bits [j*bits, (j+1)*bits), and the
 // magic-number conversion bitcast(0x4B000000 | u) - (2^23 + 2^(bits-1))

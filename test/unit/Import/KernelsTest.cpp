@@ -495,6 +495,44 @@ INSTANTIATE_TEST_SUITE_P(
                            Scale::E8M0, "i8"},
                       Case{1, 17, 128, 32, "e2m3fn", true, Act::None, true,
                            Scale::F32, "bf16"},
+                      // Weight-only integers row-tiled (N a multiple of
+                      // 16; nibbles on AVX-512, bytes on every target):
+                      // one activation row (four FMA chains), two, row
+                      // tiles of four with a tail, groups from 16 codes to
+                      // per row, more than 32 steps a group (a loop),
+                      // narrow codes widened to nibbles and bytes, zero
+                      // points and every scale storage tiled alike.
+                      Case{1, 32, 256, 128, "int4", true},
+                      Case{2, 32, 128, 32, "int4", false},
+                      Case{3, 48, 256, 64, "int4", true},
+                      Case{5, 16, 128, 16, "int4", true},
+                      Case{17, 16, 64, 32, "int4", false},
+                      Case{1, 16, 96, 96, "int4", true},
+                      Case{2, 16, 1024, 512, "int4", true},
+                      Case{1, 32, 128, 32, "int8", true},
+                      Case{3, 16, 512, 256, "int8", false},
+                      Case{2, 16, 128, 32, "int3", true},
+                      Case{1, 16, 64, 32, "int2", false},
+                      Case{1, 32, 64, 64, "int6", true},
+                      Case{2, 32, 256, 128, "uint4", true, Act::None, true},
+                      Case{1, 16, 128, 32, "uint4", true, Act::None, true,
+                           Scale::F16, "f16"},
+                      Case{3, 16, 128, 64, "uint8", false, Act::None, true,
+                           Scale::BF16, "i32"},
+                      Case{2, 32, 128, 32, "int4", true, Act::None, false,
+                           Scale::E8M0},
+                      Case{1, 16, 128, 16, "int4", true, Act::None, true,
+                           Scale::TwoLevelE4M3, "i8"},
+                      Case{2, 16, 128, 32, "uint2", true, Act::None, true,
+                           Scale::F32, "bf16"},
+                      // Tables in the row-tiled nibble layout: NF4, MXFP4,
+                      // NVFP4-style g16, fp4 with zero points.
+                      Case{1, 32, 128, 32, "nf4", true},
+                      Case{2, 32, 128, 32, "e2m1fn", true, Act::None, false,
+                           Scale::E8M0},
+                      Case{3, 16, 128, 16, "e2m1fn", true, Act::None, false,
+                           Scale::TwoLevelE4M3},
+                      Case{1, 16, 256, 64, "e2m1fn", false, Act::None, true},
                       // Integer dot products (W4A8, W8A8).
                       Case{1, 40, 256, 128, "int4", false, Act::Dynamic},
                       Case{3, 36, 512, 256, "int4", true, Act::Dynamic},

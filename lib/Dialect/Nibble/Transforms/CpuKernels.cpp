@@ -18,6 +18,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/Hashing.h"
@@ -470,6 +471,7 @@ std::string WeightOnlyKernel::name() const {
   }
   return "nibble_gemv_" + tag + "g" + std::to_string(group) +
          zeroTag(zeroPoints, zeroPointType) + scaleTag(scales) +
+         (tiled() ? "_t" + std::to_string(rowTile) : std::string()) +
          shapeSuffix(m, n, k);
 }
 
@@ -479,6 +481,10 @@ std::string WeightOnlyKernel::layout() const {
                                                              : "code";
   if (storeBits == 6)
     return "code6-split64";
+  if (tiled())
+    return std::string(prefix) + std::to_string(storeBits) +
+           (storeBits == 4 ? "-rowtile" : "-coltile") +
+           std::to_string(rowTile);
   return std::string(prefix) +
          (storeBits == 4 ? "4-interleave32" : "8-dense");
 }
@@ -777,6 +783,64 @@ struct WeightDecoder {
   }
 };
 
+/// The f32 scales of group g of row tile t ([N/R, G, R] storage, as
+/// tiledConstant lays them out): one vector load and widening, or for
+/// 8-bit codes a gather from the table.
+Value tileScales(Emit &e, ScaleStorage storage, Value s, Value table,
+                 Value t, Value g, int64_t R) {
+  auto vf = VectorType::get({R}, e.b.getF32Type());
+  if (storage != ScaleStorage::Table8)
+    return toF32(e.b, e.loc,
+                 e.read(s, {t, g, e.idx(0)},
+                        VectorType::get(
+                            {R}, scaleElementType(e.b.getContext(), storage))));
+  Value codes = e.read(s, {t, g, e.idx(0)},
+                       VectorType::get({R}, e.b.getI8Type()));
+  Value at = arith::ExtUIOp::create(
+      e.b, e.loc, VectorType::get({R}, e.b.getI32Type()), codes);
+  Value allTrue = e.splat(VectorType::get({R}, e.b.getI1Type()),
+                          e.b.getBoolAttr(true));
+  return vector::GatherOp::create(e.b, e.loc, vf, table,
+                                  ValueRange{e.idx(0)}, at, allTrue,
+                                  e.splat(vf, e.b.getF32FloatAttr(0.0f)));
+}
+
+/// -(offset + zp) for group g of row tile t: what multiplies a group's
+/// activation sum to correct a dot product of stored codes (zero points,
+/// if `zp`, tiled [N/R, G, R] and widened as the reference reads them).
+Value tileCorrection(Emit &e, float offset, Value zp, Type zpType, Value t,
+                     Value g, int64_t R) {
+  auto vf = VectorType::get({R}, e.b.getF32Type());
+  Value o = e.splat(vf, e.b.getF32FloatAttr(offset));
+  if (zp)
+    o = arith::AddFOp::create(
+        e.b, e.loc, o,
+        toF32(e.b, e.loc,
+              e.read(zp, {t, g, e.idx(0)}, VectorType::get({R}, zpType))));
+  return arith::NegFOp::create(e.b, e.loc, o);
+}
+
+/// Stores the R outputs of row tile t for activation row m.
+SmallVector<Value> storeTile(Emit &e, const OutputStore &outputs, Value sum,
+                             Value m, Value t, int64_t R,
+                             SmallVector<Value> outs) {
+  Value n = e.affine(t, R, nullptr);
+  for (int64_t j = 0; j < R; ++j) {
+    Value v = vector::ExtractOp::create(e.b, e.loc, sum, ArrayRef<int64_t>{j});
+    outs = outputs.store(e.b, e.loc, v, m, e.add(n, e.idx(j)), outs);
+  }
+  return outs;
+}
+
+/// Row ranges of a row-tiled kernel cover whole tiles (and the output
+/// quantization's groups).
+void alignRowsToTiles(func::FuncOp fn, int64_t R) {
+  auto quantAlign = fn->getAttrOfType<IntegerAttr>("nibble.row_align");
+  const int64_t align = std::lcm(R, quantAlign ? quantAlign.getInt() : 1);
+  fn->setAttr("nibble.row_align",
+              IntegerAttr::get(IntegerType::get(fn.getContext(), 64), align));
+}
+
 /// Per activation row and group, the sum of x over the group (for the
 /// zero-point term): tensor<M x groups x f32>.
 Value groupSums(OpBuilder &b, Location loc, Value x, int64_t m, int64_t k,
@@ -813,6 +877,185 @@ Value groupSums(OpBuilder &b, Location loc, Value x, int64_t m, int64_t k,
   }).getResult(0);
 }
 
+/// The body of a row-tiled weight-only kernel (WeightOnlyKernel::rowTile)
+/// in `kf`, R rows a tile. Nibbles (AVX-512): per 64-byte word of 16 rows
+/// and 8 columns, code field j (the word shifted right by 4j) looks up its
+/// f32 value in the 16-entry table with one vpermps, which reads only the
+/// low 4 bits of each lane. Bytes: per word of R rows and one column, the
+/// codes widened (sign- or zero-extended) and converted. Either way the
+/// values multiply the column's activation, broadcast: one FMA per R codes
+/// and activation row, every product exact as in the reference, into four
+/// chains for one row (an FMA's latency would otherwise bound the loop),
+/// two for two, one for more. Per group the chains are summed, corrected
+/// for the zero points (if any) with the group's activation sum, and
+/// scaled by the tile's vector of group scales. The weights are
+/// prefetched kPrefetchBytes ahead, a 64-byte line at a time.
+func::FuncOp buildWeightOnlyTiled(OpBuilder &b, const WeightOnlyKernel &key,
+                                  KernelFunc kf, Value x, Value w, Value s,
+                                  Value scaleTable, Value zp) {
+  Location loc = kf.fn.getLoc();
+  MLIRContext *ctx = b.getContext();
+  Type f32 = b.getF32Type(), i8 = b.getI8Type(), i32 = b.getI32Type();
+  const int64_t R = key.rowTile, M = key.m, K = key.k;
+  const int64_t groups = K / key.group;
+  const bool nibbles = key.storeBits == 4;
+  const int64_t P = key.chunkCodes();       // columns of a word
+  const int64_t wordBytes = R * P * key.storeBits / 8;
+  const int64_t wordsPerGroup = key.group / P;
+  const int64_t groupBytes = wordsPerGroup * wordBytes;
+  const int64_t bytes = key.n * K * key.storeBits / 8;
+  const bool corrected = key.zeroPoints;
+  const OutputStore &outputs = kf.outputs;
+  Emit e{b, loc};
+  auto vf = VectorType::get({R}, f32);
+  auto vi = VectorType::get({R}, i32);
+  Value zeroF = e.splat(vf, b.getF32FloatAttr(0.0f));
+  Value table, shifts[8];
+  if (nibbles) {
+    table = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(vf, ArrayRef<float>(key.table)));
+    for (int64_t j = 1; j < P; ++j)
+      shifts[j] = e.splat(vi, b.getI32IntegerAttr(int32_t(4 * j)));
+  }
+  // Field j of a nibble word holds column fieldColumn(j) of its chunk
+  // (repackRowTiled: byte i of a row's word holds columns i and i + 4).
+  auto fieldColumn = [&](int64_t j) { return (j % 2) * 4 + j / 2; };
+  Value xsum = corrected ? groupSums(b, loc, x, M, K, key.group) : Value();
+  Value wBuf = bufferization::ToBufferOp::create(
+      b, loc, MemRefType::get({bytes}, i8), w, /*readOnly=*/true);
+  Value lastByte = e.idx(bytes - 1);
+  // Activation rows per pass over a tile (later passes re-read it from
+  // L1 / L2).
+  const int64_t tile = std::min<int64_t>(M, 4);
+  // The row range [n0, n1) is a multiple of R (nibble.row_align).
+  Value t0 = arith::DivUIOp::create(b, loc, kf.n0, e.idx(R));
+  Value t1 = arith::DivUIOp::create(b, loc, kf.n1, e.idx(R));
+
+  auto tiles = loop(b, loc, t0, t1, outputs.init(kf.y0, kf.trailing),
+                    [&](OpBuilder &rb, Location l, Value t,
+                        ValueRange rowIter) {
+    Emit r{rb, l};
+    Value tileBase = r.affine(t, groups * groupBytes, nullptr);
+    SmallVector<Value> outs(rowIter.begin(), rowIter.end());
+    for (int64_t m0 = 0; m0 < M; m0 += tile) {
+      const int64_t T = std::min(tile, M - m0);
+      const int64_t C = T == 1 ? 4 : T == 2 ? 2 : 1;
+      SmallVector<Value> init(size_t(T), zeroF);
+      auto grp = loop(rb, l, r.idx(0), r.idx(groups), init,
+                      [&](OpBuilder &gb, Location gl, Value g,
+                          ValueRange it) {
+        Emit ge{gb, gl};
+        SmallVector<Value> out(it.begin(), it.end());
+        Value groupBase = ge.add(tileBase, ge.affine(g, groupBytes, nullptr));
+        Value groupCol = ge.affine(g, key.group, nullptr);
+        // One step: a nibble word (its 8 fields into chains j % C), or C
+        // byte words (word u into chain u).
+        const int64_t wordsPerStep = nibbles ? 1 : C;
+        const int64_t stepBytes = wordsPerStep * wordBytes;
+        auto step = [&](OpBuilder &sb, Location sl, Value st,
+                        ValueRange acc) {
+          Emit se{sb, sl};
+          SmallVector<Value> next(acc.begin(), acc.end());
+          // One prefetch per 64-byte line, as the step reaches it (a burst
+          // at the group's start streamed slower cold: 14.5 against 15.9
+          // GB/s, int4 4096 x 4096, one thread).
+          std::optional<int64_t> fixed = getConstantIntValue(st);
+          if (m0 == 0 &&
+              (stepBytes >= 64 || !fixed || (*fixed * stepBytes) % 64 == 0))
+            memref::PrefetchOp::create(
+                sb, sl, wBuf,
+                ValueRange{arith::MinUIOp::create(
+                    sb, sl,
+                    se.add(groupBase,
+                           se.affine(st, stepBytes, se.idx(kPrefetchBytes))),
+                    lastByte)},
+                /*isWrite=*/false, /*localityHint=*/0, /*isDataCache=*/true);
+          auto fma = [&](Value vals, Value col, int64_t chain) {
+            for (int64_t mi = 0; mi < T; ++mi) {
+              Value xs = tensor::ExtractOp::create(
+                  sb, sl, x, ValueRange{se.idx(m0 + mi), col});
+              size_t a = size_t(chain * T + mi);
+              next[a] = vector::FMAOp::create(
+                  sb, sl, vals, vector::BroadcastOp::create(sb, sl, vf, xs),
+                  next[a]);
+            }
+          };
+          for (int64_t u = 0; u < wordsPerStep; ++u) {
+            Value wi = se.affine(st, wordsPerStep, se.idx(u));
+            Value at = se.add(groupBase, se.affine(wi, wordBytes, nullptr));
+            Value col = se.add(groupCol, se.affine(wi, P, nullptr));
+            if (nibbles) {
+              Value word = vector::BitCastOp::create(
+                  sb, sl, vi,
+                  se.read(w, {at}, VectorType::get({wordBytes}, i8)));
+              for (int64_t j = 0; j < P; ++j) {
+                Value idx = j == 0 ? word
+                                   : arith::ShRUIOp::create(sb, sl, word,
+                                                            shifts[j])
+                                         .getResult();
+                // vpermps: table[idx & 15] per lane.
+                Value vals = LLVM::CallIntrinsicOp::create(
+                                 sb, sl, vf,
+                                 StringAttr::get(
+                                     ctx, "llvm.x86.avx512.permvar.sf.512"),
+                                 ValueRange{table, idx})
+                                 .getResult(0);
+                fma(vals, se.add(col, se.idx(fieldColumn(j))), j % C);
+              }
+            } else {
+              Value raw = se.read(w, {at}, VectorType::get({R}, i8));
+              Value wide =
+                  key.decode == WeightDecode::SignedInt
+                      ? arith::ExtSIOp::create(sb, sl, vi, raw).getResult()
+                      : arith::ExtUIOp::create(sb, sl, vi, raw).getResult();
+              fma(arith::SIToFPOp::create(sb, sl, vf, wide), col, u);
+            }
+          }
+          return next;
+        };
+        // Up to 32 steps (int4 g256, int8 g32) as straight code, as the
+        // row-tiled integer kernel.
+        const int64_t steps = wordsPerGroup / wordsPerStep;
+        SmallVector<Value> dots(size_t(C * T), zeroF);
+        if (steps <= 32) {
+          for (int64_t st = 0; st < steps; ++st)
+            dots = step(gb, gl, ge.idx(st), dots);
+        } else {
+          scf::ForOp loopOp =
+              loop(gb, gl, ge.idx(0), ge.idx(steps), dots, step);
+          dots.assign(loopOp.getResults().begin(), loopOp.getResults().end());
+        }
+        Value sv = tileScales(ge, key.scales, s, scaleTable, t, g, R);
+        Value o = corrected ? tileCorrection(ge, 0.0f, zp, key.zeroPointType,
+                                             t, g, R)
+                            : Value();
+        for (int64_t mi = 0; mi < T; ++mi) {
+          Value dot = dots[size_t(mi)];
+          for (int64_t c = 1; c < C; ++c)
+            dot = arith::AddFOp::create(gb, gl, dot, dots[size_t(c * T + mi)]);
+          if (corrected) {
+            // sum w x - zp * sum x over the group.
+            Value xsg = tensor::ExtractOp::create(
+                gb, gl, xsum, ValueRange{ge.idx(m0 + mi), g});
+            dot = vector::FMAOp::create(
+                gb, gl, o, vector::BroadcastOp::create(gb, gl, vf, xsg), dot);
+          }
+          out[size_t(mi)] =
+              vector::FMAOp::create(gb, gl, dot, sv, out[size_t(mi)]);
+        }
+        return out;
+      });
+      for (int64_t mi = 0; mi < T; ++mi)
+        outs = storeTile(r, outputs, grp.getResult(unsigned(mi)),
+                         r.idx(m0 + mi), t, R, outs);
+    }
+    return outs;
+  });
+  func::ReturnOp::create(b, loc, tiles.getResults());
+  alignRowsToTiles(kf.fn, R);
+  return kf.fn;
+}
+
 } // namespace
 
 func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
@@ -827,20 +1070,26 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   auto xT = RankedTensorType::get({key.m, key.k}, f32);
   auto wT = RankedTensorType::get({bytes}, i8);
   const bool table = key.scales == ScaleStorage::Table8;
+  // Scales and zero points: [N, K/G], or tiled as the weights.
+  SmallVector<int64_t> perScale = {key.n, groups};
+  if (key.tiled())
+    perScale = {key.n / key.rowTile, groups, key.rowTile};
   SmallVector<Type> inputs = {
       xT, wT,
-      RankedTensorType::get({key.n, groups},
+      RankedTensorType::get(perScale,
                             scaleElementType(b.getContext(), key.scales))};
   if (table)
     inputs.push_back(RankedTensorType::get({256}, f32));
   const Type zElem = key.zeroPoints ? key.zeroPointType : f32;
   if (key.zeroPoints)
-    inputs.push_back(RankedTensorType::get({key.n, groups}, zElem));
+    inputs.push_back(RankedTensorType::get(perScale, zElem));
   KernelFunc kf = makeKernelFunc(module, b, name, "weight-only", inputs,
                                  key.m, key.n, key.k, epilogue, quantize);
   Value x = kf.inputs[0], w = kf.inputs[1], s = kf.inputs[2];
   Value scaleTable = table ? kf.inputs[3] : Value();
   Value zp = key.zeroPoints ? kf.inputs.back() : Value();
+  if (key.tiled())
+    return buildWeightOnlyTiled(b, key, kf, x, w, s, scaleTable, zp);
   const OutputStore &outputs = kf.outputs;
   // The f32 zero point of (row n, group g): floats widened, integers
   // sign-extended (as the reference lowering reads them).
@@ -1056,7 +1305,6 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
   Location loc = kf.fn.getLoc();
   Type f32 = b.getF32Type(), i8 = b.getI8Type(), i32 = b.getI32Type();
   const int64_t R = key.rowTile, groups = key.k / key.group;
-  const bool table = key.scales == ScaleStorage::Table8;
   const IntDotArgs args(key, kf);
   Value xq = args.xq, xs = args.xs, xsum = args.xsum, w = args.w, s = args.s,
         scaleTable = args.table, zp = args.zp;
@@ -1070,8 +1318,6 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
   Value zeroF = e.splat(vf, b.getF32FloatAttr(0.0f));
   Value mask4 = e.splat(vb, b.getI8IntegerAttr(0x0F));
   Value sh4 = e.splat(vb, b.getI8IntegerAttr(4));
-  Value allTrue = e.splat(VectorType::get({R}, b.getI1Type()),
-                          b.getBoolAttr(true));
   const int64_t chunk = key.chunkCodes();
   const int64_t wordsPerGroup = key.group / chunk;
   const int64_t groupBytes = R * key.group * key.bits / 8;
@@ -1173,32 +1419,10 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
                                     ge.idx(wordsPerGroup / 2), accInit, step);
             dots.assign(steps.getResults().begin(), steps.getResults().end());
           }
-          // The tile's scales (and zero points) of group g.
-          Value sv;
-          if (table) {
-            Value codes = ge.read(s, {t, g, ge.idx(0)},
-                                  VectorType::get({R}, i8));
-            Value at = arith::ExtUIOp::create(gb, gl, vAcc, codes);
-            sv = vector::GatherOp::create(gb, gl, vf, scaleTable,
-                                          ValueRange{ge.idx(0)}, at, allTrue,
-                                          zeroF);
-          } else {
-            sv = toF32(gb, gl,
-                       ge.read(s, {t, g, ge.idx(0)},
-                               VectorType::get(
-                                   {R}, scaleElementType(ctx, key.scales))));
-          }
-          Value o;
-          if (corrected) {
-            o = ge.splat(vf, gb.getF32FloatAttr(offset));
-            if (key.zeroPoints)
-              o = arith::AddFOp::create(
-                  gb, gl, o,
-                  toF32(gb, gl,
-                        ge.read(zp, {t, g, ge.idx(0)},
-                                VectorType::get({R}, key.zeroPointType))));
-            o = arith::NegFOp::create(gb, gl, o);
-          }
+          Value sv = tileScales(ge, key.scales, s, scaleTable, t, g, R);
+          Value o = corrected ? tileCorrection(ge, offset, zp,
+                                               key.zeroPointType, t, g, R)
+                              : Value();
           for (int64_t mi = 0; mi < T; ++mi) {
             Value dot = dots[size_t(mi)];
             for (int64_t c = 1; c < C; ++c)
@@ -1223,20 +1447,13 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
         Value xsm = tensor::ExtractOp::create(rb, l, xs, ValueRange{m});
         sum = arith::MulFOp::create(
             rb, l, sum, vector::BroadcastOp::create(rb, l, vf, xsm));
-        Value n = r.affine(t, R, nullptr);
-        for (int64_t j = 0; j < R; ++j) {
-          Value v = vector::ExtractOp::create(rb, l, sum, ArrayRef<int64_t>{j});
-          outs = outputs.store(rb, l, v, m, r.add(n, r.idx(j)), outs);
-        }
+        outs = storeTile(r, outputs, sum, m, t, R, outs);
       }
     }
     return outs;
   });
   func::ReturnOp::create(b, loc, tiles.getResults());
-  // Row ranges must cover whole tiles (and the quantization's groups).
-  auto quantAlign = kf.fn->getAttrOfType<IntegerAttr>("nibble.row_align");
-  const int64_t align = std::lcm(R, quantAlign ? quantAlign.getInt() : 1);
-  kf.fn->setAttr("nibble.row_align", b.getI64IntegerAttr(align));
+  alignRowsToTiles(kf.fn, R);
   return kf.fn;
 }
 

@@ -123,10 +123,30 @@ struct WeightOnlyKernel {
   /// bit patterns.
   bool byteFloatViaF16() const { return expBits <= 4; }
   ScaleStorage scales = ScaleStorage::F32;
+  /// Rows per tile of the row-tiled layouts, or 1 for one row at a time
+  /// (interleave32 / dense). R = the f32 lanes of one vector register.
+  ///
+  /// Nibbles (any format of <= 16 codes, integers included; AVX-512, R =
+  /// 16): formats::repackRowTiled, one 64-byte vector holding a 4-byte
+  /// word of each of 16 rows, 8 columns each; field j of the words (the
+  /// vector shifted right by 4j) looks up all 16 rows' values in `table`
+  /// with one vpermps, which reads only the low 4 bits of each lane. Bytes
+  /// (integers; any target): formats::repackColumnTiled, R codes of one
+  /// column per vector, widened and converted. Either way one FMA against
+  /// the column's activation, broadcast, advances R rows with no
+  /// horizontal sum: two or three vector instructions per R codes against
+  /// about four for the one-row decode (docs/performance.md). The scales
+  /// and zero points are passed tiled alike, [N/R, K/G, R], and the row
+  /// range is a multiple of R (nibble.row_align).
+  int64_t rowTile = 1;
+  bool tiled() const { return rowTile > 1; }
+  /// Row-tiled: columns of one row's share of a vector load.
+  int64_t chunkCodes() const { return storeBits == 4 ? 8 : 1; }
   std::string name() const;
   /// The packed layout the kernel reads (recorded in the scheme):
   /// int|uint|code + 4-interleave32 | 8-dense, or code6-split64. Signed
-  /// integers are stored sign-extended to the storage width.
+  /// integers are stored sign-extended to the storage width. Row-tiled:
+  /// int|uint|code + 4-rowtile16, int|uint + 8-coltile<R>.
   std::string layout() const;
   /// Codes one step of the kernel reads: one 16-byte load (three for
   /// code6-split64).

@@ -160,6 +160,9 @@ float staticActScale(MatmulOp op) {
 /// What the target offers the kernels.
 struct Capabilities {
   bool vectorFMA = false;
+  /// f32 lanes of one vector register (16 AVX-512, 8 AVX2, 4 NEON): the
+  /// rows of a row-tiled weight-only kernel's tile.
+  int64_t f32Lanes = 0;
   /// How a 16-entry table lookup is done (weight-only table formats).
   PermuteKind permute = PermuteKind::None;
   /// 8-bit dot product: i32 lanes per instruction, 0 when absent.
@@ -174,6 +177,7 @@ Capabilities capabilities(const ::nibble::target::TargetSpec &spec) {
   c.describe = spec.describe();
   if (spec.isAArch64()) {
     c.vectorFMA = spec.has("neon");
+    c.f32Lanes = 4;
     if (c.vectorFMA)
       c.permute = PermuteKind::Neon;
     if (spec.has("dotprod")) {
@@ -185,6 +189,7 @@ Capabilities capabilities(const ::nibble::target::TargetSpec &spec) {
   c.vectorFMA = spec.has("fma") && spec.has("avx2");
   if (c.vectorFMA)
     c.permute = spec.has("avx512f") ? PermuteKind::Avx512 : PermuteKind::Avx2;
+  c.f32Lanes = spec.has("avx512f") ? 16 : 8;
   // vpdpbusd: u8 x s8. (Not vpdpbssd, s8 x s8, which needs AVX-VNNI-INT8:
   // Zen 4 lacks it.)
   if (spec.has("avx512vnni") && spec.has("avx512bw")) {
@@ -400,8 +405,34 @@ struct GenerateKernelsPass
         remarkedFMA = true;
         continue;
       }
+      // The row-tiled layouts wherever they apply: integers in bytes, and
+      // on AVX-512 (one vpermps looks up 16 rows) every format in
+      // nibbles; whole tiles of rows, groups of a multiple of 16, zero
+      // points it can tile at compile time.
+      const bool ints = key->decode == WeightDecode::SignedInt ||
+                        key->decode == WeightDecode::UnsignedInt;
+      if (rowTile &&
+          ((key->storeBits == 8 && ints) ||
+           (key->storeBits == 4 && caps.permute == PermuteKind::Avx512 &&
+            (ints || key->decode == WeightDecode::Table))) &&
+          key->n % caps.f32Lanes == 0 && key->group % 16 == 0 &&
+          (!key->zeroPoints ||
+           op.getZeroPoints().getDefiningOp<arith::ConstantOp>())) {
+        key->rowTile = caps.f32Lanes;
+        if (key->storeBits == 4 && ints) {
+          // The nibble kernel looks every code up, integers too: stored
+          // as 4-bit two's complement (narrower codes sign-extended) or
+          // unsigned.
+          key->table.assign(16, 0.0f);
+          for (int c = 0; c < 16; ++c)
+            key->table[size_t(c)] =
+                float(key->decode == WeightDecode::SignedInt && c >= 8
+                          ? c - 16
+                          : c);
+        }
+      }
       const int64_t codesPerStep = key->codesPerStep();
-      if (!key->groupingServed()) {
+      if (!key->tiled() && !key->groupingServed()) {
         op.emitRemark("group ")
             << key->group << " is neither a multiple of the " << codesPerStep
             << "-code step of the weight-only kernel nor a multiple of 16 "
@@ -494,7 +525,8 @@ struct GenerateKernelsPass
   /// after the weight constant so that it dominates every use.
   Value packedWeights(MatmulOp op, int64_t block, bool flipSign,
                       StringRef layout, bool signExtend = false,
-                      bool split6 = false, int64_t tileRows = 1) {
+                      bool split6 = false, int64_t tileRows = 1,
+                      unsigned storeBits = 0) {
     auto cst = op.getWeight().getDefiningOp<ConstantOp>();
     Value &cached = packed[{cst.getOperation(), layout.str()}];
     if (cached)
@@ -510,10 +542,16 @@ struct GenerateKernelsPass
     std::vector<uint8_t> bytes =
         split6 ? ::nibble::formats::repackSplit6(canonical.data(), size_t(n),
                                                  size_t(k))
+        : tileRows > 1 && storeBits == 8
+            ? ::nibble::formats::repackColumnTiled(canonical.data(),
+                                                   size_t(n), size_t(k), bits,
+                                                   size_t(tileRows),
+                                                   signExtend)
         : tileRows > 1
             ? ::nibble::formats::repackRowTiled(canonical.data(), size_t(n),
                                                 size_t(k), bits,
-                                                size_t(tileRows), flipSign)
+                                                size_t(tileRows), flipSign,
+                                                storeBits, signExtend)
             : ::nibble::formats::repackInterleaved(
                      canonical.data(), size_t(n), size_t(k), bits,
                      size_t(block), flipSign, signExtend);
@@ -683,12 +721,16 @@ struct GenerateKernelsPass
       return buildWeightOnly(getOperation(), key, fusion.epilogue(),
                              fusion.quantize(), name);
     });
-    Value w = packedWeights(op, key.storeBits == 4 ? 32 : 1, false,
-                            key.layout(),
-                            key.decode == WeightDecode::SignedInt ||
-                                key.decode == WeightDecode::ByteFloat,
-                            /*split6=*/key.storeBits == 6);
-    callKernel(op, fn, {op.getInput(), w}, shape, fusion);
+    Value w = key.tiled()
+                  ? packedWeights(op, 1, false, key.layout(),
+                                  key.decode == WeightDecode::SignedInt,
+                                  false, key.rowTile, unsigned(key.storeBits))
+                  : packedWeights(op, key.storeBits == 4 ? 32 : 1, false,
+                                  key.layout(),
+                                  key.decode == WeightDecode::SignedInt ||
+                                      key.decode == WeightDecode::ByteFloat,
+                                  /*split6=*/key.storeBits == 6);
+    callKernel(op, fn, {op.getInput(), w}, shape, fusion, key.rowTile);
   }
 
   /// Calls `fn` with `args` (the activations and packed weights), then the

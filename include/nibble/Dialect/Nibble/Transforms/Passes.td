@@ -202,7 +202,16 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
       scheme's 8-bit codes with one f32 scale per tensor, e.g. NVFP4-style)
       looked up in a 256-entry f32 table; f32 FMA; the weight stream is
       prefetched 4 KiB ahead (`prefetchnta` on x86); needs vector FMA
-      (AVX2+FMA, AVX-512, NEON).
+      (AVX2+FMA, AVX-512, NEON). Where N is a multiple of the vector's f32
+      lanes R (16 / 8 / 4), the group a multiple of 16 and the zero points
+      (if any) constants, the weights are row-tiled instead: integers in
+      bytes on every target (`int8-coltile16`, `uint8-coltile8`, ...: R
+      codes of one column per load, widened and converted), and on AVX-512
+      every format in nibbles, integers and tables alike
+      (`int4-rowtile16`, `code4-rowtile16`: one `vpermps` of the 16-entry
+      table per 16 rows' codes); one FMA against the column's activation,
+      broadcast, advances R rows; scales and zero points tiled
+      [N/R, K/G, R] like the integer-dot kernels'.
     * integer dot (`act_format` = signed int8, dynamic or static `act_scale`,
       i.e. W8A8 and W4A8): activations quantized once per input value by a
       generated row quantizer, then 8-bit dot products: `vpdpbusd` on
@@ -251,8 +260,8 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
     Option<"fuseEpilogues", "fuse-epilogues", "bool", /*default=*/"true",
            "Fuse element-wise consumers into the kernels' stores">,
     Option<"rowTile", "row-tile", "bool", /*default=*/"true",
-           "Integer-dot kernels in the row-tiled layout where it applies "
-           "(false: one row at a time, for comparison)">,
+           "Kernels in the row-tiled layouts where they apply (false: one "
+           "row at a time, for comparison)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect",
