@@ -507,6 +507,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{3, 48, 256, 64, "int4", true},
                       Case{5, 16, 128, 16, "int4", true},
                       Case{17, 16, 64, 32, "int4", false},
+                      // Passes of four rows: the first, then a second on
+                      // its own and a tail (9), or a loop of them (12).
+                      Case{9, 16, 128, 32, "int8", true},
+                      Case{12, 32, 128, 16, "uint4", false, Act::None, true},
                       Case{1, 16, 96, 96, "int4", true},
                       Case{2, 16, 1024, 512, "int4", true},
                       Case{1, 32, 128, 32, "int8", true},
@@ -540,6 +544,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 24, 192, 64, "int8", true, Act::Dynamic},
                       Case{5, 17, 128, 128, "int8", false, Act::Static},
                       Case{32, 9, 128, 128, "int4", false, Act::Dynamic},
+                      Case{10, 32, 128, 64, "uint8", true, Act::Dynamic,
+                           true},
                       // Unsigned weights, with and without zero points
                       // (asymmetric W4A8 / W8A8): the zero point joins the
                       // offset correction.

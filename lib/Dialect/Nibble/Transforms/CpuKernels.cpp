@@ -841,6 +841,42 @@ void alignRowsToTiles(func::FuncOp fn, int64_t R) {
               IntegerAttr::get(IntegerType::get(fn.getContext(), 64), align));
 }
 
+/// One pass of a row-tiled kernel over a tile: activation rows [m0, m0 + T)
+/// (`first`: the pass at m0 = 0, the one that prefetches the weights),
+/// returning the updated outputs.
+using RowPass = function_ref<SmallVector<Value>(
+    OpBuilder &, Location, Value m0, int64_t T, bool first, ValueRange outs)>;
+
+/// The passes of a row-tiled kernel over one tile of weights, `tile`
+/// activation rows each: the first on its own (it alone prefetches: later
+/// passes re-read the tile from cache), the remaining full passes as one
+/// scf.for, and a shorter last pass on its own: one copy of the pass body
+/// per kind of pass, not per pass. (Unrolled, with straight-code groups in
+/// every pass, the synthetic 4-layer model took 44 s to compile at int4 g32
+/// and 40 s as W4A8, prefill chunk 16, against 18 and 20 s like this.)
+SmallVector<Value> rowPasses(OpBuilder &b, Location loc, int64_t M,
+                             int64_t tile, ValueRange outs, RowPass pass) {
+  Emit e{b, loc};
+  SmallVector<Value> cur(outs.begin(), outs.end());
+  const int64_t first = std::min(tile, M);
+  cur = pass(b, loc, e.idx(0), first, /*first=*/true, cur);
+  const int64_t full = M / tile;
+  if (full > 2) {
+    scf::ForOp rest = loop(b, loc, e.idx(1), e.idx(full), cur,
+                           [&](OpBuilder &pb, Location pl, Value p,
+                               ValueRange it) {
+      Emit pe{pb, pl};
+      return pass(pb, pl, pe.affine(p, tile, nullptr), tile, false, it);
+    });
+    cur.assign(rest.getResults().begin(), rest.getResults().end());
+  } else if (full == 2) {
+    cur = pass(b, loc, e.idx(tile), tile, false, cur);
+  }
+  if (M > tile && M % tile)
+    cur = pass(b, loc, e.idx(full * tile), M % tile, false, cur);
+  return cur;
+}
+
 /// Per activation row and group, the sum of x over the group (for the
 /// zero-point term): tensor<M x groups x f32>.
 Value groupSums(OpBuilder &b, Location loc, Value x, int64_t m, int64_t k,
@@ -934,14 +970,15 @@ func::FuncOp buildWeightOnlyTiled(OpBuilder &b, const WeightOnlyKernel &key,
   auto tiles = loop(b, loc, t0, t1, outputs.init(kf.y0, kf.trailing),
                     [&](OpBuilder &rb, Location l, Value t,
                         ValueRange rowIter) {
-    Emit r{rb, l};
-    Value tileBase = r.affine(t, groups * groupBytes, nullptr);
-    SmallVector<Value> outs(rowIter.begin(), rowIter.end());
-    for (int64_t m0 = 0; m0 < M; m0 += tile) {
-      const int64_t T = std::min(tile, M - m0);
+    Value tileBase = Emit{rb, l}.affine(t, groups * groupBytes, nullptr);
+    auto pass = [&](OpBuilder &pb, Location pl, Value m0, int64_t T,
+                    bool first, ValueRange passOuts) {
+      Emit r{pb, pl};
+      SmallVector<Value> outs(passOuts.begin(), passOuts.end());
+      auto row = [&](Emit &x, int64_t mi) { return x.add(m0, x.idx(mi)); };
       const int64_t C = T == 1 ? 4 : T == 2 ? 2 : 1;
       SmallVector<Value> init(size_t(T), zeroF);
-      auto grp = loop(rb, l, r.idx(0), r.idx(groups), init,
+      auto grp = loop(pb, pl, r.idx(0), r.idx(groups), init,
                       [&](OpBuilder &gb, Location gl, Value g,
                           ValueRange it) {
         Emit ge{gb, gl};
@@ -960,7 +997,7 @@ func::FuncOp buildWeightOnlyTiled(OpBuilder &b, const WeightOnlyKernel &key,
           // at the group's start streamed slower cold: 14.5 against 15.9
           // GB/s, int4 4096 x 4096, one thread).
           std::optional<int64_t> fixed = getConstantIntValue(st);
-          if (m0 == 0 &&
+          if (first &&
               (stepBytes >= 64 || !fixed || (*fixed * stepBytes) % 64 == 0))
             memref::PrefetchOp::create(
                 sb, sl, wBuf,
@@ -973,7 +1010,7 @@ func::FuncOp buildWeightOnlyTiled(OpBuilder &b, const WeightOnlyKernel &key,
           auto fma = [&](Value vals, Value col, int64_t chain) {
             for (int64_t mi = 0; mi < T; ++mi) {
               Value xs = tensor::ExtractOp::create(
-                  sb, sl, x, ValueRange{se.idx(m0 + mi), col});
+                  sb, sl, x, ValueRange{row(se, mi), col});
               size_t a = size_t(chain * T + mi);
               next[a] = vector::FMAOp::create(
                   sb, sl, vals, vector::BroadcastOp::create(sb, sl, vf, xs),
@@ -1013,11 +1050,14 @@ func::FuncOp buildWeightOnlyTiled(OpBuilder &b, const WeightOnlyKernel &key,
           }
           return next;
         };
-        // Up to 32 steps (int4 g256, int8 g32) as straight code, as the
-        // row-tiled integer kernel.
+        // Up to 32 steps (int4 g256, int8 g32) as straight code for one
+        // or two rows, as the row-tiled integer kernel: the cold stream
+        // pays for a loop's counter and branch. Three or more rows do
+        // enough arithmetic a step to hide them, and straight code there
+        // only multiplied the code to compile.
         const int64_t steps = wordsPerGroup / wordsPerStep;
         SmallVector<Value> dots(size_t(C * T), zeroF);
-        if (steps <= 32) {
+        if (steps <= 32 && T <= 2) {
           for (int64_t st = 0; st < steps; ++st)
             dots = step(gb, gl, ge.idx(st), dots);
         } else {
@@ -1036,7 +1076,7 @@ func::FuncOp buildWeightOnlyTiled(OpBuilder &b, const WeightOnlyKernel &key,
           if (corrected) {
             // sum w x - zp * sum x over the group.
             Value xsg = tensor::ExtractOp::create(
-                gb, gl, xsum, ValueRange{ge.idx(m0 + mi), g});
+                gb, gl, xsum, ValueRange{row(ge, mi), g});
             dot = vector::FMAOp::create(
                 gb, gl, o, vector::BroadcastOp::create(gb, gl, vf, xsg), dot);
           }
@@ -1046,10 +1086,11 @@ func::FuncOp buildWeightOnlyTiled(OpBuilder &b, const WeightOnlyKernel &key,
         return out;
       });
       for (int64_t mi = 0; mi < T; ++mi)
-        outs = storeTile(r, outputs, grp.getResult(unsigned(mi)),
-                         r.idx(m0 + mi), t, R, outs);
-    }
-    return outs;
+        outs = storeTile(r, outputs, grp.getResult(unsigned(mi)), row(r, mi),
+                         t, R, outs);
+      return outs;
+    };
+    return rowPasses(rb, l, M, tile, rowIter, pass);
   });
   func::ReturnOp::create(b, loc, tiles.getResults());
   alignRowsToTiles(kf.fn, R);
@@ -1344,11 +1385,12 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
   auto tiles = loop(b, loc, t0, t1, outputs.init(kf.y0, kf.trailing),
                     [&](OpBuilder &rb, Location l, Value t,
                         ValueRange rowIter) {
-    Emit r{rb, l};
-    Value tileBase = r.affine(t, groups * groupBytes, nullptr);
-    SmallVector<Value> outs(rowIter.begin(), rowIter.end());
-    for (int64_t m0 = 0; m0 < key.m; m0 += tile) {
-      const int64_t T = std::min(tile, key.m - m0);
+    Value tileBase = Emit{rb, l}.affine(t, groups * groupBytes, nullptr);
+    auto pass = [&](OpBuilder &pb, Location pl, Value m0, int64_t T,
+                    bool /*first*/, ValueRange passOuts) {
+      Emit r{pb, pl};
+      SmallVector<Value> outs(passOuts.begin(), passOuts.end());
+      auto row = [&](Emit &x, int64_t mi) { return x.add(m0, x.idx(mi)); };
       // Dot-product chains per activation row: two for one row (its
       // latency would otherwise bound the group), one when T rows already
       // give T independent chains.
@@ -1358,7 +1400,7 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
       // kernel does, streamed 10% slower cold here: 24.6-25.1 against
       // 25.6-27.6 GB/s, int4 4096 x 4096, one thread.)
       SmallVector<Value> init(size_t(T), zeroF);
-      auto grp = loop(rb, l, r.idx(0), r.idx(groups), init,
+      auto grp = loop(pb, pl, r.idx(0), r.idx(groups), init,
                       [&](OpBuilder &gb, Location gl, Value g,
                           ValueRange it) {
         Emit ge{gb, gl};
@@ -1395,7 +1437,7 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
                 const int64_t chain =
                     C == 1 ? 0 : (key.bits == 4 ? int64_t(h) : half);
                 for (int64_t mi = 0; mi < T; ++mi) {
-                  Value xv = broadcastWord(se, se.idx(m0 + mi), c);
+                  Value xv = broadcastWord(se, row(se, mi), c);
                   size_t a = size_t(chain * T + mi);
                   next[a] = LLVM::CallIntrinsicOp::create(
                                 sb, sl, vAcc, intrinsic,
@@ -1407,10 +1449,12 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
             return next;
           };
           // A group of up to 32 words (int4 g128, int8 g128) as straight
-          // code: no loop counter and branch per two weight vectors, which
-          // measurably slows the cold stream at one thread.
+          // code for one or two rows: no loop counter and branch per two
+          // weight vectors, which measurably slows the cold stream at one
+          // thread. (More rows hide them in arithmetic; straight code there
+          // only multiplied the code to compile.)
           SmallVector<Value> dots;
-          if (wordsPerGroup <= 32) {
+          if (wordsPerGroup <= 32 && T <= 2) {
             dots = accInit;
             for (int64_t st = 0; st < wordsPerGroup / 2; ++st)
               dots = step(gb, gl, ge.idx(st), dots);
@@ -1431,7 +1475,7 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
             if (corrected) {
               // dot - (offset + zp) * xsum[m, g]: exact integers below 2^24.
               Value xsg = tensor::ExtractOp::create(
-                  gb, gl, xsum, ValueRange{ge.idx(m0 + mi), g});
+                  gb, gl, xsum, ValueRange{row(ge, mi), g});
               f = vector::FMAOp::create(
                   gb, gl, o, vector::BroadcastOp::create(gb, gl, vf, xsg), f);
             }
@@ -1443,14 +1487,15 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
       });
       for (int64_t mi = 0; mi < T; ++mi) {
         Value sum = grp.getResult(unsigned(mi));
-        Value m = r.idx(m0 + mi);
-        Value xsm = tensor::ExtractOp::create(rb, l, xs, ValueRange{m});
+        Value m = row(r, mi);
+        Value xsm = tensor::ExtractOp::create(pb, pl, xs, ValueRange{m});
         sum = arith::MulFOp::create(
-            rb, l, sum, vector::BroadcastOp::create(rb, l, vf, xsm));
+            pb, pl, sum, vector::BroadcastOp::create(pb, pl, vf, xsm));
         outs = storeTile(r, outputs, sum, m, t, R, outs);
       }
-    }
-    return outs;
+      return outs;
+    };
+    return rowPasses(rb, l, key.m, tile, rowIter, pass);
   });
   func::ReturnOp::create(b, loc, tiles.getResults());
   alignRowsToTiles(kf.fn, R);
