@@ -80,10 +80,14 @@ std::vector<uint8_t> attrBytes(Attribute value) {
   if (auto d = dyn_cast<DenseElementsAttr>(value)) {
     ArrayRef<char> raw = d.getRawData();
     if (d.isSplat()) {
-      // The raw data is one element: repeat it.
+      // The raw data is one element: repeat it (the element count once:
+      // it is a product over the shape).
+      const size_t n = size_t(d.getNumElements());
+      if (raw.size() == 1)
+        return std::vector<uint8_t>(n, uint8_t(raw[0]));
       std::vector<uint8_t> out;
-      out.reserve(raw.size() * size_t(d.getNumElements()));
-      for (int64_t i = 0; i < d.getNumElements(); ++i)
+      out.reserve(raw.size() * n);
+      for (size_t i = 0; i < n; ++i)
         out.insert(out.end(), raw.begin(), raw.end());
       return out;
     }
