@@ -39,6 +39,9 @@ struct Case {
   bool zeroPoints = false;
   Scale scale = Scale::F32;
   const char *zeroPointType = "f32"; // f32, f16, bf16, i8, i16, i32
+  // Output rows per row of scales: 1 (groups, per channel), R of
+  // block<R x group>, or n with group == k: per_tensor.
+  int64_t scaleRows = 1;
 };
 
 const char *scaleName(Scale s) {
@@ -69,7 +72,9 @@ void PrintTo(const Case &c, std::ostream *os) {
                                 : std::string())
       << (c.act == Act::Dynamic ? " act-dynamic"
           : c.act == Act::Static ? " act-static"
-                                 : "");
+                                 : "")
+      << (c.scaleRows > 1 ? " rows/scale " + std::to_string(c.scaleRows)
+                          : std::string());
 }
 
 /// Custom floats (the byte-float decode with other widths, shifts, masks
@@ -163,7 +168,7 @@ Data makeData(const Case &c, uint32_t seed) {
   for (uint32_t &v : d.codes)
     v = valid[pick(rng)];
   const int64_t groups = c.k / c.group;
-  d.scales.resize(size_t(c.n * groups));
+  d.scales.resize(size_t(c.n / c.scaleRows * groups));
   for (float &v : d.scales)
     v = s(rng);
   if (c.zeroPoints) {
@@ -181,7 +186,8 @@ Data makeData(const Case &c, uint32_t seed) {
       if (j < c.group)
         d.codes[size_t(2 * c.k + j)] = zero; // an all-zero group
     }
-    d.scales[size_t(3 * groups)] = 0; // a zero scale
+    if (d.scales.size() > size_t(3 * groups))
+      d.scales[size_t(3 * groups)] = 0; // a zero scale
     for (int64_t j = 0; j < c.k; ++j)
       d.x[size_t(j)] = (j % 2 ? 1e3f : -1e3f); // large activations
   }
@@ -248,10 +254,15 @@ std::string moduleText(const Case &c, const Data &d) {
                              packed.data());
   const int64_t groups = c.k / c.group;
   std::ostringstream os;
-  std::string gran = c.group == c.k
-                         ? "per_channel<0>"
-                         : "group<1, " + std::to_string(c.group) + ">";
-  const std::string dims = std::to_string(c.n) + "x" + std::to_string(groups);
+  std::string gran =
+      c.scaleRows == c.n && c.group == c.k ? "per_tensor"
+      : c.scaleRows > 1 ? "block<" + std::to_string(c.scaleRows) + "x" +
+                              std::to_string(c.group) + ">"
+      : c.group == c.k  ? "per_channel<0>"
+                        : "group<1, " + std::to_string(c.group) + ">";
+  const int64_t scaleRowCount = c.n / c.scaleRows;
+  const std::string dims =
+      std::to_string(scaleRowCount) + "x" + std::to_string(groups);
   const bool twoLevel = c.scale == Scale::TwoLevelE4M3;
   const char *elem = twoLevel ? "f32" : scaleName(c.scale);
   std::string sT = "tensor<" + dims + "x" + elem + ">";
@@ -280,11 +291,12 @@ std::string moduleText(const Case &c, const Data &d) {
     os << "  %s = arith.constant dense<" << hexString(d.scaleCodes)
        << "> : " << sT << "\n";
   else
-    os << "  %s = arith.constant " << matrix(d.scales, c.n, groups, elem)
+    os << "  %s = arith.constant " << matrix(d.scales, scaleRowCount, groups, elem)
        << "\n";
   if (c.zeroPoints)
     os << "  %z = arith.constant "
-       << matrix(d.zeroPoints, c.n, groups, c.zeroPointType) << "\n";
+       << matrix(d.zeroPoints, scaleRowCount, groups, c.zeroPointType)
+       << "\n";
   std::string attrs;
   if (c.act != Act::None)
     attrs = std::string(" {act_format = #nibble.int<8, signed>") +
@@ -371,7 +383,7 @@ void expectClose(const Case &c, const Data &d, const std::vector<float> &got,
     for (int64_t j = 0; j < c.n; ++j) {
       double mag = 0;
       for (int64_t kk = 0; kk < c.k; ++kk) {
-        size_t g = size_t(j * groups + kk / c.group);
+        size_t g = size_t(j / c.scaleRows * groups + kk / c.group);
         double w = f.decode(d.codes[size_t(j * c.k + kk)]);
         if (c.zeroPoints)
           w -= d.zeroPoints[g];
@@ -537,6 +549,19 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{3, 16, 128, 16, "e2m1fn", true, Act::None, false,
                            Scale::TwoLevelE4M3},
                       Case{1, 16, 256, 64, "e2m1fn", false, Act::None, true},
+                      // per_tensor and 2-D block scales (one scale for
+                      // R output rows): rows repeated for the kernels, on
+                      // the row-tiled and the one-row layouts.
+                      Case{1, 32, 128, 128, "int8", true, Act::None, false,
+                           Scale::F32, "f32", 32},
+                      Case{2, 48, 256, 128, "int4", false, Act::None, true,
+                           Scale::F32, "i8", 16},
+                      Case{3, 40, 128, 32, "e4m3fn", true, Act::None, false,
+                           Scale::F16, "f32", 8},
+                      Case{1, 32, 128, 32, "e2m1fn", false, Act::None, false,
+                           Scale::E8M0, "f32", 32},
+                      Case{2, 24, 96, 96, "e5m2", false, Act::None, false,
+                           Scale::F32, "f32", 24},
                       // Integer dot products (W4A8, W8A8).
                       Case{1, 40, 256, 128, "int4", false, Act::Dynamic},
                       Case{3, 36, 512, 256, "int4", true, Act::Dynamic},
@@ -546,6 +571,12 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{32, 9, 128, 128, "int4", false, Act::Dynamic},
                       Case{10, 32, 128, 64, "uint8", true, Act::Dynamic,
                            true},
+                      // W8A8 with one weight scale per tensor (SmoothQuant-
+                      // style), W4A8 with 16x64 blocks and zero points.
+                      Case{1, 32, 256, 256, "int8", true, Act::Dynamic, false,
+                           Scale::F32, "f32", 32},
+                      Case{3, 48, 256, 64, "uint4", false, Act::Static, true,
+                           Scale::F32, "f32", 16},
                       // Unsigned weights, with and without zero points
                       // (asymmetric W4A8 / W8A8): the zero point joins the
                       // offset correction.

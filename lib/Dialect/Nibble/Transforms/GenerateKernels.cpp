@@ -213,6 +213,10 @@ struct MatmulShape {
   int64_t m, n, k, group;
   ::nibble::formats::Format format;
   bool zeroPoints;
+  /// Output rows that share one row of scales (and zero points): 1 for
+  /// groups and per-channel scales, R for block<R x C>, N for per_tensor.
+  /// The kernels read one row per output row (perRow expands them).
+  int64_t scaleRows = 1;
   ScaleStorage scales = ScaleStorage::F32;
   Type zeroPointType; ///< with zeroPoints: f32, f16, bf16, i8, i16, i32
   /// ScaleStorage::Table8: the f32 value of each of the 256 scale codes.
@@ -239,7 +243,8 @@ bool scaleStorage(MatmulOp op, SchemeAttr scheme, MatmulShape &s) {
       return false;
     std::vector<uint8_t> t = attrBytes(outer.getValue());
     if (t.size() != 4 ||
-        attrByteCount(codes.getValue()) != size_t(s.n * (s.k / s.group)))
+        attrByteCount(codes.getValue()) !=
+            size_t(s.n / s.scaleRows * (s.k / s.group)))
       return false;
     float tensorScale;
     std::memcpy(&tensorScale, t.data(), 4);
@@ -261,7 +266,8 @@ bool scaleStorage(MatmulOp op, SchemeAttr scheme, MatmulShape &s) {
              f && e.getIntOrFloatBitWidth() == 8 &&
              attrByteCount(op.getScales()
                                .getDefiningOp<arith::ConstantOp>()
-                               .getValue()) == size_t(s.n * (s.k / s.group))) {
+                               .getValue()) ==
+                 size_t(s.n / s.scaleRows * (s.k / s.group))) {
     s.scaleTable = scaleTableOf(*f, 1.0f);
     s.scales = ScaleStorage::Table8;
   } else {
@@ -281,10 +287,15 @@ std::optional<MatmulShape> commonShape(MatmulOp op) {
   MatmulShape s{xType.getDimSize(0), wType.getShape()[0], wType.getShape()[1],
                 0, scheme.getFormatAttr().getFormat(),
                 scheme.hasZeroPoints()};
-  std::optional<int64_t> group = scheme.getColumnsPerScale(s.k);
-  if (!group)
+  // Columns (the group along K) and output rows per scale: groups and
+  // per-channel scales, and per_tensor and 2-D blocks read as groups
+  // whose scale rows repeat (groups along N, or one scale per input
+  // column, have no kernel: their group along K is 1).
+  SmallVector<int64_t> block = scheme.getBlockSizes(wType.getShape());
+  if (block.size() != 2)
     return std::nullopt;
-  s.group = *group;
+  s.scaleRows = block[0];
+  s.group = block[1];
   if (s.m > 32 || s.m < 1 ||
       !hasPayload(op.getWeight().getDefiningOp<ConstantOp>()) ||
       !scaleStorage(op, scheme, s))
@@ -296,7 +307,10 @@ std::optional<MatmulShape> commonShape(MatmulOp op) {
                      ? dyn_cast<RankedTensorType>(op.getZeroPoints().getType())
                      : RankedTensorType();
     if (!zType ||
-        zType.getShape() != ArrayRef<int64_t>{s.n, s.k / s.group})
+        zType.getShape() !=
+            ArrayRef<int64_t>{s.n / s.scaleRows, s.k / s.group} ||
+        (s.scaleRows > 1 &&
+         !op.getZeroPoints().getDefiningOp<arith::ConstantOp>()))
       return std::nullopt;
     Type z = zType.getElementType();
     if (!z.isF32() && !z.isF16() && !z.isBF16() && !z.isInteger(8) &&
@@ -374,6 +388,7 @@ struct GenerateKernelsPass
     packed.clear();
     scaleCodes.clear();
     tiledConstants.clear();
+    perRowConstants.clear();
     std::string error;
     auto spec = ::nibble::target::TargetSpec::parse(target, error);
     if (!spec) {
@@ -661,6 +676,13 @@ struct GenerateKernelsPass
                                int64_t tileRows = 1) {
     const bool codes8 = shape.scales == ScaleStorage::Table8;
     Value scales = op.getScales();
+    if (shape.scaleRows > 1)
+      scales = perRow(scales, shape,
+                      codes8 ? Type(IntegerType::get(op.getContext(), 8))
+                             : cast<ShapedType>(scales.getType())
+                                   .getElementType(),
+                      linearName(op) +
+                          (codes8 ? ".scale_codes" : ".scales"));
     if (tileRows > 1) {
       scales = tiledConstant(
           scales, shape.n, shape.k / shape.group, tileRows,
@@ -668,7 +690,7 @@ struct GenerateKernelsPass
                 : cast<ShapedType>(scales.getType()).getElementType(),
           linearName(op) + (codes8 ? ".scale_codes" : ".scales") +
               ".rowtile" + std::to_string(tileRows));
-    } else if (codes8) {
+    } else if (codes8 && shape.scaleRows == 1) {
       Operation *def = scales.getDefiningOp();
       Value &codes = scaleCodes[def];
       if (!codes) {
@@ -691,6 +713,31 @@ struct GenerateKernelsPass
         DenseElementsAttr::get(RankedTensorType::get({256}, tb.getF32Type()),
                                ArrayRef<float>(shape.scaleTable)));
     return {scales, table};
+  }
+
+  /// `v` (the scales, 8-bit scale codes or zero points of `shape`,
+  /// [N / scaleRows, G] elements of `elem`: an arith.constant or a
+  /// nibble.constant) with each row repeated for the scaleRows output rows
+  /// that share it: [N, G], the kernels' one row per output row. One per
+  /// constant, after it.
+  Value perRow(Value v, const MatmulShape &shape, Type elem,
+               const std::string &name) {
+    Operation *def = v.getDefiningOp();
+    Value &cached = perRowConstants[def];
+    if (cached)
+      return cached;
+    std::vector<uint8_t> src = definingBytes(def);
+    const int64_t groups = shape.k / shape.group;
+    const size_t rowBytes = size_t(groups) * (elem.getIntOrFloatBitWidth() / 8);
+    std::vector<uint8_t> out(size_t(shape.n) * rowBytes);
+    for (int64_t r = 0; r < shape.n; ++r)
+      std::memcpy(&out[size_t(r) * rowBytes],
+                  &src[size_t(r / shape.scaleRows) * rowBytes], rowBytes);
+    OpBuilder b(def);
+    b.setInsertionPointAfter(def);
+    cached = byteConstant(b, def->getLoc(), {shape.n, groups},
+                          name + ".per_row", out, elem);
+    return cached;
   }
 
   /// `v` ([N, G] elements of `elem`, an arith.constant or, for 8-bit
@@ -747,15 +794,19 @@ struct GenerateKernelsPass
     OpBuilder b(op);
     Location loc = op.getLoc();
     args.append(scaleArgs(op, shape, tileRows));
+    Value zp = op.getZeroPoints();
+    if (shape.zeroPoints && shape.scaleRows > 1)
+      zp = perRow(zp, shape, shape.zeroPointType,
+                  linearName(op) + ".zero_points");
     if (shape.zeroPoints)
       args.push_back(tileRows > 1
-                         ? tiledConstant(op.getZeroPoints(), shape.n,
+                         ? tiledConstant(zp, shape.n,
                                          shape.k / shape.group, tileRows,
                                          shape.zeroPointType,
                                          linearName(op) +
                                              ".zero_points.rowtile" +
                                              std::to_string(tileRows))
-                         : op.getZeroPoints());
+                         : zp);
     args.append({tensor::EmptyOp::create(b, loc,
                                          ArrayRef<int64_t>{shape.m, shape.n},
                                          b.getF32Type()),
@@ -840,6 +891,8 @@ struct GenerateKernelsPass
   llvm::StringMap<func::FuncOp> kernels;
   std::map<std::pair<Operation *, std::string>, Value> packed;
   std::map<Operation *, Value> scaleCodes;
+  /// perRow's constants, by the constant they repeat.
+  std::map<Operation *, Value> perRowConstants;
   std::map<std::pair<Operation *, int64_t>, Value> tiledConstants;
   std::map<QuantKey, QuantizedActs> quantized;
 };
