@@ -820,6 +820,38 @@ Value tileCorrection(Emit &e, float offset, Value zp, Type zpType, Value t,
   return arith::NegFOp::create(e.b, e.loc, o);
 }
 
+/// The end of a group of a row-tiled kernel, per activation row mi < T:
+/// the row's C dot-product chains (dots[c * T + mi], i32 for `integer`,
+/// converted to f32 after the sum) added, the correction `o` times the
+/// group's activation sum xsum[m, g] added where `o` is set, then scaled
+/// by the tile's scales `sv` into the row's accumulator out[mi].
+void finishGroup(Emit &e, ArrayRef<Value> dots, int64_t T, int64_t C,
+                 bool integer, Value sv, Value o, Value xsum,
+                 function_ref<Value(Emit &, int64_t)> row, Value g,
+                 SmallVector<Value> &out) {
+  auto vf = cast<VectorType>(sv.getType());
+  for (int64_t mi = 0; mi < T; ++mi) {
+    Value dot = dots[size_t(mi)];
+    for (int64_t c = 1; c < C; ++c) {
+      Value next = dots[size_t(c * T + mi)];
+      dot = integer ? arith::AddIOp::create(e.b, e.loc, dot, next).getResult()
+                    : arith::AddFOp::create(e.b, e.loc, dot, next).getResult();
+    }
+    if (integer)
+      dot = arith::SIToFPOp::create(e.b, e.loc, vf, dot);
+    if (o) {
+      // dot - (offset + zp) * sum of x over the group (exact integers
+      // below 2^24 on the integer path).
+      Value xsg = tensor::ExtractOp::create(e.b, e.loc, xsum,
+                                            ValueRange{row(e, mi), g});
+      dot = vector::FMAOp::create(
+          e.b, e.loc, o, vector::BroadcastOp::create(e.b, e.loc, vf, xsg),
+          dot);
+    }
+    out[size_t(mi)] = vector::FMAOp::create(e.b, e.loc, dot, sv, out[size_t(mi)]);
+  }
+}
+
 /// Stores the R outputs of row tile t for activation row m.
 SmallVector<Value> storeTile(Emit &e, const OutputStore &outputs, Value sum,
                              Value m, Value t, int64_t R,
@@ -1069,20 +1101,8 @@ func::FuncOp buildWeightOnlyTiled(OpBuilder &b, const WeightOnlyKernel &key,
         Value o = corrected ? tileCorrection(ge, 0.0f, zp, key.zeroPointType,
                                              t, g, R)
                             : Value();
-        for (int64_t mi = 0; mi < T; ++mi) {
-          Value dot = dots[size_t(mi)];
-          for (int64_t c = 1; c < C; ++c)
-            dot = arith::AddFOp::create(gb, gl, dot, dots[size_t(c * T + mi)]);
-          if (corrected) {
-            // sum w x - zp * sum x over the group.
-            Value xsg = tensor::ExtractOp::create(
-                gb, gl, xsum, ValueRange{row(ge, mi), g});
-            dot = vector::FMAOp::create(
-                gb, gl, o, vector::BroadcastOp::create(gb, gl, vf, xsg), dot);
-          }
-          out[size_t(mi)] =
-              vector::FMAOp::create(gb, gl, dot, sv, out[size_t(mi)]);
-        }
+        finishGroup(ge, dots, T, C, /*integer=*/false, sv, o, xsum, row, g,
+                    out);
         return out;
       });
       for (int64_t mi = 0; mi < T; ++mi)
@@ -1467,21 +1487,8 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
           Value o = corrected ? tileCorrection(ge, offset, zp,
                                                key.zeroPointType, t, g, R)
                               : Value();
-          for (int64_t mi = 0; mi < T; ++mi) {
-            Value dot = dots[size_t(mi)];
-            for (int64_t c = 1; c < C; ++c)
-              dot = arith::AddIOp::create(gb, gl, dot, dots[size_t(c * T + mi)]);
-            Value f = arith::SIToFPOp::create(gb, gl, vf, dot);
-            if (corrected) {
-              // dot - (offset + zp) * xsum[m, g]: exact integers below 2^24.
-              Value xsg = tensor::ExtractOp::create(
-                  gb, gl, xsum, ValueRange{row(ge, mi), g});
-              f = vector::FMAOp::create(
-                  gb, gl, o, vector::BroadcastOp::create(gb, gl, vf, xsg), f);
-            }
-            out[size_t(mi)] =
-                vector::FMAOp::create(gb, gl, f, sv, out[size_t(mi)]);
-          }
+          finishGroup(ge, dots, T, C, /*integer=*/true, sv, o, xsum, row, g,
+                      out);
         }
         return out;
       });
