@@ -25,6 +25,19 @@ void unpackCodes(const uint8_t *packed, size_t count, unsigned bits,
     codes[i] = readPackedCode(packed, i, bits);
 }
 
+namespace {
+
+/// `code` (a `bits`-bit code) with the bits above it set where
+/// `signExtend` and its top bit is set: the caller masks it to the width
+/// it stores.
+unsigned widenCode(unsigned code, unsigned bits, bool signExtend) {
+  if (signExtend && (code >> (bits - 1)) & 1u)
+    code |= ~((1u << bits) - 1);
+  return code;
+}
+
+} // namespace
+
 std::vector<uint8_t> repackInterleaved(const uint8_t *packed, size_t rows,
                                        size_t k, unsigned bits, size_t block,
                                        bool flipSign, bool signExtend) {
@@ -33,9 +46,7 @@ std::vector<uint8_t> repackInterleaved(const uint8_t *packed, size_t rows,
   const uint8_t flip = flipSign ? uint8_t(1u << (store - 1)) : 0;
   // The code of element i as stored: extended to `store` bits, flipped.
   auto stored = [&](size_t i) {
-    unsigned c = readPackedCode(packed, i, bits);
-    if (signExtend && bits < store && (c >> (bits - 1)) & 1u)
-      c |= storeMask & ~((1u << bits) - 1);
+    unsigned c = widenCode(readPackedCode(packed, i, bits), bits, signExtend);
     return uint8_t((c ^ flip) & storeMask);
   };
   std::vector<uint8_t> out(packedByteCount(rows * k, store));
@@ -67,13 +78,10 @@ std::vector<uint8_t> repackRowTiled(const uint8_t *packed, size_t rows,
   if (storeBits == 0)
     storeBits = bits;
   const unsigned mask = (1u << bits) - 1, fieldMask = (1u << storeBits) - 1;
-  const unsigned top = 1u << (bits - 1);
-  const unsigned flip = flipSign ? top : 0u;
+  const unsigned flip = flipSign ? 1u << (bits - 1) : 0u;
   auto stored = [&](size_t r, size_t c) {
     unsigned code = (readPackedCode(packed, r * k + c, bits) ^ flip) & mask;
-    if (signExtend && (code & top))
-      code |= ~mask;
-    return code & fieldMask;
+    return widenCode(code, bits, signExtend) & fieldMask;
   };
   const size_t chunk = storeBits == 4 ? 8 : 4; // columns per 4-byte word
   std::vector<uint8_t> out(rows * k * storeBits / 8);
@@ -93,15 +101,11 @@ std::vector<uint8_t> repackColumnTiled(const uint8_t *packed, size_t rows,
                                        size_t tileRows, bool signExtend) {
   std::vector<uint8_t> out(rows * k);
   uint8_t *dst = out.data();
-  const unsigned top = 1u << (bits - 1);
   for (size_t t = 0; t < rows; t += tileRows)
     for (size_t c = 0; c < k; ++c)
-      for (size_t r = t; r < t + tileRows; ++r) {
-        unsigned code = readPackedCode(packed, r * k + c, bits);
-        if (signExtend && (code & top))
-          code |= ~((1u << bits) - 1);
-        *dst++ = uint8_t(code);
-      }
+      for (size_t r = t; r < t + tileRows; ++r)
+        *dst++ = uint8_t(widenCode(readPackedCode(packed, r * k + c, bits),
+                                   bits, signExtend));
   return out;
 }
 
