@@ -27,20 +27,17 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x32xf32>, tensor<1x32xf32>, tenso
 // CHECK: remark: group 1 is neither a multiple of the
 // CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.int<8, signed>, per_tensor, scale = f32, layout = "int8-coltile16">}
 // CHECK-NEXT: arith.constant dense<2.500000e-01> : tensor<1x1xf32>
-// CHECK-NEXT: arith.constant dense_resource<pt.scales.per_row> : tensor<32x1xf32>
 // CHECK-NEXT: %[[PT:.+]] = arith.constant dense_resource<pt.scales.rowtile16> : tensor<2x1x16xf32>
 // CHECK: call @nibble_gemv_w8g64_t16_m1_n32_k64(%{{.*}}, %{{.*}}, %[[PT]],
 // CHECK: layout = "uint4-rowtile16"
-// CHECK: dense_resource<bk.scales.per_row> : tensor<32x2xf32>
-// CHECK-NEXT: %[[BS:.+]] = arith.constant dense_resource<bk.scales.rowtile16> : tensor<2x2x16xf32>
-// CHECK: dense_resource<bk.zero_points.per_row> : tensor<32x2xi8>
-// CHECK-NEXT: %[[BZ:.+]] = arith.constant dense_resource<bk.zero_points.rowtile16> : tensor<2x2x16xi8>
+// CHECK: %[[BS:.+]] = arith.constant dense_resource<bk.scales.rowtile16> : tensor<2x2x16xf32>
+// CHECK: %[[BZ:.+]] = arith.constant dense_resource<bk.zero_points.rowtile16> : tensor<2x2x16xi8>
 // CHECK: call @nibble_gemv_u4g32zi8_t16_m1_n32_k64(%{{.*}}, %{{.*}}, %[[BS]], %[[BZ]],
 // CHECK: nibble.matmul {{.*}}group<0, 16>
 
-// The repeated rows: block row 0's scales for output rows 0..15, row 1's
-// for 16..31.
-// CHECK: bk.scales.per_row: "0x400000000000003F0000803E0000003F0000803E
-// CHECK-SAME: 0000003F0000803E0000003E0000803F0000003E0000803F
-// CHECK-NOT: 0000003F0000803E"
-// CHECK-SAME: 0000003E0000803F"
+// The repeated rows, tiled [N/16, groups, 16]: block row 0's scales and
+// zero points for output rows 0..15 (tile 0), row 1's for 16..31 (tile 1);
+// per_tensor's one scale for all 32 rows.
+// CHECK: pt.scales.rowtile16: "0x400000000000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E"
+// CHECK: bk.scales.rowtile16: "0x400000000000003F0000003F0000003F0000003F0000003F0000003F0000003F0000003F0000003F0000003F0000003F0000003F0000003F0000003F0000003F0000003F0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000003E0000003E0000003E0000003E0000003E0000003E0000003E0000003E0000003E0000003E0000003E0000003E0000003E0000003E0000003E0000003E0000803F0000803F0000803F0000803F0000803F0000803F0000803F0000803F0000803F0000803F0000803F0000803F0000803F0000803F0000803F0000803F"
+// CHECK: bk.zero_points.rowtile16: "0x4000000008080808080808080808080808080808070707070707070707070707070707070606060606060606060606060606060605050505050505050505050505050505"

@@ -215,7 +215,7 @@ struct MatmulShape {
   bool zeroPoints;
   /// Output rows that share one row of scales (and zero points): 1 for
   /// groups and per-channel scales, R for block<R x C>, N for per_tensor.
-  /// The kernels read one row per output row (perRow expands them).
+  /// The kernels read one row per output row (kernelConstant repeats them).
   int64_t scaleRows = 1;
   ScaleStorage scales = ScaleStorage::F32;
   Type zeroPointType; ///< with zeroPoints: f32, f16, bf16, i8, i16, i32
@@ -386,9 +386,7 @@ struct GenerateKernelsPass
     kernels.clear();
     quantized.clear();
     packed.clear();
-    scaleCodes.clear();
-    tiledConstants.clear();
-    perRowConstants.clear();
+    kernelConstants.clear();
     std::string error;
     auto spec = ::nibble::target::TargetSpec::parse(target, error);
     if (!spec) {
@@ -671,39 +669,24 @@ struct GenerateKernelsPass
   /// The scale arguments of a kernel: the scales as they are, or
   /// (ScaleStorage::Table8) their 8-bit codes as an i8 constant, one per
   /// scales value, and the table of their f32 values; with `tileRows` > 1
-  /// the scales (or codes) tiled as row-tiled weights (tiledConstant).
+  /// the scales (or codes) tiled as row-tiled weights (kernelConstant).
   SmallVector<Value> scaleArgs(MatmulOp op, const MatmulShape &shape,
                                int64_t tileRows = 1) {
     const bool codes8 = shape.scales == ScaleStorage::Table8;
     Value scales = op.getScales();
-    if (shape.scaleRows > 1)
-      scales = perRow(scales, shape,
-                      codes8 ? Type(IntegerType::get(op.getContext(), 8))
-                             : cast<ShapedType>(scales.getType())
-                                   .getElementType(),
-                      linearName(op) +
-                          (codes8 ? ".scale_codes" : ".scales"));
-    if (tileRows > 1) {
-      scales = tiledConstant(
-          scales, shape.n, shape.k / shape.group, tileRows,
+    // 8-bit codes are always copied (as i8); other scales only where the
+    // kernel reads them rearranged.
+    if (codes8 || tileRows > 1 || shape.scaleRows > 1) {
+      std::string name =
+          linearName(op) + (codes8 ? ".scale_codes" : ".scales");
+      if (tileRows == 1 && shape.scaleRows == 1 &&
+          !op->getAttrOfType<StringAttr>("nibble.linear"))
+        name = "scales";
+      scales = kernelConstant(
+          scales, shape, tileRows,
           codes8 ? Type(IntegerType::get(op.getContext(), 8))
-                : cast<ShapedType>(scales.getType()).getElementType(),
-          linearName(op) + (codes8 ? ".scale_codes" : ".scales") +
-              ".rowtile" + std::to_string(tileRows));
-    } else if (codes8 && shape.scaleRows == 1) {
-      Operation *def = scales.getDefiningOp();
-      Value &codes = scaleCodes[def];
-      if (!codes) {
-        OpBuilder b(def);
-        b.setInsertionPointAfter(def);
-        std::string name = "scales";
-        if (auto lin = op->getAttrOfType<StringAttr>("nibble.linear"))
-          name = lin.getValue().str() + ".scale_codes";
-        codes = byteConstant(b, def->getLoc(),
-                             {shape.n, shape.k / shape.group}, name,
-                             definingBytes(def));
-      }
-      scales = codes;
+                 : cast<ShapedType>(scales.getType()).getElementType(),
+          name);
     }
     if (!codes8)
       return {scales};
@@ -717,50 +700,36 @@ struct GenerateKernelsPass
 
   /// `v` (the scales, 8-bit scale codes or zero points of `shape`,
   /// [N / scaleRows, G] elements of `elem`: an arith.constant or a
-  /// nibble.constant) with each row repeated for the scaleRows output rows
-  /// that share it: [N, G], the kernels' one row per output row. One per
-  /// constant, after it.
-  Value perRow(Value v, const MatmulShape &shape, Type elem,
-               const std::string &name) {
+  /// nibble.constant) as a kernel reads it: one row per output row (rows
+  /// shared by scaleRows output rows repeated), [N, G] with `R` = 1, or
+  /// tiled like row-tiled weights, [N/R, G, R] with output row n's element
+  /// g at [n / R, g, n % R]. Named `name`, plus ".rowtile<R>" when tiled
+  /// or ".per_row" when rows repeat; one per constant, tile and sharing,
+  /// after the constant.
+  Value kernelConstant(Value v, const MatmulShape &shape, int64_t R,
+                       Type elem, std::string name) {
     Operation *def = v.getDefiningOp();
-    Value &cached = perRowConstants[def];
+    Value &cached = kernelConstants[{def, R, shape.scaleRows}];
     if (cached)
       return cached;
     std::vector<uint8_t> src = definingBytes(def);
-    const int64_t groups = shape.k / shape.group;
-    const size_t rowBytes = size_t(groups) * (elem.getIntOrFloatBitWidth() / 8);
-    std::vector<uint8_t> out(size_t(shape.n) * rowBytes);
-    for (int64_t r = 0; r < shape.n; ++r)
-      std::memcpy(&out[size_t(r) * rowBytes],
-                  &src[size_t(r / shape.scaleRows) * rowBytes], rowBytes);
-    OpBuilder b(def);
-    b.setInsertionPointAfter(def);
-    cached = byteConstant(b, def->getLoc(), {shape.n, groups},
-                          name + ".per_row", out, elem);
-    return cached;
-  }
-
-  /// `v` ([N, G] elements of `elem`, an arith.constant or, for 8-bit
-  /// scale codes, a nibble.constant) tiled like row-tiled weights:
-  /// [N/R, G, R], element (n, g) at [n / R, g, n % R]. One per constant and
-  /// tile, after it.
-  Value tiledConstant(Value v, int64_t n, int64_t groups, int64_t R,
-                      Type elem, const std::string &name) {
-    Operation *def = v.getDefiningOp();
-    Value &cached = tiledConstants[{def, R}];
-    if (cached)
-      return cached;
-    std::vector<uint8_t> src = definingBytes(def);
+    const int64_t n = shape.n, groups = shape.k / shape.group;
     const size_t eb = size_t(elem.getIntOrFloatBitWidth() / 8);
-    std::vector<uint8_t> out(src.size());
+    std::vector<uint8_t> out(size_t(n * groups) * eb);
     for (int64_t r = 0; r < n; ++r)
       for (int64_t g = 0; g < groups; ++g)
         std::memcpy(&out[size_t(((r / R) * groups + g) * R + r % R) * eb],
-                    &src[size_t(r * groups + g) * eb], eb);
+                    &src[size_t((r / shape.scaleRows) * groups + g) * eb], eb);
+    SmallVector<int64_t> dims = {n, groups};
+    if (R > 1) {
+      dims = {n / R, groups, R};
+      name += ".rowtile" + std::to_string(R);
+    } else if (shape.scaleRows > 1) {
+      name += ".per_row";
+    }
     OpBuilder b(def);
     b.setInsertionPointAfter(def);
-    cached = byteConstant(b, def->getLoc(), {n / R, groups, R}, name, out,
-                          elem);
+    cached = byteConstant(b, def->getLoc(), dims, name, out, elem);
     return cached;
   }
 
@@ -794,19 +763,12 @@ struct GenerateKernelsPass
     OpBuilder b(op);
     Location loc = op.getLoc();
     args.append(scaleArgs(op, shape, tileRows));
-    Value zp = op.getZeroPoints();
-    if (shape.zeroPoints && shape.scaleRows > 1)
-      zp = perRow(zp, shape, shape.zeroPointType,
-                  linearName(op) + ".zero_points");
     if (shape.zeroPoints)
-      args.push_back(tileRows > 1
-                         ? tiledConstant(zp, shape.n,
-                                         shape.k / shape.group, tileRows,
-                                         shape.zeroPointType,
-                                         linearName(op) +
-                                             ".zero_points.rowtile" +
-                                             std::to_string(tileRows))
-                         : zp);
+      args.push_back(tileRows > 1 || shape.scaleRows > 1
+                         ? kernelConstant(op.getZeroPoints(), shape, tileRows,
+                                          shape.zeroPointType,
+                                          linearName(op) + ".zero_points")
+                         : op.getZeroPoints());
     args.append({tensor::EmptyOp::create(b, loc,
                                          ArrayRef<int64_t>{shape.m, shape.n},
                                          b.getF32Type()),
@@ -890,10 +852,9 @@ struct GenerateKernelsPass
   Capabilities caps;
   llvm::StringMap<func::FuncOp> kernels;
   std::map<std::pair<Operation *, std::string>, Value> packed;
-  std::map<Operation *, Value> scaleCodes;
-  /// perRow's constants, by the constant they repeat.
-  std::map<Operation *, Value> perRowConstants;
-  std::map<std::pair<Operation *, int64_t>, Value> tiledConstants;
+  /// kernelConstant's constants, by source constant, tile rows and rows
+  /// per scale.
+  std::map<std::tuple<Operation *, int64_t, int64_t>, Value> kernelConstants;
   std::map<QuantKey, QuantizedActs> quantized;
 };
 
