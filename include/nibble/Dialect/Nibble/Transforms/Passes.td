@@ -237,8 +237,9 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
     reference lowering. Scales shared by several output rows, `per_tensor`
     or 2-D blocks `block<R x C>` (constant scales and zero points), take
     the same kernels: each row of scales (and zero points) is repeated at
-    compile time for the rows that share it (`<linear>.scales.per_row`),
-    so per_tensor reads as per-channel and a block as groups of C.
+    compile time for the rows that share it (`<linear>.scales.per_row`,
+    or straight into the row-tiled `<linear>.scales.rowtile<R>`), so
+    per_tensor reads as per-channel and a block as groups of C.
 
     Epilogues: when the matmul's only user is an element-wise
     `linalg.generic` over its [M, N] result (bias, residual add, SwiGLU's
