@@ -167,4 +167,9 @@ BENCHMARK(BM_SGEMM)->Apply(batchShapes)->UseRealTime();
 
 } // namespace
 
+// nibble-bench-kernels links these baselines in beside the generated
+// kernels (so scripts/bench.sh can interleave them in one process) and
+// brings its own main.
+#ifndef NIBBLE_BENCH_NO_MAIN
 BENCHMARK_MAIN();
+#endif

@@ -12,8 +12,9 @@
 // families (NF4 through the table lookup, uint4 with zero points, fp8
 // e4m3fn through f16 bits, e4m3fnuz through f32 bits) next to symmetric
 // int4 / int8 on the same shapes.
-// scripts/bench.sh prints each as a fraction of the read probe
-// (nibble-bench-gemv) measured in the same script run.
+// The read probe and the OpenBLAS baselines of GemvBench.cpp are linked
+// into the same binary: scripts/bench.sh interleaves all their
+// repetitions at random and prints each kernel as a fraction of the probe.
 //
 //===----------------------------------------------------------------------===//
 

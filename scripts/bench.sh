@@ -1,36 +1,35 @@
 #!/usr/bin/env bash
 # Benchmarks (CI runs them only as a smoke test, through CTest). Prints the
-# format library's throughput, then the decode-shaped GEMV baselines with
-# their ratios to the read-bandwidth probe measured in the same run, then
-# the generated kernels (nibble-bench-kernels) with the same ratios and
-# their speed-up over OpenBLAS fp32 (sgemv for M = 1, sgemm for M = 8, 16),
-# then the weight-only path per format family (cold, and hot: weights in
-# cache, where the ratio to the probe is not printed), then which of the
-# issue-5 targets this run met. It reports; it does not
-# fail on a missed target.
+# format library's throughput, then, from one nibble-bench-kernels process,
+# the decode-shaped baselines (read-bandwidth probe, OpenBLAS fp32 sgemv /
+# sgemm) and the generated kernels, each with its ratio to the probe and
+# its speed-up over OpenBLAS fp32 (sgemv for M = 1, sgemm for M = 8, 16),
+# the weight-only path per format family (cold, and hot: weights in cache,
+# where the ratio to the probe is not printed), then which of the issue-5
+# targets this run met. It reports; it does not fail on a missed target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
 B=${BUILD_DIR:-build}/bench
 "$B/nibble-bench-formats" --benchmark_min_time=0.2
-# Repeated and reduced to medians: the machine is shared and its bandwidth
-# drifts, so one-shot ratios of separately timed runs are not trusted.
+# Repeated and reduced to medians, with the repetitions of all benchmarks
+# (probe, baselines, kernels) interleaved in random order: the machine is
+# shared and its DRAM bandwidth drifts by 10-20% over minutes, so a probe
+# timed minutes before a kernel would skew the ratio either way.
 json=$(mktemp)
 trap 'rm -f "$json"' EXIT
-"$B/nibble-bench-gemv" --benchmark_min_time=0.3 --benchmark_repetitions=5 \
+"$B/nibble-bench-kernels" --benchmark_min_time=0.3 --benchmark_repetitions=5 \
+  --benchmark_enable_random_interleaving=true \
   --benchmark_report_aggregates_only=true --benchmark_format=json \
   --benchmark_out="$json" --benchmark_out_format=json "$@" >/dev/null
-# The generated kernels, in the same script run (a separate process: the
-# probe above is re-read for the ratios).
-kjson=$(mktemp)
-trap 'rm -f "$json" "$kjson"' EXIT
-"$B/nibble-bench-kernels" --benchmark_min_time=0.3 --benchmark_repetitions=5 \
-  --benchmark_report_aggregates_only=true --benchmark_format=json \
-  --benchmark_out="$kjson" --benchmark_out_format=json "$@" >/dev/null
-python3 - "$json" "$kjson" <<'PY'
+python3 - "$json" <<'PY'
 import json, re, sys
-runs = [b for f in sys.argv[1:] for b in json.load(open(f))["benchmarks"]
-        if b.get("aggregate_name") == "median"]
+# Printed baselines first, then in registration order (the run order was
+# random).
+runs = sorted((b for f in sys.argv[1:] for b in json.load(open(f))["benchmarks"]
+               if b.get("aggregate_name") == "median"),
+              key=lambda b: (not b["name"].startswith(("BM_Read", "BM_SGE")),
+                             b["family_index"], b["per_family_instance_index"]))
 def fields(name):
     return dict(re.findall(r"(\w+):(\d+)", name))
 def key(name):
