@@ -43,6 +43,9 @@
 
 #include <benchmark/benchmark.h>
 
+#include <atomic>
+#include <chrono>
+
 #include <cstdlib>
 #include <iterator>
 #include <cstring>
@@ -284,9 +287,37 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
   std::vector<int8_t> xq(static_cast<size_t>(m * k));
   std::vector<float> xsum(static_cast<size_t>(m * (k / group))),
       xs(static_cast<size_t>(m));
+  // Paired probe (cold only): after each call, the read probe streams the
+  // same number of bytes from the copy farthest from the kernel in the
+  // rotation (untouched for copies / 2 calls, so cold), over the same
+  // threads. Its time is not the benchmark's (manual time is the kernel's
+  // alone); the ratio of the two rates, taken call by call, is immune to
+  // the bandwidth drift that skews a probe timed seconds or minutes away.
+  double kernelSec = 0, probeSec = 0;
+  std::atomic<uint32_t> probeSink{0};
+  auto probe = [&](size_t c) {
+    const auto *wq = static_cast<const uint32_t *>(ws[c]);
+    const auto *sq = static_cast<const uint32_t *>(ss[c]);
+    // Whole 64-byte lines (the buffers are 2 MiB-rounded).
+    const int64_t wLines = int64_t((wBytes + 63) / 64),
+                  sLines = int64_t((sPerCopy + 15) / 16);
+    pool.parallelFor(wLines + sLines, 1, [&](int64_t l0, int64_t l1) {
+      uint32_t sum = 0;
+      if (l0 < wLines)
+        sum += nibble::bench::sumWords(wq + l0 * 16,
+                                       size_t(std::min(l1, wLines) - l0) * 16);
+      if (l1 > wLines) {
+        int64_t s0 = std::max(l0, wLines) - wLines;
+        sum += nibble::bench::sumWords(sq + s0 * 16,
+                                       size_t(l1 - wLines - s0) * 16);
+      }
+      probeSink += sum;
+    });
+  };
   size_t cursor = 0;
   for (auto _ : state) {
     size_t c = cursor++ % copies;
+    auto start = std::chrono::steady_clock::now();
     auto *w = static_cast<int8_t *>(ws[c]);
     auto *s = static_cast<float *>(ss[c]);
     MemRef<int8_t, 1> wm = view1(w, int64_t(wBytes));
@@ -333,9 +364,27 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
       });
     }
     benchmark::DoNotOptimize(y.data());
+    auto mid = std::chrono::steady_clock::now();
+    double sec = std::chrono::duration<double>(mid - start).count();
+    state.SetIterationTime(sec);
+    kernelSec += sec;
+    if (cold) {
+      probe((c + copies / 2) % copies);
+      probeSec += std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - mid)
+                      .count();
+    }
   }
-  state.SetBytesProcessed(int64_t(state.iterations()) *
-                          int64_t(wBytes + sPerCopy * 4));
+  benchmark::DoNotOptimize(probeSink.load());
+  const int64_t bytesPerCall = int64_t(wBytes + sPerCopy * 4);
+  state.SetBytesProcessed(int64_t(state.iterations()) * bytesPerCall);
+  if (cold && probeSec > 0) {
+    // The probe's rate and the kernel's as a fraction of it (same bytes
+    // per call, so the ratio of times).
+    state.counters["probe_GBps"] =
+        double(state.iterations()) * double(bytesPerCall) / probeSec / 1e9;
+    state.counters["x_probe"] = probeSec / kernelSec;
+  }
   for (void *p : ws)
     std::free(p);
   for (void *p : ss)
@@ -416,7 +465,7 @@ void shapes(benchmark::internal::Benchmark *b) {
       b->Args({4096, 4096, t, 4, 0, m, 1});
 }
 
-BENCHMARK(BM_GeneratedGEMV)->Apply(shapes)->UseRealTime();
+BENCHMARK(BM_GeneratedGEMV)->Apply(shapes)->UseManualTime();
 
 void formatShapes(benchmark::internal::Benchmark *b) {
   b->ArgNames({"N", "K", "threads", "format", "cold"});
@@ -427,7 +476,7 @@ void formatShapes(benchmark::internal::Benchmark *b) {
   }
 }
 
-BENCHMARK(BM_WeightOnlyFormats)->Apply(formatShapes)->UseRealTime();
+BENCHMARK(BM_WeightOnlyFormats)->Apply(formatShapes)->UseManualTime();
 
 } // namespace
 

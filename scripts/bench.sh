@@ -2,8 +2,9 @@
 # Benchmarks (CI runs them only as a smoke test, through CTest). Prints the
 # format library's throughput, then, from one nibble-bench-kernels process,
 # the decode-shaped baselines (read-bandwidth probe, OpenBLAS fp32 sgemv /
-# sgemm) and the generated kernels, each with its ratio to the probe and
-# its speed-up over OpenBLAS fp32 (sgemv for M = 1, sgemm for M = 8, 16),
+# sgemm) and the generated kernels, each with its ratio to a probe paired
+# with every call (and to the separate probe) and its speed-up over
+# OpenBLAS fp32 (sgemv for M = 1, sgemm for M = 8, 16),
 # the weight-only path per format family (cold, and hot: weights in cache,
 # where the ratio to the probe is not printed), then which of the issue-5
 # targets this run met. It reports; it does not fail on a missed target.
@@ -16,8 +17,9 @@ B=${BUILD_DIR:-build}/bench
 # (probe, baselines, kernels) interleaved in random order: the machine is
 # shared and its DRAM bandwidth drifts by 10-20% over minutes, so a probe
 # timed minutes before a kernel would skew the ratio either way.
-json=$(mktemp)
-trap 'rm -f "$json"' EXIT
+# NIBBLE_BENCH_JSON=FILE keeps the raw results (Google Benchmark JSON).
+json=${NIBBLE_BENCH_JSON:-$(mktemp)}
+[ -n "${NIBBLE_BENCH_JSON:-}" ] || trap 'rm -f "$json"' EXIT
 "$B/nibble-bench-kernels" --benchmark_min_time=0.3 --benchmark_repetitions=5 \
   --benchmark_enable_random_interleaving=true \
   --benchmark_report_aggregates_only=true --benchmark_format=json \
@@ -42,16 +44,29 @@ fp32 = {key(b["name"]): b["real_time"] for b in runs
         if b["name"].startswith(("BM_SGEMV", "BM_SGEMM"))}
 def pkey(k):
     return k[:3] + (1,)
-print(f"{'benchmark (median of 5)':62} {'GB/s':>7} {'/probe':>7} {'x fp32':>7}")
+# Columns: /probe is the kernel's rate over the paired probe's (the same
+# bytes, read cold by the same threads right after each call, in the same
+# benchmark: the ratio the targets use); /ReadProbe is over the separate
+# BM_ReadProbe of the same shape and threads in this run (drift between
+# the two benchmarks shows up here); thp MiB: how much of the process's
+# memory the kernel had put in huge pages when the benchmark started (a
+# weight stream in 4 KiB pages reads measurably slower; see
+# docs/performance.md, "Huge pages").
+print(f"{'benchmark (median of 5)':62} {'GB/s':>7} {'/probe':>7} {'/ReadProbe':>10} {'x fp32':>7} {'thp MiB':>8}")
 checks = []
+nan = float("nan")
 for b in runs:
     k = key(b["name"])
     gbs = b["bytes_per_second"] / 1e9
     hot = "cold:0" in b["name"]  # weights in cache: no memory bound to compare
-    ratio = b["bytes_per_second"] / probe[pkey(k)] if k[3] == 1 and pkey(k) in probe and not hot else float("nan")
-    speed = fp32[k] / b["real_time"] if k in fp32 and not hot and not b["name"].startswith(("BM_SGE", "BM_Read")) else float("nan")
-    name = b["name"].replace("/real_time", "").replace("_median", "")
-    print(f"{name:62} {gbs:7.2f} {ratio:7.2f} {speed:7.2f}")
+    sep = b["bytes_per_second"] / probe[pkey(k)] if k[3] == 1 and pkey(k) in probe and not hot else nan
+    ratio = b.get("x_probe", nan) if k[3] == 1 and not hot else nan
+    if b["name"].startswith("BM_ReadProbe"):
+        ratio = 1.0
+    speed = fp32[k] / b["real_time"] if k in fp32 and not hot and not b["name"].startswith(("BM_SGE", "BM_Read")) else nan
+    name = re.sub(r"/(real|manual)_time", "", b["name"]).replace("_median", "")
+    thp = b.get("thp_MiB", nan)
+    print(f"{name:62} {gbs:7.2f} {ratio:7.2f} {sep:10.2f} {speed:7.2f} {thp:8.0f}")
     f = fields(name)
     if hot:
         continue
