@@ -52,22 +52,23 @@ inline double anonHugeMiB() {
   return kb < 0 ? -1 : kb / 1024.0;
 }
 
-/// Sum of n 32-bit words with 64 independent accumulators: a loop bound by
-/// its loads (the including file must be compiled for the machine's vector
-/// width, -march=native, to stream at the machine's read bandwidth).
-/// Integers, so that any bytes read (packed weights) take no floating-point
-/// assist.
-inline uint32_t sumWords(const uint32_t *p, size_t n) {
+/// Sum of n values with 64 independent accumulators (several vector
+/// registers' worth, no reassociation needed): a loop bound by its loads,
+/// not by the latency of one add chain. The read probes: the including
+/// file must be compiled for the machine's vector width (-march=native) to
+/// stream at the machine's read bandwidth. Over packed weights, use
+/// uint32_t (no floating-point assists on whatever bits are read).
+template <typename T> T sumRange(const T *p, size_t n) {
   constexpr int kAcc = 64;
-  uint32_t a[kAcc] = {};
+  T a[kAcc] = {};
   size_t i = 0;
   for (; i + kAcc <= n; i += kAcc)
     for (int j = 0; j < kAcc; ++j)
       a[j] += p[i + j];
   for (; i < n; ++i)
     a[0] += p[i];
-  uint32_t s = 0;
-  for (uint32_t v : a)
+  T s = 0;
+  for (T v : a)
     s += v;
   return s;
 }

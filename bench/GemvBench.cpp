@@ -71,24 +71,6 @@ struct ColdWeights {
   std::vector<std::unique_ptr<float, Free>> mats;
 };
 
-float sumRange(const float *p, size_t n) {
-  // 64 independent accumulators (several vector registers' worth, no
-  // reassociation needed) so the loop is bound by loads, not by the latency
-  // of one add chain.
-  constexpr int kAcc = 64;
-  float a[kAcc] = {};
-  size_t i = 0;
-  for (; i + kAcc <= n; i += kAcc)
-    for (int j = 0; j < kAcc; ++j)
-      a[j] += p[i + j];
-  for (; i < n; ++i)
-    a[0] += p[i];
-  float s = 0;
-  for (float v : a)
-    s += v;
-  return s;
-}
-
 void BM_ReadProbe(benchmark::State &state) {
   ColdWeights w(state.range(0), state.range(1));
   state.counters["thp_MiB"] = nibble::bench::anonHugeMiB();
@@ -98,7 +80,7 @@ void BM_ReadProbe(benchmark::State &state) {
   for (auto _ : state) {
     const float *m = w.next();
     if (threads == 1) {
-      sink += sumRange(m, n);
+      sink += nibble::bench::sumRange(m, n);
     } else {
       std::vector<float> part(static_cast<size_t>(threads));
       std::vector<std::thread> pool;
@@ -106,7 +88,7 @@ void BM_ReadProbe(benchmark::State &state) {
         pool.emplace_back([&, t] {
           size_t lo = n * size_t(t) / size_t(threads);
           size_t hi = n * size_t(t + 1) / size_t(threads);
-          part[size_t(t)] = sumRange(m + lo, hi - lo);
+          part[size_t(t)] = nibble::bench::sumRange(m + lo, hi - lo);
         });
       for (auto &th : pool)
         th.join();

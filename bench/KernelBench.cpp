@@ -304,11 +304,11 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
     pool.parallelFor(wLines + sLines, 1, [&](int64_t l0, int64_t l1) {
       uint32_t sum = 0;
       if (l0 < wLines)
-        sum += nibble::bench::sumWords(wq + l0 * 16,
+        sum += nibble::bench::sumRange(wq + l0 * 16,
                                        size_t(std::min(l1, wLines) - l0) * 16);
       if (l1 > wLines) {
         int64_t s0 = std::max(l0, wLines) - wLines;
-        sum += nibble::bench::sumWords(sq + s0 * 16,
+        sum += nibble::bench::sumRange(sq + s0 * 16,
                                        size_t(l1 - wLines - s0) * 16);
       }
       probeSink += sum;
