@@ -909,6 +909,74 @@ SmallVector<Value> rowPasses(OpBuilder &b, Location loc, int64_t M,
   return cur;
 }
 
+/// One pass of a row-tiled kernel over a tile, as its group bodies see it.
+struct TilePass {
+  Value t;        ///< the tile: output rows [t * R, t * R + R)
+  Value tileBase; ///< the tile's first weight byte
+  Value m0;       ///< the pass's first activation row
+  int64_t T;      ///< activation rows in the pass
+  bool first;     ///< the pass at m0 = 0 (the one that prefetches)
+  /// Activation row m0 + mi.
+  Value row(Emit &x, int64_t mi) const { return x.add(m0, x.idx(mi)); }
+};
+
+/// Builds group g of a pass: adds its contribution to out (T vectors of R
+/// f32, one per activation row).
+using TileGroup = function_ref<void(Emit &, const TilePass &, Value g,
+                                    SmallVector<Value> &out)>;
+/// A pass's sum for activation row m before it is stored.
+using TileRowSum = function_ref<Value(Emit &, Value sum, Value m)>;
+
+/// The loop nest shared by the row-tiled kernels, in kf: tiles of R output
+/// rows over the row range, passes of up to four activation rows over each
+/// tile (rowPasses; later passes re-read the tile from L1 / L2), and per
+/// pass a loop over the tile's `groups` groups of `groupBytes` weight bytes
+/// whose body `group` builds; each row's sum goes through `rowSum` (if
+/// given) and is stored. Returns kf.fn with its rows aligned to tiles.
+func::FuncOp buildRowTiledNest(OpBuilder &b, KernelFunc &kf, int64_t M,
+                               int64_t R, int64_t groups, int64_t groupBytes,
+                               TileGroup group, TileRowSum rowSum = nullptr) {
+  Location loc = kf.fn.getLoc();
+  Emit e{b, loc};
+  Value zeroF = e.splat(VectorType::get({R}, b.getF32Type()),
+                        b.getF32FloatAttr(0.0f));
+  const int64_t tile = std::min<int64_t>(M, 4);
+  // The row range [n0, n1) is a multiple of R (nibble.row_align).
+  Value t0 = arith::DivUIOp::create(b, loc, kf.n0, e.idx(R));
+  Value t1 = arith::DivUIOp::create(b, loc, kf.n1, e.idx(R));
+  auto tiles = loop(b, loc, t0, t1, kf.outputs.init(kf.y0, kf.trailing),
+                    [&](OpBuilder &rb, Location l, Value t,
+                        ValueRange rowIter) {
+    Value tileBase = Emit{rb, l}.affine(t, groups * groupBytes, nullptr);
+    auto pass = [&](OpBuilder &pb, Location pl, Value m0, int64_t T,
+                    bool first, ValueRange passOuts) {
+      Emit r{pb, pl};
+      const TilePass p{t, tileBase, m0, T, first};
+      SmallVector<Value> init(size_t(T), zeroF);
+      auto grp = loop(pb, pl, r.idx(0), r.idx(groups), init,
+                      [&](OpBuilder &gb, Location gl, Value g,
+                          ValueRange it) {
+        Emit ge{gb, gl};
+        SmallVector<Value> out(it.begin(), it.end());
+        group(ge, p, g, out);
+        return out;
+      });
+      SmallVector<Value> outs(passOuts.begin(), passOuts.end());
+      for (int64_t mi = 0; mi < T; ++mi) {
+        Value sum = grp.getResult(unsigned(mi)), m = p.row(r, mi);
+        if (rowSum)
+          sum = rowSum(r, sum, m);
+        outs = storeTile(r, kf.outputs, sum, m, t, R, outs);
+      }
+      return outs;
+    };
+    return rowPasses(rb, l, M, tile, rowIter, pass);
+  });
+  func::ReturnOp::create(b, loc, tiles.getResults());
+  alignRowsToTiles(kf.fn, R);
+  return kf.fn;
+}
+
 /// Per activation row and group, the sum of x over the group (for the
 /// zero-point term): tensor<M x groups x f32>.
 Value groupSums(OpBuilder &b, Location loc, Value x, int64_t m, int64_t k,
@@ -973,7 +1041,6 @@ func::FuncOp buildWeightOnlyTiled(OpBuilder &b, const WeightOnlyKernel &key,
   const int64_t groupBytes = wordsPerGroup * wordBytes;
   const int64_t bytes = key.n * K * key.storeBits / 8;
   const bool corrected = key.zeroPoints;
-  const OutputStore &outputs = kf.outputs;
   Emit e{b, loc};
   auto vf = VectorType::get({R}, f32);
   auto vi = VectorType::get({R}, i32);
@@ -992,129 +1059,106 @@ func::FuncOp buildWeightOnlyTiled(OpBuilder &b, const WeightOnlyKernel &key,
   Value wBuf = bufferization::ToBufferOp::create(
       b, loc, MemRefType::get({bytes}, i8), w, /*readOnly=*/true);
   Value lastByte = e.idx(bytes - 1);
-  // Activation rows per pass over a tile (later passes re-read it from
-  // L1 / L2).
-  const int64_t tile = std::min<int64_t>(M, 4);
-  // The row range [n0, n1) is a multiple of R (nibble.row_align).
-  Value t0 = arith::DivUIOp::create(b, loc, kf.n0, e.idx(R));
-  Value t1 = arith::DivUIOp::create(b, loc, kf.n1, e.idx(R));
-
-  auto tiles = loop(b, loc, t0, t1, outputs.init(kf.y0, kf.trailing),
-                    [&](OpBuilder &rb, Location l, Value t,
-                        ValueRange rowIter) {
-    Value tileBase = Emit{rb, l}.affine(t, groups * groupBytes, nullptr);
-    auto pass = [&](OpBuilder &pb, Location pl, Value m0, int64_t T,
-                    bool first, ValueRange passOuts) {
-      Emit r{pb, pl};
-      SmallVector<Value> outs(passOuts.begin(), passOuts.end());
-      auto row = [&](Emit &x, int64_t mi) { return x.add(m0, x.idx(mi)); };
-      const int64_t C = T == 1 ? 4 : T == 2 ? 2 : 1;
-      SmallVector<Value> init(size_t(T), zeroF);
-      auto grp = loop(pb, pl, r.idx(0), r.idx(groups), init,
-                      [&](OpBuilder &gb, Location gl, Value g,
-                          ValueRange it) {
-        Emit ge{gb, gl};
-        SmallVector<Value> out(it.begin(), it.end());
-        Value groupBase = ge.add(tileBase, ge.affine(g, groupBytes, nullptr));
-        Value groupCol = ge.affine(g, key.group, nullptr);
-        // One step: a nibble word (its 8 fields into chains j % C), or C
-        // byte words (word u into chain u).
-        const int64_t wordsPerStep = nibbles ? 1 : C;
-        const int64_t stepBytes = wordsPerStep * wordBytes;
-        auto step = [&](OpBuilder &sb, Location sl, Value st,
-                        ValueRange acc) {
-          Emit se{sb, sl};
-          SmallVector<Value> next(acc.begin(), acc.end());
-          // One prefetch per 64-byte line, as the step reaches it (a burst
-          // at the group's start streamed slower cold: 14.5 against 15.9
-          // GB/s, int4 4096 x 4096, one thread).
-          std::optional<int64_t> fixed = getConstantIntValue(st);
-          if (first &&
-              (stepBytes >= 64 || !fixed || (*fixed * stepBytes) % 64 == 0))
-            memref::PrefetchOp::create(
-                sb, sl, wBuf,
-                ValueRange{arith::MinUIOp::create(
-                    sb, sl,
-                    se.add(groupBase,
-                           se.affine(st, stepBytes, se.idx(kPrefetchBytes))),
-                    lastByte)},
-                /*isWrite=*/false, /*localityHint=*/0, /*isDataCache=*/true);
-          auto fma = [&](Value vals, Value col, int64_t chain) {
-            for (int64_t mi = 0; mi < T; ++mi) {
-              Value xs = tensor::ExtractOp::create(
-                  sb, sl, x, ValueRange{row(se, mi), col});
-              size_t a = size_t(chain * T + mi);
-              next[a] = vector::FMAOp::create(
-                  sb, sl, vals, vector::BroadcastOp::create(sb, sl, vf, xs),
-                  next[a]);
-            }
-          };
-          for (int64_t u = 0; u < wordsPerStep; ++u) {
-            Value wi = se.affine(st, wordsPerStep, se.idx(u));
-            Value at = se.add(groupBase, se.affine(wi, wordBytes, nullptr));
-            Value col = se.add(groupCol, se.affine(wi, P, nullptr));
-            if (nibbles) {
-              Value word = vector::BitCastOp::create(
-                  sb, sl, vi,
-                  se.read(w, {at}, VectorType::get({wordBytes}, i8)));
-              for (int64_t j = 0; j < P; ++j) {
-                Value idx = j == 0 ? word
-                                   : arith::ShRUIOp::create(sb, sl, word,
-                                                            shifts[j])
-                                         .getResult();
-                // vpermps: table[idx & 15] per lane.
-                Value vals = LLVM::CallIntrinsicOp::create(
-                                 sb, sl, vf,
-                                 StringAttr::get(
-                                     ctx, "llvm.x86.avx512.permvar.sf.512"),
-                                 ValueRange{table, idx})
-                                 .getResult(0);
-                fma(vals, se.add(col, se.idx(fieldColumn(j))), j % C);
-              }
-            } else {
-              Value raw = se.read(w, {at}, VectorType::get({R}, i8));
-              Value wide =
-                  key.decode == WeightDecode::SignedInt
-                      ? arith::ExtSIOp::create(sb, sl, vi, raw).getResult()
-                      : arith::ExtUIOp::create(sb, sl, vi, raw).getResult();
-              fma(arith::SIToFPOp::create(sb, sl, vf, wide), col, u);
-            }
-          }
-          return next;
-        };
-        // Up to 32 steps (int4 g256, int8 g32) as straight code for one
-        // or two rows, as the row-tiled integer kernel: the cold stream
-        // pays for a loop's counter and branch. Three or more rows do
-        // enough arithmetic a step to hide them, and straight code there
-        // only multiplied the code to compile.
-        const int64_t steps = wordsPerGroup / wordsPerStep;
-        SmallVector<Value> dots(size_t(C * T), zeroF);
-        if (steps <= 32 && T <= 2) {
-          for (int64_t st = 0; st < steps; ++st)
-            dots = step(gb, gl, ge.idx(st), dots);
-        } else {
-          scf::ForOp loopOp =
-              loop(gb, gl, ge.idx(0), ge.idx(steps), dots, step);
-          dots.assign(loopOp.getResults().begin(), loopOp.getResults().end());
+  auto group = [&](Emit &ge, const TilePass &p, Value g,
+                   SmallVector<Value> &out) {
+    OpBuilder &gb = ge.b;
+    Location gl = ge.loc;
+    const int64_t T = p.T;
+    Value t = p.t;
+    auto row = [&](Emit &x, int64_t mi) { return p.row(x, mi); };
+    // FMA chains per activation row: four for one row (an FMA's latency
+    // would otherwise bound the group), two for two, one for more.
+    const int64_t C = T == 1 ? 4 : T == 2 ? 2 : 1;
+    Value groupBase = ge.add(p.tileBase, ge.affine(g, groupBytes, nullptr));
+    Value groupCol = ge.affine(g, key.group, nullptr);
+    // One step: a nibble word (its 8 fields into chains j % C), or C
+    // byte words (word u into chain u).
+    const int64_t wordsPerStep = nibbles ? 1 : C;
+    const int64_t stepBytes = wordsPerStep * wordBytes;
+    auto step = [&](OpBuilder &sb, Location sl, Value st,
+                    ValueRange acc) {
+      Emit se{sb, sl};
+      SmallVector<Value> next(acc.begin(), acc.end());
+      // One prefetch per 64-byte line, as the step reaches it (a burst
+      // at the group's start streamed slower cold: 14.5 against 15.9
+      // GB/s, int4 4096 x 4096, one thread).
+      std::optional<int64_t> fixed = getConstantIntValue(st);
+      if (p.first &&
+          (stepBytes >= 64 || !fixed || (*fixed * stepBytes) % 64 == 0))
+        memref::PrefetchOp::create(
+            sb, sl, wBuf,
+            ValueRange{arith::MinUIOp::create(
+                sb, sl,
+                se.add(groupBase,
+                       se.affine(st, stepBytes, se.idx(kPrefetchBytes))),
+                lastByte)},
+            /*isWrite=*/false, /*localityHint=*/0, /*isDataCache=*/true);
+      auto fma = [&](Value vals, Value col, int64_t chain) {
+        for (int64_t mi = 0; mi < T; ++mi) {
+          Value xs = tensor::ExtractOp::create(
+              sb, sl, x, ValueRange{row(se, mi), col});
+          size_t a = size_t(chain * T + mi);
+          next[a] = vector::FMAOp::create(
+              sb, sl, vals, vector::BroadcastOp::create(sb, sl, vf, xs),
+              next[a]);
         }
-        Value sv = tileScales(ge, key.scales, s, scaleTable, t, g, R);
-        Value o = corrected ? tileCorrection(ge, 0.0f, zp, key.zeroPointType,
-                                             t, g, R)
-                            : Value();
-        finishGroup(ge, dots, T, C, /*integer=*/false, sv, o, xsum, row, g,
-                    out);
-        return out;
-      });
-      for (int64_t mi = 0; mi < T; ++mi)
-        outs = storeTile(r, outputs, grp.getResult(unsigned(mi)), row(r, mi),
-                         t, R, outs);
-      return outs;
+      };
+      for (int64_t u = 0; u < wordsPerStep; ++u) {
+        Value wi = se.affine(st, wordsPerStep, se.idx(u));
+        Value at = se.add(groupBase, se.affine(wi, wordBytes, nullptr));
+        Value col = se.add(groupCol, se.affine(wi, P, nullptr));
+        if (nibbles) {
+          Value word = vector::BitCastOp::create(
+              sb, sl, vi,
+              se.read(w, {at}, VectorType::get({wordBytes}, i8)));
+          for (int64_t j = 0; j < P; ++j) {
+            Value idx = j == 0 ? word
+                               : arith::ShRUIOp::create(sb, sl, word,
+                                                        shifts[j])
+                                     .getResult();
+            // vpermps: table[idx & 15] per lane.
+            Value vals = LLVM::CallIntrinsicOp::create(
+                             sb, sl, vf,
+                             StringAttr::get(
+                                 ctx, "llvm.x86.avx512.permvar.sf.512"),
+                             ValueRange{table, idx})
+                             .getResult(0);
+            fma(vals, se.add(col, se.idx(fieldColumn(j))), j % C);
+          }
+        } else {
+          Value raw = se.read(w, {at}, VectorType::get({R}, i8));
+          Value wide =
+              key.decode == WeightDecode::SignedInt
+                  ? arith::ExtSIOp::create(sb, sl, vi, raw).getResult()
+                  : arith::ExtUIOp::create(sb, sl, vi, raw).getResult();
+          fma(arith::SIToFPOp::create(sb, sl, vf, wide), col, u);
+        }
+      }
+      return next;
     };
-    return rowPasses(rb, l, M, tile, rowIter, pass);
-  });
-  func::ReturnOp::create(b, loc, tiles.getResults());
-  alignRowsToTiles(kf.fn, R);
-  return kf.fn;
+    // Up to 32 steps (int4 g256, int8 g32) as straight code for one
+    // or two rows, as the row-tiled integer kernel: the cold stream
+    // pays for a loop's counter and branch. Three or more rows do
+    // enough arithmetic a step to hide them, and straight code there
+    // only multiplied the code to compile.
+    const int64_t steps = wordsPerGroup / wordsPerStep;
+    SmallVector<Value> dots(size_t(C * T), zeroF);
+    if (steps <= 32 && T <= 2) {
+      for (int64_t st = 0; st < steps; ++st)
+        dots = step(gb, gl, ge.idx(st), dots);
+    } else {
+      scf::ForOp loopOp =
+          loop(gb, gl, ge.idx(0), ge.idx(steps), dots, step);
+      dots.assign(loopOp.getResults().begin(), loopOp.getResults().end());
+    }
+    Value sv = tileScales(ge, key.scales, s, scaleTable, t, g, R);
+    Value o = corrected ? tileCorrection(ge, 0.0f, zp, key.zeroPointType,
+                                         t, g, R)
+                        : Value();
+    finishGroup(ge, dots, T, C, /*integer=*/false, sv, o, xsum, row, g,
+                out);
+  };
+  return buildRowTiledNest(b, kf, M, R, groups, groupBytes, group);
 }
 
 } // namespace
@@ -1369,14 +1413,12 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
   const IntDotArgs args(key, kf);
   Value xq = args.xq, xs = args.xs, xsum = args.xsum, w = args.w, s = args.s,
         scaleTable = args.table, zp = args.zp;
-  const OutputStore &outputs = kf.outputs;
   Emit e{b, loc};
   auto vAcc = VectorType::get({R}, i32);
   auto vf = VectorType::get({R}, f32);
   auto vb = VectorType::get({4 * R}, i8);
   auto v4 = VectorType::get({4}, i8);
   Value zeroAcc = e.splat(vAcc, b.getI32IntegerAttr(0));
-  Value zeroF = e.splat(vf, b.getF32FloatAttr(0.0f));
   Value mask4 = e.splat(vb, b.getI8IntegerAttr(0x0F));
   Value sh4 = e.splat(vb, b.getI8IntegerAttr(4));
   const int64_t chunk = key.chunkCodes();
@@ -1385,12 +1427,6 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
   const float offset = key.offset();
   const bool corrected = offset != 0.0f || key.zeroPoints;
   auto intrinsic = StringAttr::get(ctx, key.intrinsic);
-  // Activation rows per pass over a tile, as the one-row kernel.
-  const int64_t tile = std::min<int64_t>(key.m, 4);
-  // The row range [n0, n1) is a multiple of R (nibble.row_align).
-  Value t0 = arith::DivUIOp::create(b, loc, kf.n0, e.idx(R));
-  Value t1 = arith::DivUIOp::create(b, loc, kf.n1, e.idx(R));
-
   // Four activation codes broadcast to every lane, as the dot product's
   // byte operand.
   auto broadcastWord = [&](Emit &x, Value m, Value col) {
@@ -1402,111 +1438,92 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
     return vector::BitCastOp::create(x.b, x.loc, vb, all).getResult();
   };
 
-  auto tiles = loop(b, loc, t0, t1, outputs.init(kf.y0, kf.trailing),
-                    [&](OpBuilder &rb, Location l, Value t,
-                        ValueRange rowIter) {
-    Value tileBase = Emit{rb, l}.affine(t, groups * groupBytes, nullptr);
-    auto pass = [&](OpBuilder &pb, Location pl, Value m0, int64_t T,
-                    bool /*first*/, ValueRange passOuts) {
-      Emit r{pb, pl};
-      SmallVector<Value> outs(passOuts.begin(), passOuts.end());
-      auto row = [&](Emit &x, int64_t mi) { return x.add(m0, x.idx(mi)); };
-      // Dot-product chains per activation row: two for one row (its
-      // latency would otherwise bound the group), one when T rows already
-      // give T independent chains.
-      const int64_t C = T == 1 ? 2 : 1;
-      // iter: T f32 vector accumulators, one group per iteration. (Two
-      // groups an iteration into alternate accumulators, as the one-row
-      // kernel does, streamed 10% slower cold here: 24.6-25.1 against
-      // 25.6-27.6 GB/s, int4 4096 x 4096, one thread.)
-      SmallVector<Value> init(size_t(T), zeroF);
-      auto grp = loop(pb, pl, r.idx(0), r.idx(groups), init,
-                      [&](OpBuilder &gb, Location gl, Value g,
-                          ValueRange it) {
-        Emit ge{gb, gl};
-        SmallVector<Value> out(it.begin(), it.end());
-        {
-          Value groupBase = ge.add(tileBase, ge.affine(g, groupBytes, nullptr));
-          // Two words per step: one load each, 2 x chunk columns.
-          SmallVector<Value> accInit(size_t(C * T), zeroAcc);
-          auto step = [&](OpBuilder &sb, Location sl, Value st,
-                          ValueRange acc) {
-            Emit se{sb, sl};
-            SmallVector<Value> next(acc.begin(), acc.end());
-            for (int64_t half = 0; half < 2; ++half) {
-              Value wi = se.affine(st, 2, se.idx(half));
-              Value raw =
-                  se.read(w, {se.add(groupBase, se.affine(wi, 4 * R, nullptr))},
-                          vb);
-              SmallVector<Value> codes;
-              if (key.bits == 8)
-                codes = {raw};
-              else if (key.unsignedNibbles())
-                codes = {arith::AndIOp::create(sb, sl, raw, mask4),
-                         arith::ShRUIOp::create(sb, sl, raw, sh4)};
-              else
-                codes = {arith::ShRSIOp::create(
-                             sb, sl, arith::ShLIOp::create(sb, sl, raw, sh4),
-                             sh4),
-                         arith::ShRSIOp::create(sb, sl, raw, sh4)};
-              Value col = se.add(ge.affine(g, key.group, nullptr),
-                                 se.affine(wi, chunk, nullptr));
-              for (size_t h = 0; h < codes.size(); ++h) {
-                Value c = se.add(col, se.idx(int64_t(h) * 4));
-                // Chain: nibble half for int4, word parity for int8.
-                const int64_t chain =
-                    C == 1 ? 0 : (key.bits == 4 ? int64_t(h) : half);
-                for (int64_t mi = 0; mi < T; ++mi) {
-                  Value xv = broadcastWord(se, row(se, mi), c);
-                  size_t a = size_t(chain * T + mi);
-                  next[a] = LLVM::CallIntrinsicOp::create(
-                                sb, sl, vAcc, intrinsic,
-                                ValueRange{next[a], codes[h], xv})
-                                .getResult(0);
-                }
-              }
-            }
-            return next;
-          };
-          // A group of up to 32 words (int4 g128, int8 g128) as straight
-          // code for one or two rows: no loop counter and branch per two
-          // weight vectors, which measurably slows the cold stream at one
-          // thread. (More rows hide them in arithmetic; straight code there
-          // only multiplied the code to compile.)
-          SmallVector<Value> dots;
-          if (wordsPerGroup <= 32 && T <= 2) {
-            dots = accInit;
-            for (int64_t st = 0; st < wordsPerGroup / 2; ++st)
-              dots = step(gb, gl, ge.idx(st), dots);
-          } else {
-            scf::ForOp steps = loop(gb, gl, ge.idx(0),
-                                    ge.idx(wordsPerGroup / 2), accInit, step);
-            dots.assign(steps.getResults().begin(), steps.getResults().end());
+  auto group = [&](Emit &ge, const TilePass &p, Value g,
+                   SmallVector<Value> &out) {
+    OpBuilder &gb = ge.b;
+    Location gl = ge.loc;
+    const int64_t T = p.T;
+    Value t = p.t;
+    auto row = [&](Emit &x, int64_t mi) { return p.row(x, mi); };
+    // Dot-product chains per activation row: two for one row (its
+    // latency would otherwise bound the group), one when T rows already
+    // give T independent chains. One group per iteration of the nest's
+    // group loop. (Two groups an iteration into alternate accumulators,
+    // as the one-row kernel does, streamed 10% slower cold here:
+    // 24.6-25.1 against 25.6-27.6 GB/s, int4 4096 x 4096, one thread.)
+    const int64_t C = T == 1 ? 2 : 1;
+    Value groupBase = ge.add(p.tileBase, ge.affine(g, groupBytes, nullptr));
+    // Two words per step: one load each, 2 x chunk columns.
+    SmallVector<Value> accInit(size_t(C * T), zeroAcc);
+    auto step = [&](OpBuilder &sb, Location sl, Value st,
+                    ValueRange acc) {
+      Emit se{sb, sl};
+      SmallVector<Value> next(acc.begin(), acc.end());
+      for (int64_t half = 0; half < 2; ++half) {
+        Value wi = se.affine(st, 2, se.idx(half));
+        Value raw =
+            se.read(w, {se.add(groupBase, se.affine(wi, 4 * R, nullptr))},
+                    vb);
+        SmallVector<Value> codes;
+        if (key.bits == 8)
+          codes = {raw};
+        else if (key.unsignedNibbles())
+          codes = {arith::AndIOp::create(sb, sl, raw, mask4),
+                   arith::ShRUIOp::create(sb, sl, raw, sh4)};
+        else
+          codes = {arith::ShRSIOp::create(
+                       sb, sl, arith::ShLIOp::create(sb, sl, raw, sh4),
+                       sh4),
+                   arith::ShRSIOp::create(sb, sl, raw, sh4)};
+        Value col = se.add(ge.affine(g, key.group, nullptr),
+                           se.affine(wi, chunk, nullptr));
+        for (size_t h = 0; h < codes.size(); ++h) {
+          Value c = se.add(col, se.idx(int64_t(h) * 4));
+          // Chain: nibble half for int4, word parity for int8.
+          const int64_t chain =
+              C == 1 ? 0 : (key.bits == 4 ? int64_t(h) : half);
+          for (int64_t mi = 0; mi < T; ++mi) {
+            Value xv = broadcastWord(se, row(se, mi), c);
+            size_t a = size_t(chain * T + mi);
+            next[a] = LLVM::CallIntrinsicOp::create(
+                          sb, sl, vAcc, intrinsic,
+                          ValueRange{next[a], codes[h], xv})
+                          .getResult(0);
           }
-          Value sv = tileScales(ge, key.scales, s, scaleTable, t, g, R);
-          Value o = corrected ? tileCorrection(ge, offset, zp,
-                                               key.zeroPointType, t, g, R)
-                              : Value();
-          finishGroup(ge, dots, T, C, /*integer=*/true, sv, o, xsum, row, g,
-                      out);
         }
-        return out;
-      });
-      for (int64_t mi = 0; mi < T; ++mi) {
-        Value sum = grp.getResult(unsigned(mi));
-        Value m = row(r, mi);
-        Value xsm = tensor::ExtractOp::create(pb, pl, xs, ValueRange{m});
-        sum = arith::MulFOp::create(
-            pb, pl, sum, vector::BroadcastOp::create(pb, pl, vf, xsm));
-        outs = storeTile(r, outputs, sum, m, t, R, outs);
       }
-      return outs;
+      return next;
     };
-    return rowPasses(rb, l, key.m, tile, rowIter, pass);
-  });
-  func::ReturnOp::create(b, loc, tiles.getResults());
-  alignRowsToTiles(kf.fn, R);
-  return kf.fn;
+    // A group of up to 32 words (int4 g128, int8 g128) as straight
+    // code for one or two rows: no loop counter and branch per two
+    // weight vectors, which measurably slows the cold stream at one
+    // thread. (More rows hide them in arithmetic; straight code there
+    // only multiplied the code to compile.)
+    SmallVector<Value> dots;
+    if (wordsPerGroup <= 32 && T <= 2) {
+      dots = accInit;
+      for (int64_t st = 0; st < wordsPerGroup / 2; ++st)
+        dots = step(gb, gl, ge.idx(st), dots);
+    } else {
+      scf::ForOp steps = loop(gb, gl, ge.idx(0),
+                              ge.idx(wordsPerGroup / 2), accInit, step);
+      dots.assign(steps.getResults().begin(), steps.getResults().end());
+    }
+    Value sv = tileScales(ge, key.scales, s, scaleTable, t, g, R);
+    Value o = corrected ? tileCorrection(ge, offset, zp,
+                                         key.zeroPointType, t, g, R)
+                        : Value();
+    finishGroup(ge, dots, T, C, /*integer=*/true, sv, o, xsum, row, g,
+                out);
+  };
+  // Per activation row, the sum scaled by the row's activation scale.
+  auto rowSum = [&](Emit &r, Value sum, Value m) -> Value {
+    Value xsm = tensor::ExtractOp::create(r.b, r.loc, xs, ValueRange{m});
+    return arith::MulFOp::create(
+        r.b, r.loc, sum, vector::BroadcastOp::create(r.b, r.loc, vf, xsm));
+  };
+  return buildRowTiledNest(b, kf, key.m, R, groups, groupBytes, group,
+                           rowSum);
 }
 
 } // namespace
