@@ -287,12 +287,14 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
   std::vector<int8_t> xq(static_cast<size_t>(m * k));
   std::vector<float> xsum(static_cast<size_t>(m * (k / group))),
       xs(static_cast<size_t>(m));
-  // Paired probe (cold only): after each call, the read probe streams the
+  // Paired probe (cold decode, M = 1, only: prefill chunks are judged
+  // against sgemm, not the probe): after each call, the read probe streams the
   // same number of bytes from the copy farthest from the kernel in the
   // rotation (untouched for copies / 2 calls, so cold), over the same
   // threads. Its time is not the benchmark's (manual time is the kernel's
   // alone); the ratio of the two rates, taken call by call, is immune to
   // the bandwidth drift that skews a probe timed seconds or minutes away.
+  const bool paired = cold && m == 1;
   double kernelSec = 0, probeSec = 0;
   std::atomic<uint32_t> probeSink{0};
   auto probe = [&](size_t c) {
@@ -368,7 +370,7 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
     double sec = std::chrono::duration<double>(mid - start).count();
     state.SetIterationTime(sec);
     kernelSec += sec;
-    if (cold) {
+    if (paired) {
       probe((c + copies / 2) % copies);
       probeSec += std::chrono::duration<double>(
                       std::chrono::steady_clock::now() - mid)
@@ -378,7 +380,7 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
   benchmark::DoNotOptimize(probeSink.load());
   const int64_t bytesPerCall = int64_t(wBytes + sPerCopy * 4);
   state.SetBytesProcessed(int64_t(state.iterations()) * bytesPerCall);
-  if (cold && probeSec > 0) {
+  if (paired && probeSec > 0) {
     // The probe's rate and the kernel's as a fraction of it (same bytes
     // per call, so the ratio of times).
     state.counters["probe_GBps"] =
