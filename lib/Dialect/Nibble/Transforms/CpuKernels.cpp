@@ -820,16 +820,28 @@ Value tileCorrection(Emit &e, float offset, Value zp, Type zpType, Value t,
   return arith::NegFOp::create(e.b, e.loc, o);
 }
 
-/// The end of a group of a row-tiled kernel, per activation row mi < T:
-/// the row's C dot-product chains (dots[c * T + mi], i32 for `integer`,
-/// converted to f32 after the sum) added, the correction `o` times the
-/// group's activation sum xsum[m, g] added where `o` is set, then scaled
-/// by the tile's scales `sv` into the row's accumulator out[mi].
-void finishGroup(Emit &e, ArrayRef<Value> dots, int64_t T, int64_t C,
-                 bool integer, Value sv, Value o, Value xsum,
-                 function_ref<Value(Emit &, int64_t)> row, Value g,
+/// One pass of a row-tiled kernel over a tile, as its group bodies see it.
+struct TilePass {
+  Value t;        ///< the tile: output rows [t * R, t * R + R)
+  Value tileBase; ///< the tile's first weight byte
+  Value m0;       ///< the pass's first activation row
+  int64_t T;      ///< activation rows in the pass
+  bool first;     ///< the pass at m0 = 0 (the one that prefetches)
+  /// Activation row m0 + mi.
+  Value row(Emit &x, int64_t mi) const { return x.add(m0, x.idx(mi)); }
+};
+
+/// The end of group g of pass p of a row-tiled kernel, per activation row
+/// mi < p.T: the row's C dot-product chains (dots[c * p.T + mi], i32 for
+/// `integer`, converted to f32 after the sum) added, the correction `o`
+/// times the group's activation sum xsum[m, g] added where `o` is set,
+/// then scaled by the tile's scales `sv` into the row's accumulator
+/// out[mi].
+void finishGroup(Emit &e, ArrayRef<Value> dots, const TilePass &p, int64_t C,
+                 bool integer, Value sv, Value o, Value xsum, Value g,
                  SmallVector<Value> &out) {
   auto vf = cast<VectorType>(sv.getType());
+  const int64_t T = p.T;
   for (int64_t mi = 0; mi < T; ++mi) {
     Value dot = dots[size_t(mi)];
     for (int64_t c = 1; c < C; ++c) {
@@ -843,12 +855,13 @@ void finishGroup(Emit &e, ArrayRef<Value> dots, int64_t T, int64_t C,
       // dot - (offset + zp) * sum of x over the group (exact integers
       // below 2^24 on the integer path).
       Value xsg = tensor::ExtractOp::create(e.b, e.loc, xsum,
-                                            ValueRange{row(e, mi), g});
+                                            ValueRange{p.row(e, mi), g});
       dot = vector::FMAOp::create(
           e.b, e.loc, o, vector::BroadcastOp::create(e.b, e.loc, vf, xsg),
           dot);
     }
-    out[size_t(mi)] = vector::FMAOp::create(e.b, e.loc, dot, sv, out[size_t(mi)]);
+    out[size_t(mi)] =
+        vector::FMAOp::create(e.b, e.loc, dot, sv, out[size_t(mi)]);
   }
 }
 
@@ -908,17 +921,6 @@ SmallVector<Value> rowPasses(OpBuilder &b, Location loc, int64_t M,
     cur = pass(b, loc, e.idx(full * tile), M % tile, false, cur);
   return cur;
 }
-
-/// One pass of a row-tiled kernel over a tile, as its group bodies see it.
-struct TilePass {
-  Value t;        ///< the tile: output rows [t * R, t * R + R)
-  Value tileBase; ///< the tile's first weight byte
-  Value m0;       ///< the pass's first activation row
-  int64_t T;      ///< activation rows in the pass
-  bool first;     ///< the pass at m0 = 0 (the one that prefetches)
-  /// Activation row m0 + mi.
-  Value row(Emit &x, int64_t mi) const { return x.add(m0, x.idx(mi)); }
-};
 
 /// Builds group g of a pass: adds its contribution to out (T vectors of R
 /// f32, one per activation row).
@@ -1061,11 +1063,7 @@ func::FuncOp buildWeightOnlyTiled(OpBuilder &b, const WeightOnlyKernel &key,
   Value lastByte = e.idx(bytes - 1);
   auto group = [&](Emit &ge, const TilePass &p, Value g,
                    SmallVector<Value> &out) {
-    OpBuilder &gb = ge.b;
-    Location gl = ge.loc;
     const int64_t T = p.T;
-    Value t = p.t;
-    auto row = [&](Emit &x, int64_t mi) { return p.row(x, mi); };
     // FMA chains per activation row: four for one row (an FMA's latency
     // would otherwise bound the group), two for two, one for more.
     const int64_t C = T == 1 ? 4 : T == 2 ? 2 : 1;
@@ -1096,7 +1094,7 @@ func::FuncOp buildWeightOnlyTiled(OpBuilder &b, const WeightOnlyKernel &key,
       auto fma = [&](Value vals, Value col, int64_t chain) {
         for (int64_t mi = 0; mi < T; ++mi) {
           Value xs = tensor::ExtractOp::create(
-              sb, sl, x, ValueRange{row(se, mi), col});
+              sb, sl, x, ValueRange{p.row(se, mi), col});
           size_t a = size_t(chain * T + mi);
           next[a] = vector::FMAOp::create(
               sb, sl, vals, vector::BroadcastOp::create(sb, sl, vf, xs),
@@ -1145,18 +1143,17 @@ func::FuncOp buildWeightOnlyTiled(OpBuilder &b, const WeightOnlyKernel &key,
     SmallVector<Value> dots(size_t(C * T), zeroF);
     if (steps <= 32 && T <= 2) {
       for (int64_t st = 0; st < steps; ++st)
-        dots = step(gb, gl, ge.idx(st), dots);
+        dots = step(ge.b, ge.loc, ge.idx(st), dots);
     } else {
       scf::ForOp loopOp =
-          loop(gb, gl, ge.idx(0), ge.idx(steps), dots, step);
+          loop(ge.b, ge.loc, ge.idx(0), ge.idx(steps), dots, step);
       dots.assign(loopOp.getResults().begin(), loopOp.getResults().end());
     }
-    Value sv = tileScales(ge, key.scales, s, scaleTable, t, g, R);
+    Value sv = tileScales(ge, key.scales, s, scaleTable, p.t, g, R);
     Value o = corrected ? tileCorrection(ge, 0.0f, zp, key.zeroPointType,
-                                         t, g, R)
+                                         p.t, g, R)
                         : Value();
-    finishGroup(ge, dots, T, C, /*integer=*/false, sv, o, xsum, row, g,
-                out);
+    finishGroup(ge, dots, p, C, /*integer=*/false, sv, o, xsum, g, out);
   };
   return buildRowTiledNest(b, kf, M, R, groups, groupBytes, group);
 }
@@ -1440,11 +1437,7 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
 
   auto group = [&](Emit &ge, const TilePass &p, Value g,
                    SmallVector<Value> &out) {
-    OpBuilder &gb = ge.b;
-    Location gl = ge.loc;
     const int64_t T = p.T;
-    Value t = p.t;
-    auto row = [&](Emit &x, int64_t mi) { return p.row(x, mi); };
     // Dot-product chains per activation row: two for one row (its
     // latency would otherwise bound the group), one when T rows already
     // give T independent chains. One group per iteration of the nest's
@@ -1483,7 +1476,7 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
           const int64_t chain =
               C == 1 ? 0 : (key.bits == 4 ? int64_t(h) : half);
           for (int64_t mi = 0; mi < T; ++mi) {
-            Value xv = broadcastWord(se, row(se, mi), c);
+            Value xv = broadcastWord(se, p.row(se, mi), c);
             size_t a = size_t(chain * T + mi);
             next[a] = LLVM::CallIntrinsicOp::create(
                           sb, sl, vAcc, intrinsic,
@@ -1503,18 +1496,17 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
     if (wordsPerGroup <= 32 && T <= 2) {
       dots = accInit;
       for (int64_t st = 0; st < wordsPerGroup / 2; ++st)
-        dots = step(gb, gl, ge.idx(st), dots);
+        dots = step(ge.b, ge.loc, ge.idx(st), dots);
     } else {
-      scf::ForOp steps = loop(gb, gl, ge.idx(0),
+      scf::ForOp steps = loop(ge.b, ge.loc, ge.idx(0),
                               ge.idx(wordsPerGroup / 2), accInit, step);
       dots.assign(steps.getResults().begin(), steps.getResults().end());
     }
-    Value sv = tileScales(ge, key.scales, s, scaleTable, t, g, R);
+    Value sv = tileScales(ge, key.scales, s, scaleTable, p.t, g, R);
     Value o = corrected ? tileCorrection(ge, offset, zp,
-                                         key.zeroPointType, t, g, R)
+                                         key.zeroPointType, p.t, g, R)
                         : Value();
-    finishGroup(ge, dots, T, C, /*integer=*/true, sv, o, xsum, row, g,
-                out);
+    finishGroup(ge, dots, p, C, /*integer=*/true, sv, o, xsum, g, out);
   };
   // Per activation row, the sum scaled by the row's activation scale.
   auto rowSum = [&](Emit &r, Value sum, Value m) -> Value {
@@ -1772,7 +1764,7 @@ func::FuncOp cpu::buildActQuantizer(ModuleOp module, const ActQuantizer &key) {
                         [&](OpBuilder &gb, Location gl, Value g,
                             ValueRange git) {
           Emit ge{gb, gl};
-          auto steps = loop(gb, gl, ge.idx(0),
+          auto steps = loop(ge.b, ge.loc, ge.idx(0),
                             ge.idx(key.group / kF32Lanes), {git[0], zeroI},
                             [&](OpBuilder &sb, Location sl, Value st,
                                 ValueRange sit) {
