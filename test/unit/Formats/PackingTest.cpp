@@ -31,6 +31,23 @@ std::vector<uint8_t> referencePack(const std::vector<uint8_t> &codes,
   return out;
 }
 
+/// `codes` packed with packCodes (the input of every repack).
+std::vector<uint8_t> pack(const std::vector<uint8_t> &codes, unsigned bits) {
+  std::vector<uint8_t> packed(packedByteCount(codes.size(), bits));
+  packCodes(codes.data(), codes.size(), bits, packed.data());
+  return packed;
+}
+
+/// n codes of `bits` bits, code i = (i * mul + add) mod 2^bits: every
+/// position distinct enough that a misplaced code shows.
+std::vector<uint8_t> patternCodes(size_t n, unsigned bits, size_t mul,
+                                  size_t add) {
+  std::vector<uint8_t> codes(n);
+  for (size_t i = 0; i < n; ++i)
+    codes[i] = uint8_t((i * mul + add) & ((1u << bits) - 1));
+  return codes;
+}
+
 TEST(PackingTest, RoundTripEveryWidthAndLength) {
   std::mt19937 rng(42);
   for (unsigned bits = 1; bits <= 8; ++bits) {
@@ -137,11 +154,8 @@ TEST(PackingTest, InterleavedLayoutsPlaceEveryCode) {
   const size_t rows = 2, block = 16, k = 32;
   for (unsigned bits : {4u, 8u})
     for (bool flip : {false, true}) {
-      std::vector<uint8_t> codes(rows * k);
-      for (size_t i = 0; i < codes.size(); ++i)
-        codes[i] = uint8_t((i * 7 + 3) & ((1u << bits) - 1));
-      std::vector<uint8_t> packed(packedByteCount(codes.size(), bits));
-      packCodes(codes.data(), codes.size(), bits, packed.data());
+      std::vector<uint8_t> codes = patternCodes(rows * k, bits, 7, 3);
+      std::vector<uint8_t> packed = pack(codes, bits);
       std::vector<uint8_t> out =
           repackInterleaved(packed.data(), rows, k, bits, block, flip);
       ASSERT_EQ(out.size(), packed.size());
@@ -161,11 +175,8 @@ TEST(PackingTest, InterleavedLayoutsWidenNarrowCodes) {
   const size_t rows = 3, block = 32, k = 64;
   for (unsigned bits : {2u, 3u, 5u, 6u, 7u})
     for (bool sign : {false, true}) {
-      std::vector<uint8_t> codes(rows * k);
-      for (size_t i = 0; i < codes.size(); ++i)
-        codes[i] = uint8_t((i * 13 + 5) & ((1u << bits) - 1));
-      std::vector<uint8_t> packed(packedByteCount(codes.size(), bits));
-      packCodes(codes.data(), codes.size(), bits, packed.data());
+      std::vector<uint8_t> codes = patternCodes(rows * k, bits, 13, 5);
+      std::vector<uint8_t> packed = pack(codes, bits);
       std::vector<uint8_t> out = repackInterleaved(packed.data(), rows, k,
                                                    bits, block, false, sign);
       const unsigned store = interleavedStorageBits(bits);
@@ -190,11 +201,8 @@ TEST(PackingTest, RowTiledLayoutPlacesEveryCode) {
   const size_t rows = 8, tile = 4, k = 24;
   for (unsigned bits : {4u, 8u})
     for (bool flip : {false, true}) {
-      std::vector<uint8_t> codes(rows * k);
-      for (size_t i = 0; i < codes.size(); ++i)
-        codes[i] = uint8_t((i * 11 + 1) & ((1u << bits) - 1));
-      std::vector<uint8_t> packed(packedByteCount(codes.size(), bits));
-      packCodes(codes.data(), codes.size(), bits, packed.data());
+      std::vector<uint8_t> codes = patternCodes(rows * k, bits, 11, 1);
+      std::vector<uint8_t> packed = pack(codes, bits);
       std::vector<uint8_t> out =
           repackRowTiled(packed.data(), rows, k, bits, tile, flip);
       ASSERT_EQ(out.size(), packed.size());
@@ -222,8 +230,7 @@ TEST(PackingTest, RowTiledWidensNarrowCodes) {
   std::vector<uint8_t> codes(rows * k);
   for (size_t i = 0; i < codes.size(); ++i)
     codes[i] = uint8_t(i % 8); // every 3-bit code
-  std::vector<uint8_t> packed(packedByteCount(codes.size(), 3));
-  packCodes(codes.data(), codes.size(), 3, packed.data());
+  std::vector<uint8_t> packed = pack(codes, 3);
   for (bool sign : {false, true}) {
     std::vector<uint8_t> out = repackRowTiled(packed.data(), rows, k, 3, tile,
                                               false, /*storeBits=*/4, sign);
@@ -245,11 +252,8 @@ TEST(PackingTest, ColumnTiledLayoutPlacesEveryCode) {
   const size_t rows = 8, tile = 4, k = 5;
   for (unsigned bits : {5u, 8u})
     for (bool sign : {false, true}) {
-      std::vector<uint8_t> codes(rows * k);
-      for (size_t i = 0; i < codes.size(); ++i)
-        codes[i] = uint8_t((i * 37 + 3) & ((1u << bits) - 1));
-      std::vector<uint8_t> packed(packedByteCount(codes.size(), bits));
-      packCodes(codes.data(), codes.size(), bits, packed.data());
+      std::vector<uint8_t> codes = patternCodes(rows * k, bits, 37, 3);
+      std::vector<uint8_t> packed = pack(codes, bits);
       std::vector<uint8_t> out =
           repackColumnTiled(packed.data(), rows, k, bits, tile, sign);
       ASSERT_EQ(out.size(), rows * k);
@@ -278,8 +282,7 @@ TEST(PackingTest, NvptxLayoutDecodesWithTheMagicNumber) {
       codes.push_back(uint8_t(v) & uint8_t((1u << bits) - 1));
     while (codes.size() % (32 / bits) != 0)
       codes.push_back(0);
-    std::vector<uint8_t> packed(packedByteCount(codes.size(), bits));
-    packCodes(codes.data(), codes.size(), bits, packed.data());
+    std::vector<uint8_t> packed = pack(codes, bits);
     std::vector<uint8_t> nv = repackForNvptx(packed.data(), packed.size(), bits);
     ASSERT_EQ(nv.size(), packed.size());
     const float bias = 8388608.0f + float(1u << (bits - 1));
@@ -342,8 +345,7 @@ TEST(PackingTest, Split6RoundTrips) {
     c = uint8_t(rng() & 63);
   codes[0] = 63; // all bits set
   codes[17] = 0;
-  std::vector<uint8_t> packed(packedByteCount(codes.size(), 6));
-  packCodes(codes.data(), codes.size(), 6, packed.data());
+  std::vector<uint8_t> packed = pack(codes, 6);
   std::vector<uint8_t> out = repackSplit6(packed.data(), rows, k);
   ASSERT_EQ(out.size(), rows * k * 6 / 8);
   for (size_t i = 0; i < codes.size(); ++i) {
