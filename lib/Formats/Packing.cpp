@@ -3,6 +3,7 @@
 #include "nibble/Formats/Packing.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 namespace nibble::formats {
@@ -74,7 +75,7 @@ std::vector<uint8_t> repackInterleaved(const uint8_t *packed, size_t rows,
 std::vector<uint8_t> repackRowTiled(const uint8_t *packed, size_t rows,
                                     size_t k, unsigned bits, size_t tileRows,
                                     bool flipSign, unsigned storeBits,
-                                    bool signExtend) {
+                                    bool signExtend, size_t panelCols) {
   if (storeBits == 0)
     storeBits = bits;
   const unsigned mask = (1u << bits) - 1, fieldMask = (1u << storeBits) - 1;
@@ -84,15 +85,19 @@ std::vector<uint8_t> repackRowTiled(const uint8_t *packed, size_t rows,
     return widenCode(code, bits, signExtend) & fieldMask;
   };
   const size_t chunk = storeBits == 4 ? 8 : 4; // columns per 4-byte word
+  if (panelCols == 0 || panelCols > k)
+    panelCols = k;
+  assert(panelCols % chunk == 0 && "panels of whole chunks");
   std::vector<uint8_t> out(rows * k * storeBits / 8);
   uint8_t *dst = out.data();
-  for (size_t t = 0; t < rows; t += tileRows)
-    for (size_t c = 0; c < k; c += chunk)
-      for (size_t r = t; r < t + tileRows; ++r)
-        for (size_t j = 0; j < 4; ++j)
-          *dst++ = storeBits == 4 ? uint8_t(stored(r, c + j) |
-                                       (stored(r, c + j + 4) << 4))
-                             : uint8_t(stored(r, c + j));
+  for (size_t p = 0; p < k; p += panelCols)
+    for (size_t t = 0; t < rows; t += tileRows)
+      for (size_t c = p; c < std::min(k, p + panelCols); c += chunk)
+        for (size_t r = t; r < t + tileRows; ++r)
+          for (size_t j = 0; j < 4; ++j)
+            *dst++ = storeBits == 4 ? uint8_t(stored(r, c + j) |
+                                         (stored(r, c + j + 4) << 4))
+                               : uint8_t(stored(r, c + j));
   return out;
 }
 

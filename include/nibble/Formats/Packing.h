@@ -94,10 +94,18 @@ std::vector<uint8_t> repackSplit6(const uint8_t *packed, size_t rows,
 /// narrower than 4 bits (2- and 3-bit codes, which the weight-only kernels
 /// store in nibbles: `storeBits` 4) are stored zero-extended, or with
 /// `signExtend` sign-extended.
+///
+/// With `panelCols` (a multiple of the chunk, below k), the columns are cut
+/// into K panels of `panelCols` (the last one shorter when k is not a
+/// multiple) stored one after another, each as all the tiles' chunks of
+/// its columns, tile after tile: a kernel that walks every tile over one
+/// panel before the next reads the weights in order while the panel's
+/// activations stay in L1. 0 (or k) is one panel, the layout above.
 std::vector<uint8_t> repackRowTiled(const uint8_t *packed, size_t rows,
                                     size_t k, unsigned bits, size_t tileRows,
                                     bool flipSign, unsigned storeBits = 0,
-                                    bool signExtend = false);
+                                    bool signExtend = false,
+                                    size_t panelCols = 0);
 
 /// The weight-only kernels' byte layout for row tiles: `bits` <= 8 codes of
 /// `rows` x `k` (canonical layout), `rows` a multiple of `tileRows`, stored

@@ -223,6 +223,39 @@ TEST(PackingTest, RowTiledLayoutPlacesEveryCode) {
     }
 }
 
+// K panels: all tiles of panel 0's columns, then panel 1's, ...; the last
+// panel shorter (k = 40 in panels of 16: 16, 16, 8 columns).
+TEST(PackingTest, RowTiledPanelsStorePanelAfterPanel) {
+  const size_t rows = 8, tile = 4, k = 40, panel = 16;
+  for (unsigned bits : {4u, 8u}) {
+    std::vector<uint8_t> codes = patternCodes(rows * k, bits, 13, 5);
+    std::vector<uint8_t> packed = pack(codes, bits);
+    std::vector<uint8_t> out = repackRowTiled(
+        packed.data(), rows, k, bits, tile, false, 0, false, panel);
+    ASSERT_EQ(out.size(), packed.size());
+    const size_t chunk = bits == 4 ? 8 : 4, wordBytes = 4;
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t c = 0; c < k; ++c) {
+        const size_t p0 = c / panel * panel;
+        const size_t len = std::min(panel, k - p0);
+        // Words before this panel, this tile's within it, this chunk's.
+        const size_t word = p0 / chunk * rows +
+                            (r / tile) * (len / chunk) * tile +
+                            (c - p0) / chunk * tile + r % tile;
+        const size_t j = c % chunk;
+        uint8_t got = out[word * wordBytes + j % 4];
+        if (bits == 4)
+          got = j < 4 ? got & 0xF : got >> 4;
+        EXPECT_EQ(got, codes[r * k + c])
+            << "bits " << bits << " row " << r << " col " << c;
+      }
+    // A panel as wide as k is the plain layout.
+    EXPECT_EQ(repackRowTiled(packed.data(), rows, k, bits, tile, false, 0,
+                             false, k),
+              repackRowTiled(packed.data(), rows, k, bits, tile, false));
+  }
+}
+
 // Codes narrower than their nibble field (the weight-only kernels' int2 /
 // int3 in nibbles): zero-extended, or sign-extended for signed formats.
 TEST(PackingTest, RowTiledWidensNarrowCodes) {
