@@ -32,9 +32,20 @@ namespace {
 
 /// The function argument `v` is, looking through loops that carry a buffer
 /// (bufferized `scf.for` iter_args, nested or not: a loop result is what its
-/// body yields, a loop's iter_arg is its init), or null.
+/// body yields, a loop's iter_arg is its init) and `scf.if`s both of whose
+/// branches yield that argument, or null.
 BlockArgument argumentBehind(Value v, func::FuncOp f) {
   while (v) {
+    if (auto branch = v.getDefiningOp<scf::IfOp>()) {
+      if (!branch.elseBlock())
+        return {};
+      const unsigned i = cast<OpResult>(v).getResultNumber();
+      BlockArgument then =
+          argumentBehind(branch.thenYield().getOperand(i), f);
+      return then == argumentBehind(branch.elseYield().getOperand(i), f)
+                 ? then
+                 : BlockArgument();
+    }
     if (auto arg = dyn_cast<BlockArgument>(v)) {
       Operation *owner = arg.getOwner()->getParentOp();
       if (owner == f)
