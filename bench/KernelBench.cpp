@@ -65,10 +65,6 @@ template <typename T>
 MemRef<T, 2> view2(T *p, int64_t r, int64_t c) {
   return {p, p, 0, {r, c}, {c, 1}};
 }
-template <typename T>
-MemRef<T, 3> view3(T *p, int64_t a, int64_t r, int64_t c) {
-  return {p, p, 0, {a, r, c}, {r * c, c, 1}};
-}
 
 // Kernels write into their destination arguments and return nothing
 // (nibble-drop-in-place-results).
@@ -85,18 +81,19 @@ using IntDotFn = void (*)(MemRef<int8_t, 2> *, MemRef<float, 1> *,
                           MemRef<float, 2> *, MemRef<float, 2> *, int64_t,
                           int64_t);
 // The row-tiled integer kernels (name "..._t<R>_...") take their scales
-// tiled as the weights: [N/R, K/G, R].
+// tiled as the weights: [N/R * K/G, R], one row per tile and group (in the
+// weights' order; the benchmark's scales are all alike).
 using IntDotTiledFn = void (*)(MemRef<int8_t, 2> *, MemRef<float, 1> *,
                                MemRef<float, 2> *, MemRef<int8_t, 1> *,
-                               MemRef<float, 3> *, MemRef<float, 2> *,
+                               MemRef<float, 2> *, MemRef<float, 2> *,
                                int64_t, int64_t);
 
-// Row-tiled weight-only kernels take scales (and zero points) [N/R, K/G, R].
+// Row-tiled weight-only kernels take scales (and zero points) alike.
 using WeightOnlyTiledFn = void (*)(MemRef<float, 2> *, MemRef<int8_t, 1> *,
-                                   MemRef<float, 3> *, MemRef<float, 2> *,
+                                   MemRef<float, 2> *, MemRef<float, 2> *,
                                    int64_t, int64_t);
 using WeightOnlyZpTiledFn = void (*)(MemRef<float, 2> *, MemRef<int8_t, 1> *,
-                                     MemRef<float, 3> *, MemRef<float, 3> *,
+                                     MemRef<float, 2> *, MemRef<float, 2> *,
                                      MemRef<float, 2> *, int64_t, int64_t);
 
 /// The weights of a benchmark: a format attribute, the bits a code takes
@@ -328,10 +325,10 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
     MemRef<float, 2> xm = view2(x.data(), m, k);
     MemRef<float, 2> ym = view2(y.data(), m, n);
     // Row-tiled kernels read the same scales (and zero points) as
-    // [N/R, K/G, R].
+    // [N/R * K/G, R].
     const int64_t r = kern.rowTile;
-    MemRef<float, 3> st = view3(s, n / r, k / group, r);
-    MemRef<float, 3> zt = view3(s + sFloats, n / r, k / group, r);
+    MemRef<float, 2> st = view2(s, n / r * (k / group), r);
+    MemRef<float, 2> zt = view2(s + sFloats, n / r * (k / group), r);
     if (intDot) {
       // Activations once per call, then rows over the pool.
       MemRef<int8_t, 2> xqm = view2(xq.data(), m, k);
@@ -344,7 +341,7 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
         MemRef<float, 2> c2 = xsumm, wsc = sm, yy = ym;
         MemRef<int8_t, 1> ww = wm;
         if (kern.intDotTiled) {
-          MemRef<float, 3> sct = st;
+          MemRef<float, 2> sct = st;
           kern.intDotTiled(&a, &b, &c2, &ww, &sct, &yy, n0, n1);
         } else {
           kern.intDot(&a, &b, &c2, &ww, &wsc, &yy, n0, n1);
@@ -353,7 +350,7 @@ void runKernel(benchmark::State &state, int64_t m, int64_t n, int64_t k,
     } else {
       pool.parallelFor(n, 16, [&](int64_t n0, int64_t n1) {
         MemRef<float, 2> xx = xm, sc = sm, zz = zm, yy = ym;
-        MemRef<float, 3> sct = st, zzt = zt;
+        MemRef<float, 2> sct = st, zzt = zt;
         MemRef<int8_t, 1> ww = wm;
         if (kern.weightOnlyZpTiled)
           kern.weightOnlyZpTiled(&xx, &ww, &sct, &zzt, &yy, n0, n1);

@@ -65,7 +65,7 @@ func.func @block(%x: tensor<2x64xf32>, %bias: tensor<64xf32>) -> (tensor<2x64xf3
 // CHECK-NOT: linalg.generic
 // CHECK: linalg.add ins(%[[RES]], %[[PB]]
 // The SwiGLU kernel: silu(acc) * up[m, n] at the store.
-// CHECK: func.func @nibble_gemv_w4g64_t16_m2_n64_k64_e{{.*}}(%{{.*}}: tensor<2x64xf32>, %{{.*}}: tensor<2048xi8>, %{{.*}}: tensor<4x1x16xf32>, %{{.*}}: tensor<2x64xf32> {bufferization.writable = true}, %{{.*}}: index, %{{.*}}: index, %[[UP:.*]]: tensor<2x64xf32>)
+// CHECK: func.func @nibble_gemv_w4g64_t16_m2_n64_k64_e{{.*}}(%{{.*}}: tensor<2x64xf32>, %{{.*}}: tensor<2048xi8>, %{{.*}}: tensor<4x16xf32>, %{{.*}}: tensor<2x64xf32> {bufferization.writable = true}, %{{.*}}: index, %{{.*}}: index, %[[UP:.*]]: tensor<2x64xf32>)
 // CHECK: vector.fma
 // CHECK: tensor.extract %[[UP]]
 // CHECK: math.exp

@@ -3,7 +3,7 @@
 // the group a multiple of 16 and the zero points constants, each vector
 // load holds 4 bytes of each of lanes rows, and one dot product against
 // four activations broadcast to every lane advances them all. Scales and
-// zero points become constants tiled alike ([N/lanes, K/G, lanes]); 8-bit
+// zero points become constants tiled alike ([N/lanes * K/G, lanes]); 8-bit
 // scale codes are looked up with a gather. Groups of 32 codes, too narrow
 // for the one-row zmm kernel's 128-code block, are served. Row ranges are
 // whole tiles (nibble.row_align).
@@ -38,25 +38,25 @@ func.func @f(%x: tensor<1x256xf32>) -> (tensor<1x32xf32>, tensor<1x32xf32>, tens
 }
 
 // CHECK-LABEL: func.func @f
-// CHECK-DAG: arith.constant dense_resource<q.scales.rowtile16> : tensor<2x8x16xf32>
+// CHECK-DAG: arith.constant dense_resource<q.scales.rowtile16> : tensor<16x16xf32>
 // CHECK-DAG: layout = "int4-rowtile16-offset">} dense_resource<q.packed> : tensor<4096xi8>
-// CHECK: call @nibble_gemv_w4a8g32_t16_m1_n32_k256({{.*}}) : (tensor<1x256xi8>, tensor<1xf32>, tensor<1x8xf32>, tensor<4096xi8>, tensor<2x8x16xf32>, tensor<1x32xf32>, index, index)
-// CHECK-DAG: arith.constant dense_resource<u.scales.rowtile16> : tensor<2x4x16xf16>
-// CHECK-DAG: arith.constant dense_resource<u.zero_points.rowtile16> : tensor<2x4x16xi8>
+// CHECK: call @nibble_gemv_w4a8g32_t16_m1_n32_k256({{.*}}) : (tensor<1x256xi8>, tensor<1xf32>, tensor<1x8xf32>, tensor<4096xi8>, tensor<16x16xf32>, tensor<1x32xf32>, index, index)
+// CHECK-DAG: arith.constant dense_resource<u.scales.rowtile16> : tensor<8x16xf16>
+// CHECK-DAG: arith.constant dense_resource<u.zero_points.rowtile16> : tensor<8x16xi8>
 // CHECK-DAG: layout = "uint4-rowtile16">} dense_resource<u.packed>
-// CHECK: call @nibble_gemv_u4a8g64zi8_sf16_t16_m1_n32_k256({{.*}}) : ({{.*}}, tensor<4096xi8>, tensor<2x4x16xf16>, tensor<2x4x16xi8>, tensor<1x32xf32>, index, index)
-// CHECK: arith.constant dense_resource<m.scale_codes.rowtile16> : tensor<2x2x16xi8>
-// CHECK: call @nibble_gemv_w4a8g128_s8t_t16_m1_n32_k256({{.*}}) : ({{.*}}, tensor<2x2x16xi8>, tensor<256xf32>, tensor<1x32xf32>, index, index)
+// CHECK: call @nibble_gemv_u4a8g64zi8_sf16_t16_m1_n32_k256({{.*}}) : ({{.*}}, tensor<4096xi8>, tensor<8x16xf16>, tensor<8x16xi8>, tensor<1x32xf32>, index, index)
+// CHECK: arith.constant dense_resource<m.scale_codes.rowtile16> : tensor<4x16xi8>
+// CHECK: call @nibble_gemv_w4a8g128_s8t_t16_m1_n32_k256({{.*}}) : ({{.*}}, tensor<4x16xi8>, tensor<256xf32>, tensor<1x32xf32>, index, index)
 // CHECK: func.func @nibble_gemv_w4a8g32_t16_m1_n32_k256({{.*}}) -> tensor<1x32xf32> attributes {{{.*}}nibble.row_align = 16 : i64
 // Four activation codes, as one i32 broadcast to every lane.
 // CHECK: vector.bitcast {{.*}} : vector<4xi8> to vector<1xi32>
 // CHECK: vector.broadcast {{.*}} : i32 to vector<16xi32>
 // CHECK: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
 // The tile's scales: one vector per group.
-// CHECK: vector.transfer_read {{.*}} : tensor<2x8x16xf32>, vector<16xf32>
+// CHECK: vector.transfer_read {{.*}} : tensor<16x16xf32>, vector<16xf32>
 // CHECK: func.func @nibble_gemv_u4a8g64zi8_sf16_t16_m1_n32_k256(
-// CHECK: vector.transfer_read {{.*}} : tensor<2x4x16xf16>, vector<16xf16>
-// CHECK: vector.transfer_read {{.*}} : tensor<2x4x16xi8>, vector<16xi8>
+// CHECK: vector.transfer_read {{.*}} : tensor<8x16xf16>, vector<16xf16>
+// CHECK: vector.transfer_read {{.*}} : tensor<8x16xi8>, vector<16xi8>
 // CHECK: func.func @nibble_gemv_w4a8g128_s8t_t16_m1_n32_k256(
 // CHECK: vector.gather {{.*}} : tensor<256xf32>, vector<16xi32>, vector<16xi1>, vector<16xf32> into vector<16xf32>
 

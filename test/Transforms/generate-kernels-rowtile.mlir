@@ -3,7 +3,7 @@
 // vpermps of the 16-entry table per 16 rows' codes, an FMA against the
 // column's activation broadcast from memory. Bytes on every target
 // (`uint8-coltile<R>`, R the f32 lanes: 16 zmm, 8 ymm, 4 NEON): widened,
-// converted, FMA. Scales and zero points are tiled [N/R, K/G, R] and row
+// converted, FMA. Scales and zero points are tiled [N/R * K/G, R] and row
 // ranges are whole tiles. AVX2 and NEON keep the one-row nibble layout;
 // row-tile=false keeps it everywhere.
 // RUN: quant-opt %s --nibble-generate-kernels=target=znver4 | FileCheck %s
@@ -37,12 +37,12 @@ func.func @f(%x: tensor<1x256xf32>, %x2: tensor<1x128xf32>) -> (tensor<1x32xf32>
 
 // CHECK-LABEL: func.func @f(
 // CHECK: layout = "int4-rowtile16"
-// CHECK: dense_resource<q.scales.rowtile16> : tensor<2x2x16xf32>
-// CHECK: call @nibble_gemv_w4g128_t16_m1_n32_k256({{.*}}) : (tensor<1x256xf32>, tensor<4096xi8>, tensor<2x2x16xf32>,
+// CHECK: dense_resource<q.scales.rowtile16> : tensor<4x16xf32>
+// CHECK: call @nibble_gemv_w4g128_t16_m1_n32_k256({{.*}}) : (tensor<1x256xf32>, tensor<4096xi8>, tensor<4x16xf32>,
 // CHECK: layout = "code4-rowtile16"
 // CHECK: call @nibble_gemv_lut{{[0-9a-f]+}}_g64_t16_m1_n16_k128(
 // CHECK: layout = "uint8-coltile16"
-// CHECK: dense_resource<u.zero_points.rowtile16> : tensor<1x2x16xf16>
+// CHECK: dense_resource<u.zero_points.rowtile16> : tensor<2x16xf16>
 // CHECK: call @nibble_gemv_u8g64zf16_sf16_t16_m1_n16_k128(
 // CHECK: func.func @nibble_gemv_w4g128_t16_m1_n32_k256({{.*}} nibble.row_align = 16 : i64
 // The integer codes' table, signed.
@@ -69,7 +69,7 @@ func.func @f(%x: tensor<1x256xf32>, %x2: tensor<1x128xf32>) -> (tensor<1x32xf32>
 // V3IR: call @nibble_gemv_w4g128_m1_n32_k256(
 // V3IR: layout = "code4-interleave32"
 // V3IR: layout = "uint8-coltile8"
-// V3IR: dense_resource<u.scales.rowtile8> : tensor<2x2x8xf16>
+// V3IR: dense_resource<u.scales.rowtile8> : tensor<4x8xf16>
 // V3IR: call @nibble_gemv_u8g64zf16_sf16_t8_m1_n16_k128(
 
 // AVX2-LABEL: nibble_gemv_u8g64zf16_sf16_t8_m1_n16_k128:

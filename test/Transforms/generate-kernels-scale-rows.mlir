@@ -27,15 +27,15 @@ func.func @f(%x: tensor<1x64xf32>) -> (tensor<1x32xf32>, tensor<1x32xf32>, tenso
 // CHECK: remark: group 1 is neither a multiple of the
 // CHECK: arith.constant {nibble.scheme = #nibble.scheme<#nibble.int<8, signed>, per_tensor, scale = f32, layout = "int8-coltile16">}
 // CHECK-NEXT: arith.constant dense<2.500000e-01> : tensor<1x1xf32>
-// CHECK-NEXT: %[[PT:.+]] = arith.constant dense_resource<pt.scales.rowtile16> : tensor<2x1x16xf32>
+// CHECK-NEXT: %[[PT:.+]] = arith.constant dense_resource<pt.scales.rowtile16> : tensor<2x16xf32>
 // CHECK: call @nibble_gemv_w8g64_t16_m1_n32_k64(%{{.*}}, %{{.*}}, %[[PT]],
 // CHECK: layout = "uint4-rowtile16"
-// CHECK: %[[BS:.+]] = arith.constant dense_resource<bk.scales.rowtile16> : tensor<2x2x16xf32>
-// CHECK: %[[BZ:.+]] = arith.constant dense_resource<bk.zero_points.rowtile16> : tensor<2x2x16xi8>
+// CHECK: %[[BS:.+]] = arith.constant dense_resource<bk.scales.rowtile16> : tensor<4x16xf32>
+// CHECK: %[[BZ:.+]] = arith.constant dense_resource<bk.zero_points.rowtile16> : tensor<4x16xi8>
 // CHECK: call @nibble_gemv_u4g32zi8_t16_m1_n32_k64(%{{.*}}, %{{.*}}, %[[BS]], %[[BZ]],
 // CHECK: nibble.matmul {{.*}}group<0, 16>
 
-// The repeated rows, tiled [N/16, groups, 16]: block row 0's scales and
+// The repeated rows, tiled [N/16 * groups, 16]: block row 0's scales and
 // zero points for output rows 0..15 (tile 0), row 1's for 16..31 (tile 1);
 // per_tensor's one scale for all 32 rows.
 // CHECK: pt.scales.rowtile16: "0x400000000000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E"

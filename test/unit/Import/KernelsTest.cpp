@@ -19,8 +19,10 @@
 #include "mlir/Parser/Parser.h"
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <random>
+#include <regex>
 #include <sstream>
 
 namespace {
@@ -42,6 +44,9 @@ struct Case {
   // Output rows per row of scales: 1 (groups, per channel), R of
   // block<R x group>, or n with group == k: per_tensor.
   int64_t scaleRows = 1;
+  // nibble-generate-kernels' k-panel-bytes: small ones cut short rows
+  // into K panels (-1: the pass's default).
+  int64_t kPanelBytes = -1;
 };
 
 const char *scaleName(Scale s) {
@@ -74,7 +79,9 @@ void PrintTo(const Case &c, std::ostream *os) {
           : c.act == Act::Static ? " act-static"
                                  : "")
       << (c.scaleRows > 1 ? " rows/scale " + std::to_string(c.scaleRows)
-                          : std::string());
+                          : std::string())
+      << (c.kPanelBytes >= 0 ? " panel-bytes " + std::to_string(c.kPanelBytes)
+                             : std::string());
 }
 
 /// Custom floats (the byte-float decode with other widths, shifts, masks
@@ -361,15 +368,30 @@ std::vector<float> runForward(const std::string &text, const char *target,
   return y;
 }
 
-/// Runs @forward on x; `kernels` selects the generated path.
+/// Runs @forward on x; `target` (null: the reference lowering) selects the
+/// generated path, whose kernels are counted into `kernelFuncs` and those
+/// of them cut into K panels (named `_p<groups>_`) into `paneled`.
 std::vector<float> run(const Case &c, const Data &d, const char *target,
-                       int *kernelFuncs) {
-  return runForward(moduleText(c, d), target, d.x, c.m, c.k, c.n,
-                    [&](mlir::ModuleOp module) {
+                       int *kernelFuncs, int *paneled = nullptr) {
+  std::string options;
+  if (target)
+    options = std::string(target) +
+              (c.kPanelBytes >= 0
+                   ? " k-panel-bytes=" + std::to_string(c.kPanelBytes)
+                   : std::string());
+  return runForward(moduleText(c, d), target ? options.c_str() : nullptr,
+                    d.x, c.m, c.k, c.n, [&](mlir::ModuleOp module) {
                       *kernelFuncs = 0;
+                      if (paneled)
+                        *paneled = 0;
                       module->walk([&](mlir::func::FuncOp f) {
-                        if (f->hasAttr("nibble.kernel"))
-                          ++*kernelFuncs;
+                        if (!f->hasAttr("nibble.kernel"))
+                          return;
+                        ++*kernelFuncs;
+                        if (paneled && std::regex_search(
+                                           f.getSymName().str(),
+                                           std::regex("_p[0-9]+_m")))
+                          ++*paneled;
                       });
                     });
 }
@@ -423,11 +445,26 @@ TEST_P(KernelsTest, EqualsTheReferenceLowering) {
     targets.push_back("x86-64-v3");
   for (const char *target : targets) {
     SCOPED_TRACE(target);
-    int kernelFuncs = 0;
-    std::vector<float> got = run(c, d, target, &kernelFuncs);
+    int kernelFuncs = 0, paneled = 0;
+    std::vector<float> got = run(c, d, target, &kernelFuncs, &paneled);
     // The integer path adds the activation quantizer.
     EXPECT_EQ(kernelFuncs, c.act == Act::None ? 1 : 2)
         << "the generated path was not taken";
+    if (c.kPanelBytes > 0) {
+      EXPECT_EQ(paneled, 1) << "the kernel was not cut into K panels";
+      // Panels add the same products in the same order: bit for bit the
+      // kernel without them.
+      Case whole = c;
+      whole.kPanelBytes = 0;
+      std::vector<float> unpaneled = run(whole, d, target, &kernelFuncs,
+                                         &paneled);
+      EXPECT_EQ(paneled, 0);
+      ASSERT_EQ(unpaneled.size(), got.size());
+      for (size_t i = 0; i < got.size(); ++i)
+        EXPECT_EQ(std::memcmp(&got[i], &unpaneled[i], sizeof(float)), 0)
+            << "output " << i << ": " << got[i] << " with panels, "
+            << unpaneled[i] << " without";
+    }
     ASSERT_EQ(got.size(), want.size());
     expectClose(c, d, got, want);
   }
@@ -631,7 +668,20 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{2, 32, 256, 128, "int4", true, Act::Dynamic, false,
                            Scale::E8M0},
                       Case{1, 16, 128, 64, "uint4", true, Act::Dynamic, true,
-                           Scale::TwoLevelE4M3, "f16"}));
+                           Scale::TwoLevelE4M3, "f16"},
+                      // K panels (rows cut so that a panel's activation
+                      // codes stay in L1): a shorter last panel (9 groups
+                      // in panels of 2), several tiles, activation-row
+                      // passes of 4 and a tail, int8, zero points, the
+                      // fused store after the last panel only.
+                      Case{1, 48, 1152, 128, "int4", true, Act::Dynamic,
+                           false, Scale::F32, "f32", 1, 3000},
+                      Case{6, 32, 640, 64, "int4", false, Act::Static, true,
+                           Scale::F16, "i8", 1, 1500},
+                      Case{2, 32, 768, 128, "int8", true, Act::Dynamic,
+                           false, Scale::F32, "f32", 1, 5000},
+                      Case{1, 16, 512, 32, "uint8", false, Act::Dynamic,
+                           true, Scale::E8M0, "f32", 1, 1200}));
 
 } // namespace
 
@@ -647,14 +697,17 @@ std::string hexBytes(size_t n, std::mt19937 &rng) {
 /// SwiGLU (weight-only gate/up), W8A8 down projection + residual, and a
 /// biased projection, summed: every epilogue kind the generator fuses.
 /// With `downScale` > 0 the down projection's activations have that static
-/// scale, and the SwiGLU kernel quantizes them in its store.
-std::string epilogueModule(float downScale = 0.0f) {
+/// scale, and the SwiGLU kernel quantizes them in its store. The down
+/// projection's weights are in groups of `downGroup`.
+std::string epilogueModule(float downScale, int64_t downGroup) {
   std::mt19937 rng(11);
   std::ostringstream os;
   os << "!w = !nibble.qtensor<64x64, #nibble.scheme<#nibble.int<4, signed>, "
         "group<1, 64>, scale = f32>>\n"
         "!w8 = !nibble.qtensor<64x64, #nibble.scheme<#nibble.int<8, signed>, "
-        "group<1, 64>, scale = f32>>\n"
+        "group<1, "
+     << downGroup
+     << ">, scale = f32>>\n"
         "#id = affine_map<(d0, d1) -> (d0, d1)>\n"
         "#col = affine_map<(d0, d1) -> (d1)>\n"
         "func.func @forward(%x: tensor<3x64xf32>) -> tensor<3x64xf32> {\n"
@@ -665,6 +718,9 @@ std::string epilogueModule(float downScale = 0.0f) {
      << "  %w8 = nibble.constant dense<" << hexBytes(4096, rng)
      << "> : tensor<4096xi8> -> !w8\n"
         "  %s = arith.constant dense<0.05> : tensor<64x1xf32>\n"
+        "  %s8 = arith.constant dense<0.05> : tensor<64x"
+     << 64 / downGroup
+     << "xf32>\n"
         "  %bias = arith.constant dense<0.25> : tensor<64xf32>\n"
         "  %g = nibble.matmul %x, %wg scales(%s : tensor<64x1xf32>) : "
         "tensor<3x64xf32>, !w -> tensor<3x64xf32>\n"
@@ -681,7 +737,9 @@ std::string epilogueModule(float downScale = 0.0f) {
         "    %si = arith.divf %a, %den : f32\n"
         "    %r = arith.mulf %si, %b : f32\n    linalg.yield %r : f32\n"
         "  } -> tensor<3x64xf32>\n"
-        "  %d = nibble.matmul %h, %w8 scales(%s : tensor<64x1xf32>) "
+        "  %d = nibble.matmul %h, %w8 scales(%s8 : tensor<64x"
+     << 64 / downGroup
+     << "xf32>) "
         "{act_format = #nibble.int<8, signed>"
      << (downScale > 0 ? ", act_scale = " + std::to_string(downScale) +
                              " : f32"
@@ -711,10 +769,20 @@ std::string epilogueModule(float downScale = 0.0f) {
 // (and the generics are really gone). With a static scale on the down
 // projection, its activations are quantized in the SwiGLU kernel's store
 // (no row quantizer is left); 0.02 saturates the largest |h| (about 2.5).
-class KernelEpilogueTest : public ::testing::TestWithParam<float> {};
+// With `panels`, the down projection (groups of 16) is cut into one K panel
+// a group: its residual add is fused into the store after the last panel.
+struct EpilogueCase {
+  float downScale;
+  bool panels;
+};
+void PrintTo(const EpilogueCase &c, std::ostream *os) {
+  *os << "down scale " << c.downScale << (c.panels ? " panels" : "");
+}
+class KernelEpilogueTest : public ::testing::TestWithParam<EpilogueCase> {};
 
 TEST_P(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
-  const float downScale = GetParam();
+  const float downScale = GetParam().downScale;
+  const bool panels = GetParam().panels;
   std::string error;
   auto native = nibble::target::TargetSpec::parse("native", error);
   ASSERT_TRUE(native) << error;
@@ -727,11 +795,15 @@ TEST_P(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
   std::uniform_real_distribution<float> u(-1.5f, 1.5f);
   for (float &v : x)
     v = u(rng);
-  int generics = -1, quantizers = -1, quantizingKernels = -1;
+  int generics = -1, quantizers = -1, quantizingKernels = -1, paneled = -1;
   auto runIt = [&](bool kernels) {
-    return runForward(epilogueModule(downScale), kernels ? "native" : nullptr,
+    return runForward(epilogueModule(downScale, panels ? 16 : 64),
+                      !kernels  ? nullptr
+                      : panels ? "native k-panel-bytes=1"
+                               : "native",
                       x, m, k, n, [&](mlir::ModuleOp module) {
                         generics = quantizers = quantizingKernels = 0;
+                        paneled = 0;
                         module.walk([&](mlir::func::FuncOp f) {
                           if (f.getSymName() == "forward")
                             f.walk([&](mlir::linalg::GenericOp) {
@@ -741,6 +813,10 @@ TEST_P(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
                               "nibble.kernel");
                           if (kind && kind.getValue() == "quantize-rows")
                             ++quantizers;
+                          if (kind && std::regex_search(
+                                          f.getSymName().str(),
+                                          std::regex("_p[0-9]+_m")))
+                            ++paneled;
                           // QuantizeOutput::key(): "_q<group>" last.
                           llvm::StringRef name = f.getSymName();
                           size_t q = name.rfind("_q");
@@ -757,6 +833,7 @@ TEST_P(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
   EXPECT_EQ(generics, 0) << "an epilogue was not fused";
   EXPECT_EQ(quantizers, downScale > 0 ? 0 : 1);
   EXPECT_EQ(quantizingKernels, downScale > 0 ? 1 : 0);
+  EXPECT_EQ(paneled, panels ? 1 : 0);
   float scale = 0;
   for (float v : want)
     scale = std::max(scale, std::fabs(v));
@@ -765,13 +842,16 @@ TEST_P(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
     EXPECT_NEAR(got[i], want[i], 1e-4 * scale) << "output " << i;
 }
 
-INSTANTIATE_TEST_SUITE_P(DownScale, KernelEpilogueTest,
-                         ::testing::Values(0.0f, 0.02f, 0.005f),
-                         [](const ::testing::TestParamInfo<float> &info) {
-                           return info.param > 0
-                                      ? "static" + std::to_string(int(
-                                                       info.param * 1000))
-                                      : std::string("dynamic");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    DownScale, KernelEpilogueTest,
+    ::testing::Values(EpilogueCase{0.0f, false}, EpilogueCase{0.02f, false},
+                      EpilogueCase{0.005f, false}, EpilogueCase{0.0f, true},
+                      EpilogueCase{0.02f, true}),
+    [](const ::testing::TestParamInfo<EpilogueCase> &info) {
+      const float s = info.param.downScale;
+      return (s > 0 ? "static" + std::to_string(int(s * 1000))
+                    : std::string("dynamic")) +
+             (info.param.panels ? "_panels" : "");
+    });
 
 } // namespace

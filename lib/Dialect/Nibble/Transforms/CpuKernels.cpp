@@ -494,6 +494,7 @@ std::string IntDotKernel::name() const {
          std::to_string(bits) + "a8g" + std::to_string(group) +
          zeroTag(zeroPoints, zeroPointType) + scaleTag(scales) +
          (tiled() ? "_t" + std::to_string(rowTile) : std::string()) +
+         (paneled() ? "_p" + std::to_string(panelGroups) : std::string()) +
          shapeSuffix(m, n, k);
 }
 
@@ -783,18 +784,19 @@ struct WeightDecoder {
   }
 };
 
-/// The f32 scales of group g of row tile t ([N/R, G, R] storage, as
-/// tiledConstant lays them out): one vector load and widening, or for
-/// 8-bit codes a gather from the table.
+/// The f32 scales of the R rows of a tile over one group, row `tg` of
+/// [N/R * G, R] storage (one row per tile and group, in the order of the
+/// weights: GenerateKernels' kernelConstant): one vector load and
+/// widening, or for 8-bit codes a gather from the table.
 Value tileScales(Emit &e, ScaleStorage storage, Value s, Value table,
-                 Value t, Value g, int64_t R) {
+                 Value tg, int64_t R) {
   auto vf = VectorType::get({R}, e.b.getF32Type());
   if (storage != ScaleStorage::Table8)
     return toF32(e.b, e.loc,
-                 e.read(s, {t, g, e.idx(0)},
+                 e.read(s, {tg, e.idx(0)},
                         VectorType::get(
                             {R}, scaleElementType(e.b.getContext(), storage))));
-  Value codes = e.read(s, {t, g, e.idx(0)},
+  Value codes = e.read(s, {tg, e.idx(0)},
                        VectorType::get({R}, e.b.getI8Type()));
   Value at = arith::ExtUIOp::create(
       e.b, e.loc, VectorType::get({R}, e.b.getI32Type()), codes);
@@ -805,30 +807,36 @@ Value tileScales(Emit &e, ScaleStorage storage, Value s, Value table,
                                   e.splat(vf, e.b.getF32FloatAttr(0.0f)));
 }
 
-/// -(offset + zp) for group g of row tile t: what multiplies a group's
+/// -(offset + zp) for tile-group row `tg`: what multiplies a group's
 /// activation sum to correct a dot product of stored codes (zero points,
-/// if `zp`, tiled [N/R, G, R] and widened as the reference reads them).
-Value tileCorrection(Emit &e, float offset, Value zp, Type zpType, Value t,
-                     Value g, int64_t R) {
+/// if `zp`, [N/R * G, R] as the scales and widened as the reference reads
+/// them).
+Value tileCorrection(Emit &e, float offset, Value zp, Type zpType, Value tg,
+                     int64_t R) {
   auto vf = VectorType::get({R}, e.b.getF32Type());
   Value o = e.splat(vf, e.b.getF32FloatAttr(offset));
   if (zp)
     o = arith::AddFOp::create(
         e.b, e.loc, o,
         toF32(e.b, e.loc,
-              e.read(zp, {t, g, e.idx(0)}, VectorType::get({R}, zpType))));
+              e.read(zp, {tg, e.idx(0)}, VectorType::get({R}, zpType))));
   return arith::NegFOp::create(e.b, e.loc, o);
 }
 
 /// One pass of a row-tiled kernel over a tile, as its group bodies see it.
 struct TilePass {
   Value t;        ///< the tile: output rows [t * R, t * R + R)
-  Value tileBase; ///< the tile's first weight byte
+  /// The tile's group 0 in (tile, group) order, the order of the weights'
+  /// groups (panel by panel) and of the scales' rows: group g of the tile
+  /// is tileGroup + g.
+  Value tileGroup;
   Value m0;       ///< the pass's first activation row
   int64_t T;      ///< activation rows in the pass
   bool first;     ///< the pass at m0 = 0 (the one that prefetches)
   /// Activation row m0 + mi.
   Value row(Emit &x, int64_t mi) const { return x.add(m0, x.idx(mi)); }
+  /// Group g of the tile in (tile, group) order.
+  Value group(Emit &x, Value g) const { return x.add(tileGroup, g); }
 };
 
 /// The end of group g of pass p of a row-tiled kernel, per activation row
@@ -929,52 +937,136 @@ using TileGroup = function_ref<void(Emit &, const TilePass &, Value g,
 /// A pass's sum for activation row m before it is stored.
 using TileRowSum = function_ref<Value(Emit &, Value sum, Value m)>;
 
+/// scf.if with an else branch, each branch returning its yield.
+SmallVector<Value> ifElse(OpBuilder &b, Location loc, Value cond,
+                          function_ref<SmallVector<Value>(OpBuilder &,
+                                                          Location)>
+                              then,
+                          function_ref<SmallVector<Value>(OpBuilder &,
+                                                          Location)>
+                              otherwise) {
+  auto branch = [](auto fn) {
+    return [fn](OpBuilder &bb, Location l) {
+      scf::YieldOp::create(bb, l, fn(bb, l));
+    };
+  };
+  auto op = scf::IfOp::create(b, loc, cond, branch(then), branch(otherwise));
+  return SmallVector<Value>(op.getResults().begin(), op.getResults().end());
+}
+
 /// The loop nest shared by the row-tiled kernels, in kf: tiles of R output
 /// rows over the row range, passes of up to four activation rows over each
 /// tile (rowPasses; later passes re-read the tile from L1 / L2), and per
-/// pass a loop over the tile's `groups` groups of `groupBytes` weight bytes
+/// pass a loop over the tile's groups, `groupBytes` weight bytes each,
 /// whose body `group` builds; each row's sum goes through `rowSum` (if
-/// given) and is stored. Returns kf.fn with its rows aligned to tiles.
+/// given) and is stored. With `panelGroups` (0 < panelGroups < groups), an
+/// outer loop over K panels of that many groups (repackRowTiled's panel
+/// layout) runs the tiles over each panel in turn: a row's sum enters a
+/// panel from y (zero in the first) and leaves it into y (through rowSum
+/// and the store after the last), so the sums are added in the same order
+/// as in one panel. Returns kf.fn with its rows aligned to tiles.
 func::FuncOp buildRowTiledNest(OpBuilder &b, KernelFunc &kf, int64_t M,
-                               int64_t R, int64_t groups, int64_t groupBytes,
+                               int64_t N, int64_t R, int64_t groups,
+                               int64_t groupBytes, int64_t panelGroups,
                                TileGroup group, TileRowSum rowSum = nullptr) {
   Location loc = kf.fn.getLoc();
   Emit e{b, loc};
-  Value zeroF = e.splat(VectorType::get({R}, b.getF32Type()),
-                        b.getF32FloatAttr(0.0f));
+  auto vf = VectorType::get({R}, b.getF32Type());
+  Value zeroF = e.splat(vf, b.getF32FloatAttr(0.0f));
   const int64_t tile = std::min<int64_t>(M, 4);
+  const int64_t PG =
+      panelGroups > 0 && panelGroups < groups ? panelGroups : groups;
+  const int64_t panels = (groups + PG - 1) / PG;
   // The row range [n0, n1) is a multiple of R (nibble.row_align).
   Value t0 = arith::DivUIOp::create(b, loc, kf.n0, e.idx(R));
   Value t1 = arith::DivUIOp::create(b, loc, kf.n1, e.idx(R));
-  auto tiles = loop(b, loc, t0, t1, kf.outputs.init(kf.y0, kf.trailing),
-                    [&](OpBuilder &rb, Location l, Value t,
-                        ValueRange rowIter) {
-    Value tileBase = Emit{rb, l}.affine(t, groups * groupBytes, nullptr);
-    auto pass = [&](OpBuilder &pb, Location pl, Value m0, int64_t T,
-                    bool first, ValueRange passOuts) {
-      Emit r{pb, pl};
-      const TilePass p{t, tileBase, m0, T, first};
-      SmallVector<Value> init(size_t(T), zeroF);
-      auto grp = loop(pb, pl, r.idx(0), r.idx(groups), init,
-                      [&](OpBuilder &gb, Location gl, Value g,
-                          ValueRange it) {
-        Emit ge{gb, gl};
-        SmallVector<Value> out(it.begin(), it.end());
-        group(ge, p, g, out);
-        return out;
-      });
-      SmallVector<Value> outs(passOuts.begin(), passOuts.end());
-      for (int64_t mi = 0; mi < T; ++mi) {
-        Value sum = grp.getResult(unsigned(mi)), m = p.row(r, mi);
-        if (rowSum)
-          sum = rowSum(r, sum, m);
-        outs = storeTile(r, kf.outputs, sum, m, t, R, outs);
-      }
-      return outs;
-    };
-    return rowPasses(rb, l, M, tile, rowIter, pass);
-  });
-  func::ReturnOp::create(b, loc, tiles.getResults());
+  // Panel `pi` (null: the only one) over the tiles of the range.
+  auto panel = [&](OpBuilder &kb, Location kl, Value pi,
+                   ValueRange panelIter) {
+    Emit k{kb, kl};
+    Value g0 = k.idx(0), len = k.idx(groups), firstPanel, lastPanel;
+    if (pi) {
+      g0 = k.affine(pi, PG, nullptr);
+      len = arith::MinUIOp::create(
+          kb, kl, k.idx(PG),
+          arith::SubIOp::create(kb, kl, k.idx(groups), g0));
+      firstPanel = arith::CmpIOp::create(kb, kl, arith::CmpIPredicate::eq,
+                                         pi, k.idx(0));
+      lastPanel = arith::CmpIOp::create(kb, kl, arith::CmpIPredicate::eq,
+                                        pi, k.idx(panels - 1));
+    }
+    return loop(kb, kl, t0, t1, panelIter,
+                [&](OpBuilder &rb, Location l, Value t,
+                    ValueRange rowIter) {
+      Emit te{rb, l};
+      // Group g of tile t is (tile, group) g0 * N/R + t * len + g - g0:
+      // the panels before, the panel's tiles before, the group within
+      // the tile.
+      Value tileGroup = te.add(te.affine(g0, N / R - 1, nullptr),
+                               arith::MulIOp::create(rb, l, t, len));
+      Value n = te.affine(t, R, nullptr);
+      auto pass = [&](OpBuilder &pb, Location pl, Value m0, int64_t T,
+                      bool first, ValueRange passOuts) {
+        Emit r{pb, pl};
+        const TilePass p{t, tileGroup, m0, T, first};
+        SmallVector<Value> outs(passOuts.begin(), passOuts.end());
+        SmallVector<Value> init(size_t(T), zeroF);
+        if (pi)
+          init = ifElse(
+              pb, pl, firstPanel,
+              [&](OpBuilder &, Location) { return init; },
+              [&](OpBuilder &ib, Location il) {
+                Emit ie{ib, il};
+                SmallVector<Value> partial;
+                for (int64_t mi = 0; mi < T; ++mi)
+                  partial.push_back(ie.read(outs[0], {p.row(ie, mi), n}, vf));
+                return partial;
+              });
+        auto grp = loop(pb, pl, g0, r.add(g0, len), init,
+                        [&](OpBuilder &gb, Location gl, Value g,
+                            ValueRange it) {
+          Emit ge{gb, gl};
+          SmallVector<Value> out(it.begin(), it.end());
+          group(ge, p, g, out);
+          return out;
+        });
+        auto store = [&](OpBuilder &sb, Location sl) {
+          Emit se{sb, sl};
+          SmallVector<Value> stored = outs;
+          for (int64_t mi = 0; mi < T; ++mi) {
+            Value sum = grp.getResult(unsigned(mi)), m = p.row(se, mi);
+            if (rowSum)
+              sum = rowSum(se, sum, m);
+            stored = storeTile(se, kf.outputs, sum, m, t, R, stored);
+          }
+          return stored;
+        };
+        if (!pi)
+          return store(pb, pl);
+        return ifElse(pb, pl, lastPanel, store,
+                      [&](OpBuilder &ib, Location il) {
+                        Emit ie{ib, il};
+                        SmallVector<Value> kept = outs;
+                        for (int64_t mi = 0; mi < T; ++mi)
+                          kept[0] = ie.write(grp.getResult(unsigned(mi)),
+                                             kept[0], {p.row(ie, mi), n});
+                        return kept;
+                      });
+      };
+      return rowPasses(rb, l, M, tile, rowIter, pass);
+    });
+  };
+  SmallVector<Value> init = kf.outputs.init(kf.y0, kf.trailing);
+  scf::ForOp nest =
+      panels == 1
+          ? panel(b, loc, Value(), init)
+          : loop(b, loc, e.idx(0), e.idx(panels), init,
+                 [&](OpBuilder &kb, Location kl, Value pi, ValueRange it) {
+                   auto inner = panel(kb, kl, pi, it);
+                   return SmallVector<Value>(inner.getResults().begin(),
+                                             inner.getResults().end());
+                 });
+  func::ReturnOp::create(b, loc, nest.getResults());
   alignRowsToTiles(kf.fn, R);
   return kf.fn;
 }
@@ -1067,7 +1159,8 @@ func::FuncOp buildWeightOnlyTiled(OpBuilder &b, const WeightOnlyKernel &key,
     // FMA chains per activation row: four for one row (an FMA's latency
     // would otherwise bound the group), two for two, one for more.
     const int64_t C = T == 1 ? 4 : T == 2 ? 2 : 1;
-    Value groupBase = ge.add(p.tileBase, ge.affine(g, groupBytes, nullptr));
+    Value tg = p.group(ge, g);
+    Value groupBase = ge.affine(tg, groupBytes, nullptr);
     Value groupCol = ge.affine(g, key.group, nullptr);
     // One step: a nibble word (its 8 fields into chains j % C), or C
     // byte words (word u into chain u).
@@ -1149,13 +1242,13 @@ func::FuncOp buildWeightOnlyTiled(OpBuilder &b, const WeightOnlyKernel &key,
           loop(ge.b, ge.loc, ge.idx(0), ge.idx(steps), dots, step);
       dots.assign(loopOp.getResults().begin(), loopOp.getResults().end());
     }
-    Value sv = tileScales(ge, key.scales, s, scaleTable, p.t, g, R);
+    Value sv = tileScales(ge, key.scales, s, scaleTable, tg, R);
     Value o = corrected ? tileCorrection(ge, 0.0f, zp, key.zeroPointType,
-                                         p.t, g, R)
+                                         tg, R)
                         : Value();
     finishGroup(ge, dots, p, C, /*integer=*/false, sv, o, xsum, g, out);
   };
-  return buildRowTiledNest(b, kf, M, R, groups, groupBytes, group);
+  return buildRowTiledNest(b, kf, M, key.n, R, groups, groupBytes, 0, group);
 }
 
 } // namespace
@@ -1175,7 +1268,7 @@ func::FuncOp cpu::buildWeightOnly(ModuleOp module, const WeightOnlyKernel &key,
   // Scales and zero points: [N, K/G], or tiled as the weights.
   SmallVector<int64_t> perScale = {key.n, groups};
   if (key.tiled())
-    perScale = {key.n / key.rowTile, groups, key.rowTile};
+    perScale = {key.n / key.rowTile * groups, key.rowTile};
   SmallVector<Type> inputs = {
       xT, wT,
       RankedTensorType::get(perScale,
@@ -1445,7 +1538,8 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
     // as the one-row kernel does, streamed 10% slower cold here:
     // 24.6-25.1 against 25.6-27.6 GB/s, int4 4096 x 4096, one thread.)
     const int64_t C = T == 1 ? 2 : 1;
-    Value groupBase = ge.add(p.tileBase, ge.affine(g, groupBytes, nullptr));
+    Value tg = p.group(ge, g);
+    Value groupBase = ge.affine(tg, groupBytes, nullptr);
     // Two words per step: one load each, 2 x chunk columns.
     SmallVector<Value> accInit(size_t(C * T), zeroAcc);
     auto step = [&](OpBuilder &sb, Location sl, Value st,
@@ -1502,9 +1596,9 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
                               ge.idx(wordsPerGroup / 2), accInit, step);
       dots.assign(steps.getResults().begin(), steps.getResults().end());
     }
-    Value sv = tileScales(ge, key.scales, s, scaleTable, p.t, g, R);
+    Value sv = tileScales(ge, key.scales, s, scaleTable, tg, R);
     Value o = corrected ? tileCorrection(ge, offset, zp,
-                                         key.zeroPointType, p.t, g, R)
+                                         key.zeroPointType, tg, R)
                         : Value();
     finishGroup(ge, dots, p, C, /*integer=*/true, sv, o, xsum, g, out);
   };
@@ -1514,7 +1608,8 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
     return arith::MulFOp::create(
         r.b, r.loc, sum, vector::BroadcastOp::create(r.b, r.loc, vf, xsm));
   };
-  return buildRowTiledNest(b, kf, key.m, R, groups, groupBytes, group,
+  return buildRowTiledNest(b, kf, key.m, key.n, R, groups, groupBytes,
+                           key.paneled() ? key.panelGroups : 0, group,
                            rowSum);
 }
 
@@ -1538,7 +1633,7 @@ func::FuncOp cpu::buildIntDot(ModuleOp module, const IntDotKernel &key,
   // Scales and zero points: [N, K/G], or tiled as the weights.
   SmallVector<int64_t> perScale = {key.n, groups};
   if (key.tiled())
-    perScale = {key.n / key.rowTile, groups, key.rowTile};
+    perScale = {key.n / key.rowTile * groups, key.rowTile};
   SmallVector<Type> inputs = {xqT, xsT, xsumT, wT,
                               RankedTensorType::get(perScale, sElem)};
   if (table)

@@ -136,7 +136,7 @@ struct WeightOnlyKernel {
   /// the column's activation, broadcast, advances R rows with no
   /// horizontal sum: two or three vector instructions per R codes against
   /// about four for the one-row decode (docs/performance.md). The scales
-  /// and zero points are passed tiled alike, [N/R, K/G, R], and the row
+  /// and zero points are passed tiled alike, [N/R * K/G, R], and the row
   /// range is a multiple of R (nibble.row_align).
   int64_t rowTile = 1;
   bool tiled() const { return rowTile > 1; }
@@ -202,10 +202,20 @@ struct IntDotKernel {
   /// the one-row kernel (no activation vector per weight vector, no
   /// horizontal sum per row), which is what lets one core keep the weight
   /// stream at the memory's speed (docs/performance.md). The scales and
-  /// zero points are passed tiled alike, [N/lanes, K/G, lanes], and the
+  /// zero points are passed tiled alike, [N/lanes * K/G, lanes] (one row
+  /// per tile and group, in the weights' order), and the
   /// row range is a multiple of `lanes` (nibble.row_align).
   int64_t rowTile = 1;
   bool tiled() const { return rowTile > 1; }
+  /// Row-tiled: groups per K panel (repackRowTiled's panelCols = this times
+  /// the group), or 0 for one panel. With panels the kernel walks all its
+  /// tiles over one panel before the next, carrying each row's partial sum
+  /// in y, so the panel's activation codes stay in L1 from one tile to the
+  /// next instead of being evicted by the tile's weights (a whole 11008-
+  /// column row of codes, 11 KiB, does not survive 88 KiB of a tile's int4
+  /// weights streaming through a 32 KiB L1).
+  int64_t panelGroups = 0;
+  bool paneled() const { return panelGroups > 0 && panelGroups * group < k; }
   /// Columns of one 4-byte word of the row-tiled layout.
   int64_t chunkCodes() const { return bits == 4 ? 8 : 4; }
   std::string name() const;

@@ -491,6 +491,22 @@ struct GenerateKernelsPass
         (!key.zeroPoints ||
          op.getZeroPoints().getDefiningOp<arith::ConstantOp>()))
       key.rowTile = key.lanes;
+    if (key.tiled() && kPanelBytes > 0) {
+      // Per group, what passes through L1 between a tile's read of an
+      // activation code and the next tile's at decode (M = 1): the
+      // tile's weights, the row's codes, the tile's scales. Not a
+      // function of M, so that decode and prefill kernels of one weight
+      // share its packed copy.
+      const int64_t perGroup = key.rowTile * key.group * key.bits / 8 +
+                               key.group + key.rowTile * 4;
+      const int64_t groups = key.k / key.group;
+      const int64_t fit = std::max<int64_t>(1, kPanelBytes / perGroup);
+      if (groups > fit) {
+        // Panels of equal size but the last.
+        const int64_t panels = (groups + fit - 1) / fit;
+        key.panelGroups = (groups + panels - 1) / panels;
+      }
+    }
     if (!key.tiled() && key.group % key.blockCodes() != 0) {
       if (remark)
         op.emitRemark("group ")
@@ -543,7 +559,7 @@ struct GenerateKernelsPass
   Value packedWeights(MatmulOp op, int64_t block, bool flipSign,
                       StringRef layout, bool signExtend = false,
                       bool split6 = false, int64_t tileRows = 1,
-                      unsigned storeBits = 0) {
+                      unsigned storeBits = 0, int64_t panelCols = 0) {
     auto cst = op.getWeight().getDefiningOp<ConstantOp>();
     Value &cached = packed[{cst.getOperation(), layout.str()}];
     if (cached)
@@ -568,7 +584,8 @@ struct GenerateKernelsPass
             ? ::nibble::formats::repackRowTiled(canonical.data(), size_t(n),
                                                 size_t(k), bits,
                                                 size_t(tileRows), flipSign,
-                                                storeBits, signExtend)
+                                                storeBits, signExtend,
+                                                size_t(panelCols))
             : ::nibble::formats::repackInterleaved(
                      canonical.data(), size_t(n), size_t(k), bits,
                      size_t(block), flipSign, signExtend);
@@ -671,7 +688,8 @@ struct GenerateKernelsPass
   /// scales value, and the table of their f32 values; with `tileRows` > 1
   /// the scales (or codes) tiled as row-tiled weights (kernelConstant).
   SmallVector<Value> scaleArgs(MatmulOp op, const MatmulShape &shape,
-                               int64_t tileRows = 1) {
+                               int64_t tileRows = 1,
+                               int64_t panelGroups = 0) {
     const bool codes8 = shape.scales == ScaleStorage::Table8;
     Value scales = op.getScales();
     // 8-bit codes are always copied (as i8); other scales only where the
@@ -686,7 +704,7 @@ struct GenerateKernelsPass
           scales, shape, tileRows,
           codes8 ? Type(IntegerType::get(op.getContext(), 8))
                  : cast<ShapedType>(scales.getType()).getElementType(),
-          name);
+          name, panelGroups);
     }
     if (!codes8)
       return {scales};
@@ -702,28 +720,39 @@ struct GenerateKernelsPass
   /// [N / scaleRows, G] elements of `elem`: an arith.constant or a
   /// nibble.constant) as a kernel reads it: one row per output row (rows
   /// shared by scaleRows output rows repeated), [N, G] with `R` = 1, or
-  /// tiled like row-tiled weights, [N/R, G, R] with output row n's element
-  /// g at [n / R, g, n % R]. Named `name`, plus ".rowtile<R>" when tiled
-  /// or ".per_row" when rows repeat; one per constant, tile and sharing,
-  /// after the constant.
+  /// tiled like row-tiled weights, [N/R * G, R]: one row per tile of R
+  /// output rows and group, in the weights' order (tile after tile, or with
+  /// K panels of `panelGroups` groups panel after panel, each tile after
+  /// tile), output row n's element in lane n % R. Named `name`, plus
+  /// ".rowtile<R>" (and ".kpanel<columns>") when tiled or ".per_row" when
+  /// rows repeat; one per constant, tiling and sharing, after the constant.
   Value kernelConstant(Value v, const MatmulShape &shape, int64_t R,
-                       Type elem, std::string name) {
+                       Type elem, std::string name, int64_t panelGroups = 0) {
     Operation *def = v.getDefiningOp();
-    Value &cached = kernelConstants[{def, R, shape.scaleRows}];
+    const int64_t n = shape.n, groups = shape.k / shape.group;
+    const int64_t PG =
+        panelGroups > 0 && panelGroups < groups ? panelGroups : groups;
+    Value &cached = kernelConstants[{def, R, shape.scaleRows, PG}];
     if (cached)
       return cached;
     std::vector<uint8_t> src = definingBytes(def);
-    const int64_t n = shape.n, groups = shape.k / shape.group;
     const size_t eb = size_t(elem.getIntOrFloatBitWidth() / 8);
     std::vector<uint8_t> out(size_t(n * groups) * eb);
     for (int64_t r = 0; r < n; ++r)
-      for (int64_t g = 0; g < groups; ++g)
-        std::memcpy(&out[size_t(((r / R) * groups + g) * R + r % R) * eb],
+      for (int64_t g = 0; g < groups; ++g) {
+        // (tile, group) row: the panels before, the panel's tiles
+        // before, the group within the tile's panel.
+        const int64_t p0 = g / PG * PG, len = std::min(PG, groups - p0);
+        const int64_t row = p0 * (n / R) + (r / R) * len + (g - p0);
+        std::memcpy(&out[size_t(row * R + r % R) * eb],
                     &src[size_t((r / shape.scaleRows) * groups + g) * eb], eb);
+      }
     SmallVector<int64_t> dims = {n, groups};
     if (R > 1) {
-      dims = {n / R, groups, R};
+      dims = {n / R * groups, R};
       name += ".rowtile" + std::to_string(R);
+      if (PG < groups)
+        name += ".kpanel" + std::to_string(PG * shape.group);
     } else if (shape.scaleRows > 1) {
       name += ".per_row";
     }
@@ -755,19 +784,21 @@ struct GenerateKernelsPass
 
   /// Calls `fn` with `args` (the activations and packed weights), then the
   /// scale arguments, the zero points if any (both tiled as the weights
-  /// with `tileRows` > 1), the output and the whole row range, where the
-  /// result is needed (emitCall).
+  /// with `tileRows` > 1, in K panels of `panelGroups` if that is set),
+  /// the output and the whole row range, where the result is needed
+  /// (emitCall).
   void callKernel(MatmulOp op, func::FuncOp fn, SmallVector<Value> args,
                   const MatmulShape &shape, const Fusion &fusion,
-                  int64_t tileRows = 1) {
+                  int64_t tileRows = 1, int64_t panelGroups = 0) {
     OpBuilder b(op);
     Location loc = op.getLoc();
-    args.append(scaleArgs(op, shape, tileRows));
+    args.append(scaleArgs(op, shape, tileRows, panelGroups));
     if (shape.zeroPoints)
       args.push_back(tileRows > 1 || shape.scaleRows > 1
                          ? kernelConstant(op.getZeroPoints(), shape, tileRows,
                                           shape.zeroPointType,
-                                          linearName(op) + ".zero_points")
+                                          linearName(op) + ".zero_points",
+                                          panelGroups)
                          : op.getZeroPoints());
     args.append({tensor::EmptyOp::create(b, loc,
                                          ArrayRef<int64_t>{shape.m, shape.n},
@@ -837,10 +868,15 @@ struct GenerateKernelsPass
                          : std::string("-dense"));
     if (key.flipSign())
       layout += "-offset";
+    const int64_t panelCols =
+        key.paneled() ? key.panelGroups * key.group : 0;
+    if (panelCols)
+      layout += "-kpanel" + std::to_string(panelCols);
     Value w = packedWeights(op, key.bits == 4 ? key.blockCodes() : 1,
                             key.flipSign(), layout, false, false,
-                            key.rowTile);
-    callKernel(op, fn, {q.xq, q.xs, q.xsum, w}, shape, fusion, key.rowTile);
+                            key.rowTile, 0, panelCols);
+    callKernel(op, fn, {q.xq, q.xs, q.xsum, w}, shape, fusion, key.rowTile,
+               key.paneled() ? key.panelGroups : 0);
   }
 
   /// Quantized activations are shared by input value, grouping and scale.
@@ -852,9 +888,10 @@ struct GenerateKernelsPass
   Capabilities caps;
   llvm::StringMap<func::FuncOp> kernels;
   std::map<std::pair<Operation *, std::string>, Value> packed;
-  /// kernelConstant's constants, by source constant, tile rows and rows
-  /// per scale.
-  std::map<std::tuple<Operation *, int64_t, int64_t>, Value> kernelConstants;
+  /// kernelConstant's constants, by source constant, tile rows, rows per
+  /// scale and groups per K panel.
+  std::map<std::tuple<Operation *, int64_t, int64_t, int64_t>, Value>
+      kernelConstants;
   std::map<QuantKey, QuantizedActs> quantized;
 };
 

@@ -211,7 +211,8 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
       (`int4-rowtile16`, `code4-rowtile16`: one `vpermps` of the 16-entry
       table per 16 rows' codes); one FMA against the column's activation,
       broadcast, advances R rows; scales and zero points tiled
-      [N/R, K/G, R] like the integer-dot kernels'.
+      [N/R * K/G, R] (one row per tile and group) like the integer-dot
+      kernels'.
     * integer dot (`act_format` = signed int8, dynamic or static `act_scale`,
       i.e. W8A8 and W4A8): activations quantized once per input value by a
       generated row quantizer, then 8-bit dot products: `vpdpbusd` on
@@ -225,7 +226,16 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
       `int8-rowtile8-offset`, `int4-rowtile4`, ...): each vector load holds
       4 bytes of each of lanes rows and one dot product against four
       broadcast activations advances all of them; the scales and zero
-      points are tiled alike ([N/lanes, K/G, lanes] constants). Otherwise
+      points are tiled alike ([N/lanes * K/G, lanes] constants, one row
+      per tile and group, in the weights' order). Rows whose tile of
+      weights would evict the row's activation codes from L1 before the
+      next tile reads them (more than `k-panel-bytes` of weights, codes
+      and scales per tile; 16 KiB, half a 32 KiB L1) are cut into K panels
+      of equal numbers of groups (the last shorter): the kernel runs every
+      tile over one panel before the next, carrying partial sums in y,
+      and the weights, scales and zero points are stored panel after
+      panel (`int4-rowtile16-offset-kpanel1664`, ...: the panel's columns).
+      Otherwise
       one row at a time (`int4-interleave128-offset` on zmm,
       `int4-interleave64-offset` on ymm, `int4-interleave32` on NEON,
       `int8-dense`), where the group must be a multiple of the block
@@ -267,6 +277,11 @@ def NibbleGenerateKernels : Pass<"nibble-generate-kernels", "ModuleOp"> {
     Option<"rowTile", "row-tile", "bool", /*default=*/"true",
            "Kernels in the row-tiled layouts where they apply (false: one "
            "row at a time, for comparison)">,
+    Option<"kPanelBytes", "k-panel-bytes", "int64_t", /*default=*/"16384",
+           "L1 bytes one K panel of a row-tiled integer-dot kernel may "
+           "take between two reads of an activation code (one tile's "
+           "weights, activation codes and scales over the panel); rows "
+           "longer than that are cut into panels (0: never)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect",
