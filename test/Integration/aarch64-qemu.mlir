@@ -15,11 +15,23 @@
 // RUN: clang-22 --target=aarch64-linux-gnu -ffreestanding -nostdlib -static -fuse-ld=lld -O1 \
 // RUN:   %inputs/aarch64-driver.c %t.kern.o %t.ref.o -o %t.exe
 // RUN: qemu-aarch64 %t.exe | FileCheck %s
+// The same with the integer-dot kernels cut into K panels (k-panel-bytes
+// = 400: one group of 128 or three of 32 a panel), against the same
+// reference.
+// RUN: quant-opt %s --nibble-generate-kernels="target=aarch64:neoverse-n1 k-panel-bytes=400" \
+// RUN:   | quant-opt --nibble-compile="target=aarch64:neoverse-n1 output=%t.kpanel.o" -o /dev/null
+// RUN: llvm-nm %t.kpanel.o | FileCheck %s --check-prefix=PANEL
+// RUN: clang-22 --target=aarch64-linux-gnu -ffreestanding -nostdlib -static -fuse-ld=lld -O1 \
+// RUN:   %inputs/aarch64-driver.c %t.kpanel.o %t.ref.o -o %t.kpanel.exe
+// RUN: qemu-aarch64 %t.kpanel.exe | FileCheck %s
 
 // ASM: sdot
 // ASM: fmla
 // ASM: tbl
 // ASM: fcvtl
+// PANEL-DAG: nibble_gemv_u4a8g32z_t4_p3_m1_n8_k256
+// PANEL-DAG: nibble_gemv_w4a8g128_t4_p1_m1_n8_k256
+// PANEL-DAG: nibble_gemv_w4a8g128_s8t_t4_p1_m1_n8_k256
 // CHECK: outputs 80
 // CHECK: aarch64 kernels match the reference lowering
 
