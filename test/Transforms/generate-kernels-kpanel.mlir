@@ -11,6 +11,10 @@
 // RUN: quant-opt %s --nibble-generate-kernels="target=znver4 k-panel-bytes=1056" | FileCheck %s --check-prefix=ONE
 // RUN: quant-opt %s --pass-pipeline="builtin.module(nibble-generate-kernels{target=znver4 k-panel-bytes=704},nibble-reference-to-llvm)" \
 // RUN:   | mlir-translate --mlir-to-llvmir | llc -O3 -mtriple=x86_64-unknown-linux-gnu -mcpu=znver4 | FileCheck %s --check-prefix=ZEN4
+// AVX-VNNI (ymm, tiles of 8 rows: 8 * 32 / 2 + 32 + 32 = 192 bytes a
+// group, 384 fit two): the same panels, on ymm registers.
+// RUN: quant-opt %s --pass-pipeline="builtin.module(nibble-generate-kernels{target=alderlake k-panel-bytes=384},nibble-reference-to-llvm)" \
+// RUN:   | mlir-translate --mlir-to-llvmir | llc -O3 -mtriple=x86_64-unknown-linux-gnu -mcpu=alderlake | FileCheck %s --check-prefix=AVXVNNI
 
 !q = !nibble.qtensor<32x96, #nibble.scheme<#nibble.int<4, unsigned>, block<16x32>, scale = f32, zero_point = i8>>
 
@@ -54,3 +58,8 @@ func.func @f(%x: tensor<1x96xf32>) -> tensor<1x32xf32> {
 
 // Lowered and compiled: the VNNI dot product on zmm registers.
 // ZEN4: vpdpbusd {{.*}}zmm
+
+// AVXVNNI-LABEL: nibble_gemv_u4a8g32zi8_t8_p2_m1_n32_k96:
+// AVXVNNI-NOT: zmm
+// AVXVNNI: {vex} vpdpbusd {{.*}}ymm
+// AVXVNNI: .Lfunc_end
