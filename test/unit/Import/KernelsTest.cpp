@@ -694,19 +694,24 @@ std::string hexBytes(size_t n, std::mt19937 &rng) {
   return hexString(bytes);
 }
 
-/// SwiGLU (weight-only gate/up), W8A8 down projection + residual, and a
-/// biased projection, summed: every epilogue kind the generator fuses.
-/// With `downScale` > 0 the down projection's activations have that static
-/// scale, and the SwiGLU kernel quantizes them in its store. The down
-/// projection's weights are in groups of `downGroup`.
-std::string epilogueModule(float downScale, int64_t downGroup) {
+/// SwiGLU (weight-only gate/up, or W4A8 with `intGateUp`), W8A8 down
+/// projection + residual, and a biased projection, summed: every epilogue
+/// kind the generator fuses. With `downScale` > 0 the down projection's
+/// activations have that static scale, and the SwiGLU kernel quantizes
+/// them in its store. All weights are in groups of `group`.
+std::string epilogueModule(float downScale, int64_t group, bool intGateUp) {
+  const std::string sT = "tensor<64x" + std::to_string(64 / group) + "xf32>";
+  const std::string gateUpAct =
+      intGateUp ? " {act_format = #nibble.int<8, signed>}" : "";
   std::mt19937 rng(11);
   std::ostringstream os;
   os << "!w = !nibble.qtensor<64x64, #nibble.scheme<#nibble.int<4, signed>, "
-        "group<1, 64>, scale = f32>>\n"
+        "group<1, "
+     << group
+     << ">, scale = f32>>\n"
         "!w8 = !nibble.qtensor<64x64, #nibble.scheme<#nibble.int<8, signed>, "
         "group<1, "
-     << downGroup
+     << group
      << ">, scale = f32>>\n"
         "#id = affine_map<(d0, d1) -> (d0, d1)>\n"
         "#col = affine_map<(d0, d1) -> (d1)>\n"
@@ -717,15 +722,16 @@ std::string epilogueModule(float downScale, int64_t downGroup) {
      << "> : tensor<2048xi8> -> !w\n"
      << "  %w8 = nibble.constant dense<" << hexBytes(4096, rng)
      << "> : tensor<4096xi8> -> !w8\n"
-        "  %s = arith.constant dense<0.05> : tensor<64x1xf32>\n"
-        "  %s8 = arith.constant dense<0.05> : tensor<64x"
-     << 64 / downGroup
-     << "xf32>\n"
+        "  %s = arith.constant dense<0.05> : "
+     << sT
+     << "\n"
         "  %bias = arith.constant dense<0.25> : tensor<64xf32>\n"
-        "  %g = nibble.matmul %x, %wg scales(%s : tensor<64x1xf32>) : "
-        "tensor<3x64xf32>, !w -> tensor<3x64xf32>\n"
-        "  %u = nibble.matmul %x, %wu scales(%s : tensor<64x1xf32>) : "
-        "tensor<3x64xf32>, !w -> tensor<3x64xf32>\n"
+        "  %g = nibble.matmul %x, %wg scales(%s : "
+     << sT << ")" << gateUpAct
+     << " : tensor<3x64xf32>, !w -> tensor<3x64xf32>\n"
+        "  %u = nibble.matmul %x, %wu scales(%s : "
+     << sT << ")" << gateUpAct
+     << " : tensor<3x64xf32>, !w -> tensor<3x64xf32>\n"
         "  %e = tensor.empty() : tensor<3x64xf32>\n"
         "  %h = linalg.generic {indexing_maps = [#id, #id, #id], "
         "iterator_types = [\"parallel\", \"parallel\"]} ins(%g, %u : "
@@ -737,9 +743,9 @@ std::string epilogueModule(float downScale, int64_t downGroup) {
         "    %si = arith.divf %a, %den : f32\n"
         "    %r = arith.mulf %si, %b : f32\n    linalg.yield %r : f32\n"
         "  } -> tensor<3x64xf32>\n"
-        "  %d = nibble.matmul %h, %w8 scales(%s8 : tensor<64x"
-     << 64 / downGroup
-     << "xf32>) "
+        "  %d = nibble.matmul %h, %w8 scales(%s : "
+     << sT
+     << ") "
         "{act_format = #nibble.int<8, signed>"
      << (downScale > 0 ? ", act_scale = " + std::to_string(downScale) +
                              " : f32"
@@ -751,8 +757,9 @@ std::string epilogueModule(float downScale, int64_t downGroup) {
         "  ^bb0(%a: f32, %b: f32, %o: f32):\n"
         "    %r = arith.addf %a, %b : f32\n    linalg.yield %r : f32\n"
         "  } -> tensor<3x64xf32>\n"
-        "  %p = nibble.matmul %x, %wg scales(%s : tensor<64x1xf32>) : "
-        "tensor<3x64xf32>, !w -> tensor<3x64xf32>\n"
+        "  %p = nibble.matmul %x, %wg scales(%s : "
+     << sT
+     << ") : tensor<3x64xf32>, !w -> tensor<3x64xf32>\n"
         "  %pb = linalg.generic {indexing_maps = [#id, #col, #id], "
         "iterator_types = [\"parallel\", \"parallel\"]} ins(%p, %bias : "
         "tensor<3x64xf32>, tensor<64xf32>) outs(%e : tensor<3x64xf32>) {\n"
@@ -769,20 +776,26 @@ std::string epilogueModule(float downScale, int64_t downGroup) {
 // (and the generics are really gone). With a static scale on the down
 // projection, its activations are quantized in the SwiGLU kernel's store
 // (no row quantizer is left); 0.02 saturates the largest |h| (about 2.5).
-// With `panels`, the down projection (groups of 16) is cut into one K panel
-// a group: its residual add is fused into the store after the last panel.
+// With `panels`, groups of 16 and the integer-dot kernels cut into one K
+// panel a group: the down projection's residual add is fused into the
+// store after the last panel; with `intGateUp` too, gate and up are W4A8
+// and SwiGLU (and with a static down scale, the down projection's
+// quantization) happen in a paneled kernel's last store.
 struct EpilogueCase {
   float downScale;
   bool panels;
+  bool intGateUp = false;
 };
 void PrintTo(const EpilogueCase &c, std::ostream *os) {
-  *os << "down scale " << c.downScale << (c.panels ? " panels" : "");
+  *os << "down scale " << c.downScale << (c.panels ? " panels" : "")
+      << (c.intGateUp ? " int gate/up" : "");
 }
 class KernelEpilogueTest : public ::testing::TestWithParam<EpilogueCase> {};
 
 TEST_P(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
   const float downScale = GetParam().downScale;
   const bool panels = GetParam().panels;
+  const bool intGateUp = GetParam().intGateUp;
   std::string error;
   auto native = nibble::target::TargetSpec::parse("native", error);
   ASSERT_TRUE(native) << error;
@@ -795,15 +808,16 @@ TEST_P(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
   std::uniform_real_distribution<float> u(-1.5f, 1.5f);
   for (float &v : x)
     v = u(rng);
-  int generics = -1, quantizers = -1, quantizingKernels = -1, paneled = -1;
+  int generics = -1, quantizers = -1, quantizingKernels = -1, paneled = -1,
+      paneledQuantizing = -1;
   auto runIt = [&](bool kernels) {
-    return runForward(epilogueModule(downScale, panels ? 16 : 64),
+    return runForward(epilogueModule(downScale, panels ? 16 : 64, intGateUp),
                       !kernels  ? nullptr
                       : panels ? "native k-panel-bytes=1"
                                : "native",
                       x, m, k, n, [&](mlir::ModuleOp module) {
                         generics = quantizers = quantizingKernels = 0;
-                        paneled = 0;
+                        paneled = paneledQuantizing = 0;
                         module.walk([&](mlir::func::FuncOp f) {
                           if (f.getSymName() == "forward")
                             f.walk([&](mlir::linalg::GenericOp) {
@@ -813,27 +827,33 @@ TEST_P(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
                               "nibble.kernel");
                           if (kind && kind.getValue() == "quantize-rows")
                             ++quantizers;
-                          if (kind && std::regex_search(
+                          const bool isPaneled =
+                              kind && std::regex_search(
                                           f.getSymName().str(),
-                                          std::regex("_p[0-9]+_m")))
-                            ++paneled;
+                                          std::regex("_p[0-9]+_m"));
+                          paneled += isPaneled;
                           // QuantizeOutput::key(): "_q<group>" last.
                           llvm::StringRef name = f.getSymName();
                           size_t q = name.rfind("_q");
                           if (kind && kind.getValue() != "quantize-rows" &&
                               q != llvm::StringRef::npos &&
                               name.substr(q + 2).find_first_not_of(
-                                  "0123456789") == llvm::StringRef::npos)
+                                  "0123456789") == llvm::StringRef::npos) {
                             ++quantizingKernels;
+                            paneledQuantizing += isPaneled;
+                          }
                         });
                       });
   };
   std::vector<float> want = runIt(false);
   std::vector<float> got = runIt(true);
   EXPECT_EQ(generics, 0) << "an epilogue was not fused";
-  EXPECT_EQ(quantizers, downScale > 0 ? 0 : 1);
+  // Row quantizer functions: one (x's for W4A8 gate/up and h's, same
+  // shape, share it) unless SwiGLU's store quantizes h and x needs none.
+  EXPECT_EQ(quantizers, intGateUp || downScale == 0 ? 1 : 0);
   EXPECT_EQ(quantizingKernels, downScale > 0 ? 1 : 0);
-  EXPECT_EQ(paneled, panels ? 1 : 0);
+  EXPECT_EQ(paneled, panels ? (intGateUp ? 3 : 1) : 0);
+  EXPECT_EQ(paneledQuantizing, intGateUp && downScale > 0 ? 1 : 0);
   float scale = 0;
   for (float v : want)
     scale = std::max(scale, std::fabs(v));
@@ -846,12 +866,15 @@ INSTANTIATE_TEST_SUITE_P(
     DownScale, KernelEpilogueTest,
     ::testing::Values(EpilogueCase{0.0f, false}, EpilogueCase{0.02f, false},
                       EpilogueCase{0.005f, false}, EpilogueCase{0.0f, true},
-                      EpilogueCase{0.02f, true}),
+                      EpilogueCase{0.02f, true},
+                      EpilogueCase{0.0f, true, true},
+                      EpilogueCase{0.02f, true, true}),
     [](const ::testing::TestParamInfo<EpilogueCase> &info) {
       const float s = info.param.downScale;
       return (s > 0 ? "static" + std::to_string(int(s * 1000))
                     : std::string("dynamic")) +
-             (info.param.panels ? "_panels" : "");
+             (info.param.panels ? "_panels" : "") +
+             (info.param.intGateUp ? "_int_gate_up" : "");
     });
 
 } // namespace
