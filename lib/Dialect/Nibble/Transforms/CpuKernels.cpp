@@ -1609,8 +1609,7 @@ func::FuncOp buildIntDotTiled(OpBuilder &b, const IntDotKernel &key,
         r.b, r.loc, sum, vector::BroadcastOp::create(r.b, r.loc, vf, xsm));
   };
   return buildRowTiledNest(b, kf, key.m, key.n, R, groups, groupBytes,
-                           key.paneled() ? key.panelGroups : 0, group,
-                           rowSum);
+                           key.panelGroups, group, rowSum);
 }
 
 } // namespace

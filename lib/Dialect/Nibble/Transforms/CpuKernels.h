@@ -208,14 +208,15 @@ struct IntDotKernel {
   int64_t rowTile = 1;
   bool tiled() const { return rowTile > 1; }
   /// Row-tiled: groups per K panel (repackRowTiled's panelCols = this times
-  /// the group), or 0 for one panel. With panels the kernel walks all its
+  /// the group), fewer than the row's groups, or 0 for one panel (what
+  /// nibble-generate-kernels sets it to when the row fits). With panels the kernel walks all its
   /// tiles over one panel before the next, carrying each row's partial sum
   /// in y, so the panel's activation codes stay in L1 from one tile to the
   /// next instead of being evicted by the tile's weights (a whole 11008-
   /// column row of codes, 11 KiB, does not survive 88 KiB of a tile's int4
   /// weights streaming through a 32 KiB L1).
   int64_t panelGroups = 0;
-  bool paneled() const { return panelGroups > 0 && panelGroups * group < k; }
+  bool paneled() const { return panelGroups > 0; }
   /// Columns of one 4-byte word of the row-tiled layout.
   int64_t chunkCodes() const { return bits == 4 ? 8 : 4; }
   std::string name() const;

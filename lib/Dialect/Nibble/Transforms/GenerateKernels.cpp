@@ -868,15 +868,14 @@ struct GenerateKernelsPass
                          : std::string("-dense"));
     if (key.flipSign())
       layout += "-offset";
-    const int64_t panelCols =
-        key.paneled() ? key.panelGroups * key.group : 0;
-    if (panelCols)
+    const int64_t panelCols = key.panelGroups * key.group;
+    if (key.paneled())
       layout += "-kpanel" + std::to_string(panelCols);
     Value w = packedWeights(op, key.bits == 4 ? key.blockCodes() : 1,
                             key.flipSign(), layout, false, false,
                             key.rowTile, 0, panelCols);
     callKernel(op, fn, {q.xq, q.xs, q.xsum, w}, shape, fusion, key.rowTile,
-               key.paneled() ? key.panelGroups : 0);
+               key.panelGroups);
   }
 
   /// Quantized activations are shared by input value, grouping and scale.
