@@ -368,6 +368,12 @@ std::vector<float> runForward(const std::string &text, const char *target,
   return y;
 }
 
+/// Whether kernel `f` is cut into K panels (IntDotKernel::name(): "_p<groups>"
+/// before the shape).
+bool isPaneled(mlir::func::FuncOp f) {
+  return std::regex_search(f.getSymName().str(), std::regex("_p[0-9]+_m"));
+}
+
 /// Runs @forward on x; `target` (null: the reference lowering) selects the
 /// generated path, whose kernels are counted into `kernelFuncs` and those
 /// of them cut into K panels (named `_p<groups>_`) into `paneled`.
@@ -388,9 +394,7 @@ std::vector<float> run(const Case &c, const Data &d, const char *target,
                         if (!f->hasAttr("nibble.kernel"))
                           return;
                         ++*kernelFuncs;
-                        if (paneled && std::regex_search(
-                                           f.getSymName().str(),
-                                           std::regex("_p[0-9]+_m")))
+                        if (paneled && isPaneled(f))
                           ++*paneled;
                       });
                     });
@@ -827,11 +831,8 @@ TEST_P(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
                               "nibble.kernel");
                           if (kind && kind.getValue() == "quantize-rows")
                             ++quantizers;
-                          const bool isPaneled =
-                              kind && std::regex_search(
-                                          f.getSymName().str(),
-                                          std::regex("_p[0-9]+_m"));
-                          paneled += isPaneled;
+                          const bool cut = kind && isPaneled(f);
+                          paneled += cut;
                           // QuantizeOutput::key(): "_q<group>" last.
                           llvm::StringRef name = f.getSymName();
                           size_t q = name.rfind("_q");
@@ -840,7 +841,7 @@ TEST_P(KernelEpilogueTest, FusedEpiloguesEqualTheReference) {
                               name.substr(q + 2).find_first_not_of(
                                   "0123456789") == llvm::StringRef::npos) {
                             ++quantizingKernels;
-                            paneledQuantizing += isPaneled;
+                            paneledQuantizing += cut;
                           }
                         });
                       });
